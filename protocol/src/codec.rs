@@ -1,0 +1,169 @@
+//! JSON and MessagePack encoding of frames, chosen per connection by WebSocket subprotocol.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A tagged frame enum: knows its `type` names so decode errors can tell "unknown type" apart
+/// from "known type, bad fields".
+pub trait Frame: Serialize + DeserializeOwned {
+    /// Every `type` tag this enum defines.
+    const TYPES: &'static [&'static str];
+}
+
+/// The wire encoding of one connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// Text frames holding JSON objects (the default).
+    #[default]
+    Json,
+    /// Binary frames holding MessagePack maps (field names kept, so the shape matches JSON).
+    MsgPack,
+}
+
+/// Why bytes could not be decoded into a frame. Messages are safe to show to the sender.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON / MessagePack at all, or not an object with a string `type`.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// A well-formed object whose `type` is not defined.
+    #[error("unknown frame type {0:?}")]
+    UnknownType(String),
+    /// A known type with a missing or wrongly typed field.
+    #[error("invalid field: {0}")]
+    InvalidField(String),
+}
+
+/// Why a frame could not be encoded (only for data serde cannot represent in the codec).
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("json encode: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("msgpack encode: {0}")]
+    MsgPack(#[from] rmp_serde::encode::Error),
+}
+
+impl Codec {
+    /// Subprotocol name of the JSON codec.
+    pub const JSON_SUBPROTOCOL: &'static str = "pushgate.v1.json";
+    /// Subprotocol name of the MessagePack codec.
+    pub const MSGPACK_SUBPROTOCOL: &'static str = "pushgate.v1.msgpack";
+
+    /// The codec a subprotocol name selects, if it is one of ours.
+    pub fn from_subprotocol(name: &str) -> Option<Codec> {
+        match name.trim() {
+            Self::JSON_SUBPROTOCOL => Some(Codec::Json),
+            Self::MSGPACK_SUBPROTOCOL => Some(Codec::MsgPack),
+            _ => None,
+        }
+    }
+
+    /// This codec's subprotocol name.
+    pub fn subprotocol(self) -> &'static str {
+        match self {
+            Codec::Json => Self::JSON_SUBPROTOCOL,
+            Codec::MsgPack => Self::MSGPACK_SUBPROTOCOL,
+        }
+    }
+
+    /// Whether frames of this codec travel as binary WebSocket messages.
+    pub fn is_binary(self) -> bool {
+        self == Codec::MsgPack
+    }
+
+    /// Encode any serializable value (frames, node messages).
+    pub fn encode<T: Serialize>(self, value: &T) -> Result<Vec<u8>, EncodeError> {
+        Ok(match self {
+            Codec::Json => serde_json::to_vec(value)?,
+            Codec::MsgPack => rmp_serde::to_vec_named(value)?,
+        })
+    }
+
+    /// Decode a tagged frame, classifying failures for the error frame.
+    ///
+    /// The direct decode is the hot path; only a failure pays for the second, diagnostic pass
+    /// through a generic value that tells an unknown `type` from a bad field.
+    pub fn decode<T: Frame>(self, bytes: &[u8]) -> Result<T, DecodeError> {
+        let direct = match self {
+            Codec::Json => serde_json::from_slice::<T>(bytes).ok(),
+            Codec::MsgPack => rmp_serde::from_slice::<T>(bytes).ok(),
+        };
+        match direct {
+            Some(frame) => Ok(frame),
+            None => Err(self.diagnose::<T>(bytes)),
+        }
+    }
+
+    fn diagnose<T: Frame>(self, bytes: &[u8]) -> DecodeError {
+        let value: serde_json::Value = match self {
+            Codec::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+            Codec::MsgPack => rmp_serde::from_slice(bytes).map_err(|e| e.to_string()),
+        }
+        .unwrap_or_else(|e| serde_json::Value::String(e));
+        let tag = match &value {
+            serde_json::Value::Object(map) => map.get("type"),
+            serde_json::Value::String(parse_error) => {
+                return DecodeError::Malformed(parse_error.clone());
+            }
+            _ => return DecodeError::Malformed("a frame must be an object".into()),
+        };
+        let Some(serde_json::Value::String(tag)) = tag else {
+            return DecodeError::Malformed("a frame needs a string field `type`".into());
+        };
+        if !T::TYPES.contains(&tag.as_str()) {
+            return DecodeError::UnknownType(tag.chars().take(64).collect());
+        }
+        match serde_json::from_value::<T>(value) {
+            Err(e) => DecodeError::InvalidField(e.to_string()),
+            // The value decodes but the bytes did not: a codec-level oddity such as msgpack
+            // binary where a string belongs.
+            Ok(_) => DecodeError::InvalidField("field encoded with the wrong msgpack type".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ClientFrame, Cursor, ServerFrame};
+
+    #[test]
+    fn classifies_json_errors() {
+        let json = Codec::Json;
+        assert!(matches!(json.decode::<ClientFrame>(b"{nope"), Err(DecodeError::Malformed(_))));
+        assert!(matches!(json.decode::<ClientFrame>(b"[1]"), Err(DecodeError::Malformed(_))));
+        assert!(matches!(json.decode::<ClientFrame>(b"{\"a\":1}"), Err(DecodeError::Malformed(_))));
+        assert_eq!(
+            json.decode::<ClientFrame>(b"{\"type\":\"dance\"}"),
+            Err(DecodeError::UnknownType("dance".into()))
+        );
+        let Err(DecodeError::InvalidField(msg)) =
+            json.decode::<ClientFrame>(b"{\"type\":\"resume\",\"after\":5}")
+        else {
+            panic!("wrong type must be an invalid field");
+        };
+        assert!(msg.contains("string") || msg.contains("cursor"), "{msg}");
+    }
+
+    #[test]
+    fn msgpack_garbage_is_malformed() {
+        let err = Codec::MsgPack.decode::<ClientFrame>(&[0xc1, 0xff, 0x00]);
+        assert!(matches!(err, Err(DecodeError::Malformed(_))), "{err:?}");
+    }
+
+    #[test]
+    fn msgpack_keeps_field_names() {
+        let frame = ServerFrame::FeedAdvanced { cursor: Cursor::new(3, 1), count: 2 };
+        let bytes = Codec::MsgPack.encode(&frame).expect("encodes");
+        assert!(bytes.windows(6).any(|w| w == b"cursor"));
+        assert_eq!(Codec::MsgPack.decode::<ServerFrame>(&bytes), Ok(frame));
+    }
+
+    #[test]
+    fn subprotocols_round_trip() {
+        for codec in [Codec::Json, Codec::MsgPack] {
+            assert_eq!(Codec::from_subprotocol(codec.subprotocol()), Some(codec));
+        }
+        assert_eq!(Codec::from_subprotocol("chat"), None);
+    }
+}

@@ -1,0 +1,95 @@
+//! The resume position a client holds: how far its merged feed has been delivered.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A position in a user's merged feed.
+///
+/// A user's feed merges two sources, so a position needs two numbers (a tiny vector clock):
+/// entries written into the user's own feed (fan-out on write) are numbered densely per user,
+/// and posts of celebrity authors (fan-out on read) are numbered by one global broadcast log.
+/// Both numbers are assigned when the entry is written, never derived from timestamps, so an
+/// entry written late can never hide behind a cursor that already passed its creation time.
+///
+/// On the wire a cursor is the opaque string `"<feed>:<broadcast>"`; clients store and echo it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Cursor {
+    /// Highest per-user feed sequence number delivered (0 = nothing yet).
+    pub feed: u64,
+    /// Highest global broadcast sequence number delivered (0 = nothing yet).
+    pub broadcast: u64,
+}
+
+impl Cursor {
+    /// A cursor at the given positions.
+    pub const fn new(feed: u64, broadcast: u64) -> Self {
+        Self { feed, broadcast }
+    }
+
+    /// The component-wise maximum: the position after having seen both.
+    pub fn max(self, other: Cursor) -> Cursor {
+        Cursor::new(self.feed.max(other.feed), self.broadcast.max(other.broadcast))
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.feed, self.broadcast)
+    }
+}
+
+/// Why a string is not a cursor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cursor must look like \"<feed>:<broadcast>\" with two unsigned integers")]
+pub struct CursorParseError;
+
+impl FromStr for Cursor {
+    type Err = CursorParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (feed, broadcast) = s.split_once(':').ok_or(CursorParseError)?;
+        Ok(Cursor::new(
+            feed.parse().map_err(|_| CursorParseError)?,
+            broadcast.parse().map_err(|_| CursorParseError)?,
+        ))
+    }
+}
+
+impl Serialize for Cursor {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cursor {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_what_it_prints() {
+        let cursor = Cursor::new(42, 7);
+        assert_eq!(cursor.to_string(), "42:7");
+        assert_eq!("42:7".parse::<Cursor>(), Ok(cursor));
+    }
+
+    #[test]
+    fn rejects_malformed_text() {
+        for bad in ["", "42", "42:", ":7", "a:b", "-1:2", "1:2:3"] {
+            assert_eq!(bad.parse::<Cursor>(), Err(CursorParseError), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn max_is_component_wise() {
+        assert_eq!(Cursor::new(5, 1).max(Cursor::new(2, 9)), Cursor::new(5, 9));
+    }
+}

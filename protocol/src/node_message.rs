@@ -1,0 +1,36 @@
+//! Backplane messages between fan-out workers and gateway nodes (never seen by clients).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{FeedItem, PostId};
+
+/// One recipient of a delivery and the position the item took in that user's feed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    /// The user to push to.
+    pub user: String,
+    /// The entry's per-user feed sequence number, which becomes the push's cursor.
+    pub seq: u64,
+}
+
+/// What arrives in a gateway node's inbox.
+///
+/// Batch-shaped on purpose: a worker sends one message per node per event, naming every
+/// recipient homed there, so the cost per delivery on the backplane is a few bytes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NodeMessage {
+    /// Push `item` to each recipient's local connections.
+    Deliver {
+        item: FeedItem,
+        recipients: Vec<Recipient>,
+    },
+    /// A celebrity post: push it to every local connection whose user follows `author`.
+    Broadcast {
+        id: PostId,
+        author: String,
+        ts: u64,
+        /// Position in the global broadcast log.
+        seq: u64,
+    },
+}
