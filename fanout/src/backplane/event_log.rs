@@ -1,0 +1,56 @@
+//! The fan-out log: durable events that workers consume at least once.
+
+use async_trait::async_trait;
+use pushgate_protocol::FeedItem;
+use serde::{Deserialize, Serialize};
+
+use super::{BackplaneResult, UserId, Visibility};
+
+/// Opaque ID of a logged event (a Redis stream ID, or a counter in memory).
+pub type EventId = String;
+
+/// What a worker fans out.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FanoutEvent {
+    /// A post was created: deliver it to the author's followers.
+    Post {
+        item: FeedItem,
+        visibility: Visibility,
+    },
+    /// A service sent a personal notification to these users.
+    Notify { item: FeedItem, users: Vec<UserId> },
+}
+
+/// An event as read from the log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggedEvent {
+    /// What to acknowledge once done.
+    pub id: EventId,
+    /// The event.
+    pub event: FanoutEvent,
+    /// How many times this event was handed out before (0 on first delivery).
+    pub attempts: u32,
+}
+
+/// The consumer side of the fan-out log (the post store appends post events).
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Append an event that has no post body (notifications).
+    async fn append(&self, event: FanoutEvent) -> BackplaneResult<EventId>;
+
+    /// Up to `max` events for `consumer`: first its own unacknowledged ones that are due for
+    /// retry, then pending events of consumers idle longer than the claim timeout, then new ones.
+    /// Waits up to `block` when there is nothing.
+    async fn read(&self, consumer: &str, max: usize, block: std::time::Duration)
+    -> BackplaneResult<Vec<LoggedEvent>>;
+
+    /// Mark events done; they are never handed out again.
+    async fn ack(&self, ids: &[EventId]) -> BackplaneResult<()>;
+
+    /// Give up on an event: record it with `reason` in the dead-letter log and ack it.
+    async fn dead_letter(&self, event: &LoggedEvent, reason: &str) -> BackplaneResult<()>;
+
+    /// Events not acknowledged yet (the backlog), for `/readyz` and metrics.
+    async fn pending(&self) -> BackplaneResult<u64>;
+}

@@ -1,0 +1,36 @@
+//! Who follows whom, read in chunks so huge follower sets never load at once.
+
+use async_trait::async_trait;
+
+use super::{BackplaneResult, UserId};
+
+/// One chunk of an author's followers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FollowerPage {
+    /// Followers in this chunk.
+    pub users: Vec<UserId>,
+    /// Where the next chunk starts; `None` when this was the last.
+    pub next: Option<String>,
+}
+
+/// The follow graph.
+#[async_trait]
+pub trait FollowGraph: Send + Sync {
+    /// `user` follows `author`; returns whether this is new.
+    async fn follow(&self, user: &str, author: &str) -> BackplaneResult<bool>;
+
+    /// `user` stops following `author`; returns whether it was following.
+    async fn unfollow(&self, user: &str, author: &str) -> BackplaneResult<bool>;
+
+    /// How many followers `author` has (decides celebrity fan-out).
+    async fn follower_count(&self, author: &str) -> BackplaneResult<u64>;
+
+    /// Up to `limit` followers of `author` starting at `from` (a page's `next`).
+    async fn followers(&self, author: &str, from: Option<&str>, limit: usize) -> BackplaneResult<FollowerPage>;
+
+    /// For each of `users`, whether it follows `author` (same order).
+    async fn filter_followers(&self, author: &str, users: &[UserId]) -> BackplaneResult<Vec<bool>>;
+
+    /// Everyone `user` follows (feeds merge celebrity timelines from it).
+    async fn following(&self, user: &str) -> BackplaneResult<Vec<UserId>>;
+}
