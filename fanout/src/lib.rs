@@ -1,1 +1,3 @@
 pub mod backplane;
+pub mod clock;
+pub mod memory;

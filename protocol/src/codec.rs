@@ -130,9 +130,18 @@ mod tests {
     #[test]
     fn classifies_json_errors() {
         let json = Codec::Json;
-        assert!(matches!(json.decode::<ClientFrame>(b"{nope"), Err(DecodeError::Malformed(_))));
-        assert!(matches!(json.decode::<ClientFrame>(b"[1]"), Err(DecodeError::Malformed(_))));
-        assert!(matches!(json.decode::<ClientFrame>(b"{\"a\":1}"), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            json.decode::<ClientFrame>(b"{nope"),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            json.decode::<ClientFrame>(b"[1]"),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            json.decode::<ClientFrame>(b"{\"a\":1}"),
+            Err(DecodeError::Malformed(_))
+        ));
         assert_eq!(
             json.decode::<ClientFrame>(b"{\"type\":\"dance\"}"),
             Err(DecodeError::UnknownType("dance".into()))
@@ -153,7 +162,10 @@ mod tests {
 
     #[test]
     fn msgpack_keeps_field_names() {
-        let frame = ServerFrame::FeedAdvanced { cursor: Cursor::new(3, 1), count: 2 };
+        let frame = ServerFrame::FeedAdvanced {
+            cursor: Cursor::new(3, 1),
+            count: 2,
+        };
         let bytes = Codec::MsgPack.encode(&frame).expect("encodes");
         assert!(bytes.windows(6).any(|w| w == b"cursor"));
         assert_eq!(Codec::MsgPack.decode::<ServerFrame>(&bytes), Ok(frame));

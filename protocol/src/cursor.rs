@@ -30,7 +30,10 @@ impl Cursor {
 
     /// The component-wise maximum: the position after having seen both.
     pub fn max(self, other: Cursor) -> Cursor {
-        Cursor::new(self.feed.max(other.feed), self.broadcast.max(other.broadcast))
+        Cursor::new(
+            self.feed.max(other.feed),
+            self.broadcast.max(other.broadcast),
+        )
     }
 }
 

@@ -152,7 +152,9 @@ mod tests {
         let mut seen = std::collections::HashMap::new();
         for code in ErrorCode::ALL {
             let close = code.close_code();
-            assert!(close == 1008 || (1009..=1013).contains(&close) || (4000..5000).contains(&close));
+            assert!(
+                close == 1008 || (1009..=1013).contains(&close) || (4000..5000).contains(&close)
+            );
             if close != 1008 {
                 assert!(seen.insert(close, code).is_none(), "{close} used twice");
             }

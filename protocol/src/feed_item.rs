@@ -46,7 +46,12 @@ impl FeedItem {
                 ts: *ts,
                 cursor,
             },
-            FeedItem::Notify { id, kind, data, ts: _ } => ServerFrame::Notify {
+            FeedItem::Notify {
+                id,
+                kind,
+                data,
+                ts: _,
+            } => ServerFrame::Notify {
                 id: *id,
                 kind: kind.clone(),
                 data: data.clone(),

@@ -25,18 +25,42 @@ fn json_data() -> impl Strategy<Value = serde_json::Value> {
 
 fn server_frame() -> impl Strategy<Value = ServerFrame> {
     prop_oneof![
-        (".*", ".*", ".*", any::<u64>(), cursor()).prop_map(|(session, user, node, heartbeat_ms, cursor)| {
-            ServerFrame::Welcome { session, user, node, heartbeat_ms, cursor }
+        (".*", ".*", ".*", any::<u64>(), cursor()).prop_map(
+            |(session, user, node, heartbeat_ms, cursor)| {
+                ServerFrame::Welcome {
+                    session,
+                    user,
+                    node,
+                    heartbeat_ms,
+                    cursor,
+                }
+            }
+        ),
+        (any::<u64>(), ".*", any::<u64>(), cursor()).prop_map(|(id, author, ts, cursor)| {
+            ServerFrame::Post {
+                id,
+                author,
+                ts,
+                cursor,
+            }
         }),
-        (any::<u64>(), ".*", any::<u64>(), cursor())
-            .prop_map(|(id, author, ts, cursor)| ServerFrame::Post { id, author, ts, cursor }),
-        (any::<u64>(), ".*", json_data(), cursor())
-            .prop_map(|(id, kind, data, cursor)| ServerFrame::Notify { id, kind, data, cursor }),
-        (cursor(), any::<u64>()).prop_map(|(cursor, count)| ServerFrame::FeedAdvanced { cursor, count }),
+        (any::<u64>(), ".*", json_data(), cursor()).prop_map(|(id, kind, data, cursor)| {
+            ServerFrame::Notify {
+                id,
+                kind,
+                data,
+                cursor,
+            }
+        }),
+        (cursor(), any::<u64>())
+            .prop_map(|(cursor, count)| ServerFrame::FeedAdvanced { cursor, count }),
         (any::<u64>(), any::<bool>())
             .prop_map(|(replayed, complete)| ServerFrame::Resumed { replayed, complete }),
-        (".*", any::<u64>(), ".*")
-            .prop_map(|(url, after_ms, reason)| ServerFrame::Reconnect { url, after_ms, reason }),
+        (".*", any::<u64>(), ".*").prop_map(|(url, after_ms, reason)| ServerFrame::Reconnect {
+            url,
+            after_ms,
+            reason
+        }),
         (prop::sample::select(ErrorCode::ALL.to_vec()), ".*")
             .prop_map(|(code, message)| ServerFrame::Error { code, message }),
         Just(ServerFrame::Pong),

@@ -30,11 +30,20 @@ pub trait BroadcastLog: Send + Sync {
     async fn append(&self, author: &str, id: PostId, ts: u64) -> BackplaneResult<u64>;
 
     /// Entries by any of `authors` after global position `after`, oldest first, at most `limit`.
-    async fn since(&self, authors: &[UserId], after: u64, limit: usize) -> BackplaneResult<BroadcastSlice>;
+    async fn since(
+        &self,
+        authors: &[UserId],
+        after: u64,
+        limit: usize,
+    ) -> BackplaneResult<BroadcastSlice>;
 
     /// Entries by any of `authors` before `before` (`None` = newest), newest first, at most `limit`.
-    async fn before(&self, authors: &[UserId], before: Option<u64>, limit: usize)
-    -> BackplaneResult<Vec<BroadcastEntry>>;
+    async fn before(
+        &self,
+        authors: &[UserId],
+        before: Option<u64>,
+        limit: usize,
+    ) -> BackplaneResult<Vec<BroadcastEntry>>;
 
     /// The newest global position (0 when empty).
     async fn head(&self) -> BackplaneResult<u64>;

@@ -42,8 +42,12 @@ pub trait EventLog: Send + Sync {
     /// Up to `max` events for `consumer`: first its own unacknowledged ones that are due for
     /// retry, then pending events of consumers idle longer than the claim timeout, then new ones.
     /// Waits up to `block` when there is nothing.
-    async fn read(&self, consumer: &str, max: usize, block: std::time::Duration)
-    -> BackplaneResult<Vec<LoggedEvent>>;
+    async fn read(
+        &self,
+        consumer: &str,
+        max: usize,
+        block: std::time::Duration,
+    ) -> BackplaneResult<Vec<LoggedEvent>>;
 
     /// Mark events done; they are never handed out again.
     async fn ack(&self, ids: &[EventId]) -> BackplaneResult<()>;

@@ -27,7 +27,12 @@ pub trait FeedStore: Send + Sync {
     async fn since(&self, user: &str, after: u64, limit: usize) -> BackplaneResult<FeedSlice>;
 
     /// Entries before position `before` (`None` = the newest), newest first, at most `limit`.
-    async fn before(&self, user: &str, before: Option<u64>, limit: usize) -> BackplaneResult<Vec<FeedEntry>>;
+    async fn before(
+        &self,
+        user: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> BackplaneResult<Vec<FeedEntry>>;
 
     /// The position of the user's newest entry (0 for an empty feed).
     async fn head(&self, user: &str) -> BackplaneResult<u64>;

@@ -26,7 +26,12 @@ pub trait FollowGraph: Send + Sync {
     async fn follower_count(&self, author: &str) -> BackplaneResult<u64>;
 
     /// Up to `limit` followers of `author` starting at `from` (a page's `next`).
-    async fn followers(&self, author: &str, from: Option<&str>, limit: usize) -> BackplaneResult<FollowerPage>;
+    async fn followers(
+        &self,
+        author: &str,
+        from: Option<&str>,
+        limit: usize,
+    ) -> BackplaneResult<FollowerPage>;
 
     /// For each of `users`, whether it follows `author` (same order).
     async fn filter_followers(&self, author: &str, users: &[UserId]) -> BackplaneResult<Vec<bool>>;

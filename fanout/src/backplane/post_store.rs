@@ -61,7 +61,11 @@ pub trait PostStore: Send + Sync {
     ///
     /// With an `idempotency_key` (scoped to the author) seen before: the same body replays the
     /// stored post; another body is a `Conflict`.
-    async fn create(&self, post: NewPost, idempotency_key: Option<&str>) -> BackplaneResult<CreateOutcome>;
+    async fn create(
+        &self,
+        post: NewPost,
+        idempotency_key: Option<&str>,
+    ) -> BackplaneResult<CreateOutcome>;
 
     /// The posts that exist among `ids`, in the order asked; missing or deleted ones are left out.
     async fn get_many(&self, ids: &[PostId]) -> BackplaneResult<Vec<Post>>;

@@ -35,7 +35,12 @@ pub struct Presence {
 #[async_trait]
 pub trait PresenceStore: Send + Sync {
     /// Apply a batch of changes from `node`, each valid for `lease` unless renewed.
-    async fn publish(&self, node: &str, changes: &[PresenceChange], lease: Duration) -> BackplaneResult<()>;
+    async fn publish(
+        &self,
+        node: &str,
+        changes: &[PresenceChange],
+        lease: Duration,
+    ) -> BackplaneResult<()>;
 
     /// Extend every entry of `node` by `lease` (called from the node heartbeat).
     async fn renew(&self, node: &str, lease: Duration) -> BackplaneResult<()>;

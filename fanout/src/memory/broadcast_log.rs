@@ -1,0 +1,160 @@
+//! In-memory celebrity timelines numbered by one global broadcast sequence.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use pushgate_protocol::{FeedItem, PostId};
+
+use crate::backplane::{BackplaneResult, BroadcastEntry, BroadcastLog, BroadcastSlice, UserId};
+
+#[derive(Debug, Default)]
+struct Timeline {
+    /// The newest `cap` entries of one author, oldest first.
+    entries: VecDeque<BroadcastEntry>,
+    /// Highest global position dropped from this timeline (0 = nothing dropped).
+    trimmed_through: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    head: u64,
+    timelines: HashMap<UserId, Timeline>,
+}
+
+/// The embedded broadcast log.
+#[derive(Debug)]
+pub struct MemoryBroadcastLog {
+    state: Mutex<State>,
+    cap: usize,
+}
+
+impl MemoryBroadcastLog {
+    pub(crate) fn new(cap: usize) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            cap: cap.max(1),
+        }
+    }
+}
+
+fn post_id(entry: &BroadcastEntry) -> Option<PostId> {
+    match entry.item {
+        FeedItem::Post { id, .. } => Some(id),
+        FeedItem::Notify { .. } => None,
+    }
+}
+
+#[async_trait]
+impl BroadcastLog for MemoryBroadcastLog {
+    async fn append(&self, author: &str, id: PostId, ts: u64) -> BackplaneResult<u64> {
+        let mut state = self.state.lock().expect("broadcast log lock");
+        if let Some(timeline) = state.timelines.get(author) {
+            if let Some(entry) = timeline
+                .entries
+                .iter()
+                .rev()
+                .find(|e| post_id(e) == Some(id))
+            {
+                return Ok(entry.seq);
+            }
+        }
+        state.head += 1;
+        let seq = state.head;
+        let timeline = state.timelines.entry(author.to_owned()).or_default();
+        timeline.entries.push_back(BroadcastEntry {
+            seq,
+            item: FeedItem::Post {
+                id,
+                author: author.to_owned(),
+                ts,
+            },
+        });
+        if timeline.entries.len() > self.cap {
+            if let Some(dropped) = timeline.entries.pop_front() {
+                timeline.trimmed_through = dropped.seq;
+            }
+        }
+        Ok(seq)
+    }
+
+    async fn since(
+        &self,
+        authors: &[UserId],
+        after: u64,
+        limit: usize,
+    ) -> BackplaneResult<BroadcastSlice> {
+        let state = self.state.lock().expect("broadcast log lock");
+        let mut complete = true;
+        let mut entries = Vec::new();
+        for timeline in authors.iter().filter_map(|a| state.timelines.get(a)) {
+            complete &= timeline.trimmed_through <= after;
+            entries.extend(
+                timeline
+                    .entries
+                    .iter()
+                    .filter(|e| e.seq > after)
+                    .take(limit)
+                    .cloned(),
+            );
+        }
+        entries.sort_by_key(|e| e.seq);
+        entries.truncate(limit);
+        Ok(BroadcastSlice { entries, complete })
+    }
+
+    async fn before(
+        &self,
+        authors: &[UserId],
+        before: Option<u64>,
+        limit: usize,
+    ) -> BackplaneResult<Vec<BroadcastEntry>> {
+        let state = self.state.lock().expect("broadcast log lock");
+        let before = before.unwrap_or(u64::MAX);
+        let mut entries: Vec<BroadcastEntry> = authors
+            .iter()
+            .filter_map(|a| state.timelines.get(a))
+            .flat_map(|t| {
+                t.entries
+                    .iter()
+                    .rev()
+                    .filter(|e| e.seq < before)
+                    .take(limit)
+                    .cloned()
+            })
+            .collect();
+        entries.sort_by_key(|e| std::cmp::Reverse(e.seq));
+        entries.truncate(limit);
+        Ok(entries)
+    }
+
+    async fn head(&self) -> BackplaneResult<u64> {
+        Ok(self.state.lock().expect("broadcast log lock").head)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn merges_authors_in_global_order_and_dedupes_by_post() {
+        let log = MemoryBroadcastLog::new(2);
+        assert_eq!(log.append("a", 10, 1).await.expect("append"), 1);
+        assert_eq!(log.append("b", 11, 2).await.expect("append"), 2);
+        assert_eq!(log.append("a", 10, 1).await.expect("retry"), 1);
+        assert_eq!(log.append("a", 12, 3).await.expect("append"), 3);
+        let authors = vec!["a".to_owned(), "b".to_owned()];
+        let slice = log.since(&authors, 0, 10).await.expect("since");
+        assert_eq!(
+            slice.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        assert!(slice.complete);
+        log.append("a", 13, 4).await.expect("append");
+        assert!(!log.since(&authors, 0, 10).await.expect("since").complete);
+        assert!(log.since(&authors, 1, 10).await.expect("since").complete);
+        let newest = log.before(&authors, None, 2).await.expect("before");
+        assert_eq!(newest.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 3]);
+    }
+}

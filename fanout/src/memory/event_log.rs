@@ -1,0 +1,240 @@
+//! In-memory fan-out log with pending tracking, reclaim and a dead-letter list.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use crate::backplane::{
+    BackplaneError, BackplaneResult, EventId, EventLog, FanoutEvent, LoggedEvent,
+};
+
+/// Dead letters kept for inspection; older ones are dropped (they are also logged).
+const DEAD_LETTER_CAP: usize = 10_000;
+
+#[derive(Debug)]
+struct Pending {
+    event: FanoutEvent,
+    attempts: u32,
+    handed_out: Instant,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_id: u64,
+    /// Events nobody holds, oldest first, with their earlier attempt count.
+    ready: VecDeque<(u64, FanoutEvent, u32)>,
+    /// Events handed out and not acknowledged yet.
+    pending: HashMap<u64, Pending>,
+    dead: VecDeque<(FanoutEvent, String)>,
+}
+
+/// The embedded fan-out log.
+#[derive(Debug)]
+pub struct MemoryEventLog {
+    state: Mutex<State>,
+    /// Wakes a blocked `read` when an event is appended.
+    appended: Notify,
+    /// Total events (ready + pending) held before appends are refused.
+    capacity: usize,
+    /// A pending event older than this goes back to `ready` (its consumer is presumed dead).
+    claim_after: Duration,
+}
+
+impl MemoryEventLog {
+    pub(crate) fn new(capacity: usize, claim_after: Duration) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            appended: Notify::new(),
+            capacity,
+            claim_after,
+        }
+    }
+
+    /// Synchronous append, so the post store can append under its own lock (atomic create).
+    pub(crate) fn push(&self, event: FanoutEvent) -> BackplaneResult<EventId> {
+        let mut state = self.state.lock().expect("event log lock");
+        if state.ready.len() + state.pending.len() >= self.capacity {
+            return Err(BackplaneError::Full("fan-out log"));
+        }
+        state.next_id += 1;
+        let id = state.next_id;
+        state.ready.push_back((id, event, 0));
+        drop(state);
+        self.appended.notify_one();
+        Ok(id.to_string())
+    }
+
+    /// Dead-lettered events with their reasons, oldest first.
+    pub fn dead_letters(&self) -> Vec<(FanoutEvent, String)> {
+        self.state
+            .lock()
+            .expect("event log lock")
+            .dead
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    fn take(&self, max: usize) -> Vec<LoggedEvent> {
+        let mut state = self.state.lock().expect("event log lock");
+        let now = Instant::now();
+        let expired: Vec<u64> = state
+            .pending
+            .iter()
+            .filter(|(_, p)| now.duration_since(p.handed_out) >= self.claim_after)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            if let Some(p) = state.pending.remove(&id) {
+                state.ready.push_front((id, p.event, p.attempts + 1));
+            }
+        }
+        let mut out = Vec::new();
+        while out.len() < max {
+            let Some((id, event, attempts)) = state.ready.pop_front() else {
+                break;
+            };
+            state.pending.insert(
+                id,
+                Pending {
+                    event: event.clone(),
+                    attempts,
+                    handed_out: now,
+                },
+            );
+            out.push(LoggedEvent {
+                id: id.to_string(),
+                event,
+                attempts,
+            });
+        }
+        out
+    }
+}
+
+fn parse_id(id: &str) -> BackplaneResult<u64> {
+    id.parse()
+        .map_err(|_| BackplaneError::Corrupt(format!("event id {id:?}")))
+}
+
+#[async_trait]
+impl EventLog for MemoryEventLog {
+    async fn append(&self, event: FanoutEvent) -> BackplaneResult<EventId> {
+        self.push(event)
+    }
+
+    async fn read(
+        &self,
+        _consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> BackplaneResult<Vec<LoggedEvent>> {
+        let deadline = tokio::time::Instant::now() + block;
+        loop {
+            // Register interest before looking, so an append between the look and the wait
+            // still wakes us.
+            let appended = self.appended.notified();
+            let events = self.take(max);
+            if !events.is_empty() {
+                return Ok(events);
+            }
+            if tokio::time::timeout_at(deadline, appended).await.is_err() {
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    async fn ack(&self, ids: &[EventId]) -> BackplaneResult<()> {
+        let mut state = self.state.lock().expect("event log lock");
+        for id in ids {
+            state.pending.remove(&parse_id(id)?);
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(&self, event: &LoggedEvent, reason: &str) -> BackplaneResult<()> {
+        let mut state = self.state.lock().expect("event log lock");
+        state.pending.remove(&parse_id(&event.id)?);
+        if state.dead.len() == DEAD_LETTER_CAP {
+            state.dead.pop_front();
+        }
+        state
+            .dead
+            .push_back((event.event.clone(), reason.to_owned()));
+        Ok(())
+    }
+
+    async fn pending(&self) -> BackplaneResult<u64> {
+        let state = self.state.lock().expect("event log lock");
+        Ok((state.ready.len() + state.pending.len()) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pushgate_protocol::FeedItem;
+
+    fn event(n: u64) -> FanoutEvent {
+        FanoutEvent::Notify {
+            item: FeedItem::Notify {
+                id: n,
+                kind: "k".into(),
+                data: serde_json::Value::Null,
+                ts: n,
+            },
+            users: vec!["u".into()],
+        }
+    }
+
+    #[tokio::test]
+    async fn unacked_events_are_reclaimed_with_attempt_count() {
+        let log = MemoryEventLog::new(10, Duration::from_millis(0));
+        log.append(event(1)).await.expect("append");
+        let first = log.read("a", 10, Duration::ZERO).await.expect("read");
+        assert_eq!(first[0].attempts, 0);
+        let again = log.read("b", 10, Duration::ZERO).await.expect("read");
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].attempts, 1);
+        log.ack(&[again[0].id.clone()]).await.expect("ack");
+        assert_eq!(log.pending().await.expect("pending"), 0);
+    }
+
+    #[tokio::test]
+    async fn full_log_refuses_appends() {
+        let log = MemoryEventLog::new(1, Duration::from_secs(30));
+        log.append(event(1)).await.expect("first fits");
+        assert!(matches!(
+            log.append(event(2)).await,
+            Err(BackplaneError::Full(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn read_wakes_on_append() {
+        let log = std::sync::Arc::new(MemoryEventLog::new(10, Duration::from_secs(30)));
+        let reader = {
+            let log = log.clone();
+            tokio::spawn(async move { log.read("a", 1, Duration::from_secs(30)).await })
+        };
+        tokio::task::yield_now().await;
+        log.append(event(7)).await.expect("append");
+        let got = reader.await.expect("join").expect("read");
+        assert_eq!(got.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn dead_letters_keep_the_reason() {
+        let log = MemoryEventLog::new(10, Duration::from_secs(30));
+        log.append(event(1)).await.expect("append");
+        let got = log.read("a", 1, Duration::ZERO).await.expect("read");
+        log.dead_letter(&got[0], "poison")
+            .await
+            .expect("dead letter");
+        assert_eq!(log.pending().await.expect("pending"), 0);
+        assert_eq!(log.dead_letters()[0].1, "poison");
+    }
+}

@@ -1,0 +1,142 @@
+//! In-memory follow graph, indexed both ways.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::RwLock;
+
+use async_trait::async_trait;
+
+use crate::backplane::{BackplaneResult, FollowGraph, FollowerPage, UserId};
+
+#[derive(Debug, Default)]
+struct Graph {
+    /// author -> followers, ordered so pages resume by name.
+    followers: HashMap<UserId, BTreeSet<UserId>>,
+    /// user -> authors followed.
+    following: HashMap<UserId, BTreeSet<UserId>>,
+}
+
+/// The embedded follow graph.
+#[derive(Debug, Default)]
+pub struct MemoryFollowGraph {
+    graph: RwLock<Graph>,
+}
+
+#[async_trait]
+impl FollowGraph for MemoryFollowGraph {
+    async fn follow(&self, user: &str, author: &str) -> BackplaneResult<bool> {
+        let mut graph = self.graph.write().expect("follow graph lock");
+        let new = graph
+            .followers
+            .entry(author.to_owned())
+            .or_default()
+            .insert(user.to_owned());
+        graph
+            .following
+            .entry(user.to_owned())
+            .or_default()
+            .insert(author.to_owned());
+        Ok(new)
+    }
+
+    async fn unfollow(&self, user: &str, author: &str) -> BackplaneResult<bool> {
+        let mut graph = self.graph.write().expect("follow graph lock");
+        let was = graph
+            .followers
+            .get_mut(author)
+            .is_some_and(|f| f.remove(user));
+        if let Some(f) = graph.following.get_mut(user) {
+            f.remove(author);
+        }
+        Ok(was)
+    }
+
+    async fn follower_count(&self, author: &str) -> BackplaneResult<u64> {
+        let graph = self.graph.read().expect("follow graph lock");
+        Ok(graph.followers.get(author).map_or(0, |f| f.len() as u64))
+    }
+
+    async fn followers(
+        &self,
+        author: &str,
+        from: Option<&str>,
+        limit: usize,
+    ) -> BackplaneResult<FollowerPage> {
+        let graph = self.graph.read().expect("follow graph lock");
+        let Some(all) = graph.followers.get(author) else {
+            return Ok(FollowerPage::default());
+        };
+        let start = from.map_or(Bound::Unbounded, |f| Bound::Excluded(f.to_owned()));
+        let mut range = all.range((start, Bound::Unbounded));
+        let users: Vec<UserId> = range.by_ref().take(limit).cloned().collect();
+        let next = match range.next() {
+            Some(_) => users.last().cloned(),
+            None => None,
+        };
+        Ok(FollowerPage { users, next })
+    }
+
+    async fn filter_followers(&self, author: &str, users: &[UserId]) -> BackplaneResult<Vec<bool>> {
+        let graph = self.graph.read().expect("follow graph lock");
+        let followers = graph.followers.get(author);
+        Ok(users
+            .iter()
+            .map(|u| followers.is_some_and(|f| f.contains(u)))
+            .collect())
+    }
+
+    async fn following(&self, user: &str) -> BackplaneResult<Vec<UserId>> {
+        let graph = self.graph.read().expect("follow graph lock");
+        Ok(graph
+            .following
+            .get(user)
+            .map(|f| f.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pages_cover_every_follower_once() {
+        let graph = MemoryFollowGraph::default();
+        for i in 0..25 {
+            graph
+                .follow(&format!("u{i:02}"), "star")
+                .await
+                .expect("follow");
+        }
+        let mut seen = Vec::new();
+        let mut from: Option<String> = None;
+        loop {
+            let page = graph
+                .followers("star", from.as_deref(), 10)
+                .await
+                .expect("page");
+            seen.extend(page.users);
+            match page.next {
+                Some(next) => from = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 25);
+        seen.dedup();
+        assert_eq!(seen.len(), 25);
+    }
+
+    #[tokio::test]
+    async fn unfollow_updates_both_directions() {
+        let graph = MemoryFollowGraph::default();
+        assert!(graph.follow("a", "b").await.expect("follow"));
+        assert!(!graph.follow("a", "b").await.expect("follow again"));
+        assert_eq!(
+            graph.following("a").await.expect("following"),
+            vec!["b".to_owned()]
+        );
+        assert!(graph.unfollow("a", "b").await.expect("unfollow"));
+        assert_eq!(graph.follower_count("b").await.expect("count"), 0);
+        assert!(graph.following("a").await.expect("following").is_empty());
+    }
+}

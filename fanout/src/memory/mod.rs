@@ -1,0 +1,74 @@
+//! The embedded backplane: every concept in process memory, for `pushgate dev` and tests.
+//!
+//! Same contracts as the Redis backplane, minus durability across restarts. Each store keeps
+//! its own lock so unrelated calls never contend.
+
+mod broadcast_log;
+mod event_log;
+mod feed_store;
+mod follow_graph;
+mod membership;
+mod node_bus;
+mod post_store;
+mod presence_store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use broadcast_log::MemoryBroadcastLog;
+pub use event_log::MemoryEventLog;
+pub use feed_store::MemoryFeedStore;
+pub use follow_graph::MemoryFollowGraph;
+pub use membership::MemoryMembership;
+pub use node_bus::MemoryNodeBus;
+pub use post_store::MemoryPostStore;
+pub use presence_store::MemoryPresenceStore;
+
+use crate::backplane::Backplane;
+
+/// Sizes of the embedded backplane's bounded structures.
+#[derive(Clone, Debug)]
+pub struct MemoryConfig {
+    /// Entries kept per user feed; older ones are trimmed (resume then says `complete: false`).
+    pub feed_cap: usize,
+    /// Entries kept per celebrity author timeline.
+    pub broadcast_cap: usize,
+    /// Unacknowledged fan-out events held before `create` answers 503 (load shedding).
+    pub event_log_cap: usize,
+    /// Messages a node inbox holds before senders wait.
+    pub inbox_capacity: usize,
+    /// How long an event may stay unacknowledged before another consumer may take it.
+    pub claim_after: Duration,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self {
+            feed_cap: 1000,
+            broadcast_cap: 1000,
+            event_log_cap: 100_000,
+            inbox_capacity: 4096,
+            claim_after: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Backplane {
+    /// A fresh embedded backplane.
+    pub fn memory(config: &MemoryConfig) -> Backplane {
+        let events = Arc::new(MemoryEventLog::new(
+            config.event_log_cap,
+            config.claim_after,
+        ));
+        Backplane {
+            posts: Arc::new(MemoryPostStore::new(events.clone())),
+            events,
+            follows: Arc::new(MemoryFollowGraph::default()),
+            feeds: Arc::new(MemoryFeedStore::new(config.feed_cap)),
+            broadcasts: Arc::new(MemoryBroadcastLog::new(config.broadcast_cap)),
+            bus: Arc::new(MemoryNodeBus::new(config.inbox_capacity)),
+            membership: Arc::new(MemoryMembership::default()),
+            presence: Arc::new(MemoryPresenceStore::default()),
+        }
+    }
+}

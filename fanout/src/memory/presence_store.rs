@@ -1,0 +1,141 @@
+//! In-memory presence with node leases and epoch fencing.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use crate::backplane::{BackplaneResult, Presence, PresenceChange, PresenceStore, UserId};
+use crate::clock::now_millis;
+
+#[derive(Debug, Default)]
+struct UserPresence {
+    /// node -> (connections, epoch of the change that set it).
+    nodes: HashMap<String, (u32, u64)>,
+    last_seen: Option<u64>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    users: HashMap<UserId, UserPresence>,
+    /// node -> lease expiry; a node past it counts as holding nobody.
+    leases: HashMap<String, Instant>,
+}
+
+/// The embedded presence store.
+#[derive(Debug, Default)]
+pub struct MemoryPresenceStore {
+    state: Mutex<State>,
+}
+
+#[async_trait]
+impl PresenceStore for MemoryPresenceStore {
+    async fn publish(
+        &self,
+        node: &str,
+        changes: &[PresenceChange],
+        lease: Duration,
+    ) -> BackplaneResult<()> {
+        let mut state = self.state.lock().expect("presence lock");
+        state.leases.insert(node.to_owned(), Instant::now() + lease);
+        let now = now_millis();
+        for change in changes {
+            let user = state.users.entry(change.user.clone()).or_default();
+            let stored_epoch = user.nodes.get(node).map_or(0, |(_, epoch)| *epoch);
+            if change.epoch < stored_epoch {
+                continue;
+            }
+            user.last_seen = Some(now);
+            if change.connections == 0 {
+                user.nodes.remove(node);
+            } else {
+                user.nodes
+                    .insert(node.to_owned(), (change.connections, change.epoch));
+            }
+        }
+        Ok(())
+    }
+
+    async fn renew(&self, node: &str, lease: Duration) -> BackplaneResult<()> {
+        let mut state = self.state.lock().expect("presence lock");
+        state.leases.insert(node.to_owned(), Instant::now() + lease);
+        Ok(())
+    }
+
+    async fn query(&self, users: &[UserId]) -> BackplaneResult<Vec<Presence>> {
+        let state = self.state.lock().expect("presence lock");
+        let now = Instant::now();
+        let live = |node: &String| state.leases.get(node).is_some_and(|expiry| *expiry > now);
+        Ok(users
+            .iter()
+            .map(|user| {
+                let entry = state.users.get(user);
+                let connections = entry.map_or(0, |p| {
+                    p.nodes
+                        .iter()
+                        .filter(|(node, _)| live(node))
+                        .map(|(_, (n, _))| *n)
+                        .sum()
+                });
+                Presence {
+                    user: user.clone(),
+                    online: connections > 0,
+                    connections,
+                    last_seen: if connections > 0 {
+                        Some(now_millis())
+                    } else {
+                        entry.and_then(|p| p.last_seen)
+                    },
+                }
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(user: &str, connections: u32, epoch: u64) -> PresenceChange {
+        PresenceChange {
+            user: user.into(),
+            connections,
+            epoch,
+        }
+    }
+
+    #[tokio::test]
+    async fn stale_epochs_never_overwrite_newer_entries() {
+        let store = MemoryPresenceStore::default();
+        let lease = Duration::from_secs(30);
+        store
+            .publish("n1", &[change("u", 2, 5)], lease)
+            .await
+            .expect("publish");
+        store
+            .publish("n1", &[change("u", 0, 3)], lease)
+            .await
+            .expect("stale publish");
+        let p = store.query(&["u".into()]).await.expect("query");
+        assert!(p[0].online);
+        assert_eq!(p[0].connections, 2);
+    }
+
+    #[tokio::test]
+    async fn expired_lease_means_offline_with_last_seen() {
+        let store = MemoryPresenceStore::default();
+        store
+            .publish("n1", &[change("u", 1, 1)], Duration::ZERO)
+            .await
+            .expect("publish");
+        let p = store
+            .query(&["u".into(), "never".into()])
+            .await
+            .expect("query");
+        assert!(!p[0].online);
+        assert!(p[0].last_seen.is_some());
+        assert!(!p[1].online);
+        assert_eq!(p[1].last_seen, None);
+    }
+}
