@@ -1,3 +1,9 @@
 pub mod backplane;
 pub mod clock;
+pub mod drain;
 pub mod memory;
+pub mod ring;
+pub mod ring_watcher;
+pub mod timeline;
+pub mod token;
+pub mod worker;

@@ -1,0 +1,251 @@
+//! A user's merged feed: own feed entries plus followed celebrities' broadcasts.
+
+use pushgate_protocol::{Cursor, FeedItem};
+
+use crate::backplane::{Backplane, BackplaneResult, UserId};
+
+/// One item of a merged feed and the cursor right after it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimelineItem {
+    pub item: FeedItem,
+    pub cursor: Cursor,
+}
+
+/// What came after a cursor, oldest first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CatchUp {
+    /// Items, each with the cursor a client stores after it.
+    pub items: Vec<TimelineItem>,
+    /// The cursor after the last item (the asked cursor when there are none).
+    pub cursor: Cursor,
+    /// False when the feed no longer holds everything after the asked cursor.
+    pub complete: bool,
+    /// Whether more items may follow (the page was full).
+    pub more: bool,
+}
+
+/// A page of the merged feed, newest first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page {
+    pub items: Vec<FeedItem>,
+    /// Pass as `before` for the next older page; `None` when this page reached the end.
+    pub next: Option<Cursor>,
+}
+
+/// Reads merged feeds for one user.
+#[derive(Clone, Debug)]
+pub struct Timeline {
+    backplane: Backplane,
+}
+
+impl Timeline {
+    /// Reads over `backplane`.
+    pub fn new(backplane: Backplane) -> Self {
+        Self { backplane }
+    }
+
+    /// The head cursor: where a fresh client starts.
+    pub async fn head(&self, user: &str) -> BackplaneResult<Cursor> {
+        Ok(Cursor::new(
+            self.backplane.feeds.head(user).await?,
+            self.backplane.broadcasts.head().await?,
+        ))
+    }
+
+    /// Up to `limit` items after `after`, oldest first.
+    ///
+    /// Both sources are read in their own order and merged by creation time; the cursor after
+    /// each item advances only the component of the source it came from, so every returned
+    /// cursor is a prefix of both sources and resuming from it can neither skip nor repeat.
+    pub async fn since(&self, user: &str, after: Cursor, limit: usize) -> BackplaneResult<CatchUp> {
+        let authors = self.backplane.follows.following(user).await?;
+        let feed = self.backplane.feeds.since(user, after.feed, limit).await?;
+        let broadcasts = self
+            .broadcasts_since(&authors, after.broadcast, limit)
+            .await?;
+        let full = feed.entries.len() == limit || broadcasts.entries.len() == limit;
+        let own = feed.entries.into_iter().map(|e| (e.seq, e.item));
+        let celebrity = broadcasts.entries.into_iter().map(|e| (e.seq, e.item));
+        let (merged, leftover) = merge(own, celebrity, limit, |own, celebrity| own <= celebrity);
+        let mut cursor = after;
+        let items = merged
+            .into_iter()
+            .map(|(source, seq, item)| {
+                match source {
+                    Source::Own => cursor.feed = seq,
+                    Source::Celebrity => cursor.broadcast = seq,
+                }
+                TimelineItem { item, cursor }
+            })
+            .collect();
+        Ok(CatchUp {
+            more: full || leftover,
+            items,
+            cursor,
+            complete: feed.complete && broadcasts.complete,
+        })
+    }
+
+    /// Up to `limit` items before `before` (`None` = newest), newest first.
+    pub async fn before(
+        &self,
+        user: &str,
+        before: Option<Cursor>,
+        limit: usize,
+    ) -> BackplaneResult<Page> {
+        let authors = self.backplane.follows.following(user).await?;
+        let own = self
+            .backplane
+            .feeds
+            .before(user, before.map(|c| c.feed), limit)
+            .await?;
+        let celebrity = if authors.is_empty() {
+            Vec::new()
+        } else {
+            self.backplane
+                .broadcasts
+                .before(&authors, before.map(|c| c.broadcast), limit)
+                .await?
+        };
+        let own = own.into_iter().map(|e| (e.seq, e.item));
+        let celebrity = celebrity.into_iter().map(|e| (e.seq, e.item));
+        let (merged, _) = merge(own, celebrity, limit, |own, celebrity| own >= celebrity);
+        let mut next = before.unwrap_or(Cursor::new(u64::MAX, u64::MAX));
+        let mut items = Vec::with_capacity(merged.len());
+        for (source, seq, item) in merged {
+            match source {
+                Source::Own => next.feed = seq,
+                Source::Celebrity => next.broadcast = seq,
+            }
+            items.push(item);
+        }
+        let exhausted = items.len() < limit;
+        Ok(Page {
+            items,
+            next: (!exhausted).then_some(next),
+        })
+    }
+
+    async fn broadcasts_since(
+        &self,
+        authors: &[UserId],
+        after: u64,
+        limit: usize,
+    ) -> BackplaneResult<crate::backplane::BroadcastSlice> {
+        if authors.is_empty() {
+            return Ok(crate::backplane::BroadcastSlice {
+                entries: Vec::new(),
+                complete: true,
+            });
+        }
+        self.backplane.broadcasts.since(authors, after, limit).await
+    }
+}
+
+/// Which source a merged item came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Own,
+    Celebrity,
+}
+
+/// Merge two (position, item) sequences by item time, keeping each one's own order, up to
+/// `limit` items; `own_first(own_ts, celebrity_ts)` picks the direction. Also says whether
+/// anything was left over.
+fn merge(
+    own: impl Iterator<Item = (u64, FeedItem)>,
+    celebrity: impl Iterator<Item = (u64, FeedItem)>,
+    limit: usize,
+    own_first: impl Fn(u64, u64) -> bool,
+) -> (Vec<(Source, u64, FeedItem)>, bool) {
+    let (mut own, mut celebrity) = (own.peekable(), celebrity.peekable());
+    let mut merged = Vec::new();
+    while merged.len() < limit {
+        let source = match (own.peek(), celebrity.peek()) {
+            (Some((_, o)), Some((_, c))) if own_first(o.ts(), c.ts()) => Source::Own,
+            (Some(_), Some(_)) | (None, Some(_)) => Source::Celebrity,
+            (Some(_), None) => Source::Own,
+            (None, None) => break,
+        };
+        let next = match source {
+            Source::Own => own.next(),
+            Source::Celebrity => celebrity.next(),
+        };
+        if let Some((seq, item)) = next {
+            merged.push((source, seq, item));
+        }
+    }
+    let leftover = own.peek().is_some() || celebrity.peek().is_some();
+    (merged, leftover)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryConfig;
+
+    fn post(id: u64, author: &str, ts: u64) -> FeedItem {
+        FeedItem::Post {
+            id,
+            author: author.into(),
+            ts,
+        }
+    }
+
+    #[tokio::test]
+    async fn merges_own_feed_and_celebrities_with_resumable_cursors() {
+        let bp = Backplane::memory(&MemoryConfig::default());
+        bp.follows.follow("reader", "star").await.expect("follow");
+        let reader = vec!["reader".to_owned()];
+        bp.feeds
+            .append(&reader, &post(1, "friend", 10))
+            .await
+            .expect("append");
+        bp.broadcasts
+            .append("star", 2, 20)
+            .await
+            .expect("broadcast");
+        bp.feeds
+            .append(&reader, &post(3, "friend", 30))
+            .await
+            .expect("append");
+        bp.broadcasts
+            .append("stranger", 4, 40)
+            .await
+            .expect("unfollowed broadcast");
+        let timeline = Timeline::new(bp);
+
+        let all = timeline
+            .since("reader", Cursor::default(), 10)
+            .await
+            .expect("since");
+        let ids: Vec<u64> = all
+            .items
+            .iter()
+            .map(|i| match i.item {
+                FeedItem::Post { id, .. } => id,
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(ids, vec![1, 2, 3]);
+        assert_eq!(all.cursor, Cursor::new(2, 1));
+        assert!(all.complete && !all.more);
+
+        // Resuming from the middle cursor yields exactly the rest.
+        let rest = timeline
+            .since("reader", all.items[1].cursor, 10)
+            .await
+            .expect("since");
+        assert_eq!(rest.items.len(), 1);
+        assert_eq!(rest.items[0].item, post(3, "friend", 30));
+
+        let page = timeline.before("reader", None, 2).await.expect("before");
+        assert_eq!(page.items, vec![post(3, "friend", 30), post(2, "star", 20)]);
+        let older = timeline
+            .before("reader", page.next, 2)
+            .await
+            .expect("before");
+        assert_eq!(older.items, vec![post(1, "friend", 10)]);
+        assert_eq!(older.next, None);
+    }
+}

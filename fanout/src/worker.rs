@@ -1,0 +1,226 @@
+//! The fan-out worker: turns logged events into feed writes and one batch per home node.
+
+use std::time::Duration;
+
+use pushgate_protocol::{FeedItem, NodeMessage, Recipient};
+use rand::Rng;
+
+use crate::backplane::{
+    Backplane, BackplaneError, BackplaneResult, FanoutEvent, LoggedEvent, UserId,
+};
+use crate::drain::Drain;
+use crate::ring_watcher::RingView;
+
+/// Tuning of one worker.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Consumer name in the fan-out log (unique per worker process).
+    pub consumer: String,
+    /// Authors with at least this many followers are fanned out on read (broadcast).
+    pub celebrity_threshold: u64,
+    /// Followers loaded and written per step, bounding memory for huge follower sets.
+    pub chunk: usize,
+    /// Events taken from the log per read.
+    pub batch: usize,
+    /// Attempts before an event goes to the dead-letter log.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt up to `backoff_max`, with full jitter.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            consumer: "worker-1".into(),
+            celebrity_threshold: 10_000,
+            chunk: 1000,
+            batch: 64,
+            max_attempts: 5,
+            backoff_base: Duration::from_millis(50),
+            backoff_max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A fan-out worker.
+#[derive(Debug)]
+pub struct Worker {
+    backplane: Backplane,
+    ring: RingView,
+    config: WorkerConfig,
+}
+
+/// Why one attempt at an event failed.
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    #[error(transparent)]
+    Backplane(#[from] BackplaneError),
+    #[error("no live gateway node to route to")]
+    NoNodes,
+}
+
+impl Worker {
+    /// A worker over `backplane`, routing with `ring`.
+    pub fn new(backplane: Backplane, ring: RingView, config: WorkerConfig) -> Self {
+        Self {
+            backplane,
+            ring,
+            config,
+        }
+    }
+
+    /// Consume the fan-out log until `drain` fires. Never returns early: backplane outages
+    /// are retried with backoff so the worker heals when the backplane does.
+    pub async fn run(self, drain: Drain) {
+        let mut outage = 0u32;
+        while !drain.is_draining() {
+            let read = tokio::select! {
+                _ = drain.cancelled() => break,
+                read = self.backplane.events.read(&self.config.consumer, self.config.batch, Duration::from_secs(1)) => read,
+            };
+            match read {
+                Ok(events) => {
+                    outage = 0;
+                    for event in events {
+                        self.handle(event, &drain).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "fan-out log read failed");
+                    metrics::counter!("pushgate_worker_read_errors_total").increment(1);
+                    tokio::select! {
+                        _ = drain.cancelled() => break,
+                        _ = tokio::time::sleep(self.backoff(outage)) => {}
+                    }
+                    outage = outage.saturating_add(1);
+                }
+            }
+        }
+    }
+
+    /// Process one event with retries; ack it, or dead-letter it after `max_attempts`.
+    async fn handle(&self, event: LoggedEvent, drain: &Drain) {
+        let mut attempt = event.attempts;
+        loop {
+            if attempt >= self.config.max_attempts {
+                let reason = format!("gave up after {attempt} attempts");
+                tracing::error!(event = %event.id, %reason, "fan-out event dead-lettered");
+                metrics::counter!("pushgate_worker_dead_letters_total").increment(1);
+                if let Err(e) = self.backplane.events.dead_letter(&event, &reason).await {
+                    tracing::warn!(error = %e, "dead-letter write failed; the log will hand the event out again");
+                }
+                return;
+            }
+            match self.fan_out(&event.event).await {
+                Ok(deliveries) => {
+                    metrics::counter!("pushgate_worker_events_total").increment(1);
+                    metrics::counter!("pushgate_worker_recipients_total").increment(deliveries);
+                    if let Err(e) = self.backplane.events.ack(&[event.id.clone()]).await {
+                        // Not acked means handed out again later; feed appends are idempotent
+                        // and gateways dedupe by cursor, so clients still see it once.
+                        tracing::warn!(error = %e, "ack failed");
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(event = %event.id, attempt, error = %e, "fan-out attempt failed");
+                    metrics::counter!("pushgate_worker_retries_total").increment(1);
+                    attempt += 1;
+                    tokio::select! {
+                        // Unacked: the log hands it to a worker again after the claim timeout.
+                        _ = drain.cancelled() => return,
+                        _ = tokio::time::sleep(self.backoff(attempt)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Exponential backoff with full jitter, so retrying workers do not move in lockstep.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .config
+            .backoff_base
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.config.backoff_max);
+        ceiling.mul_f64(rand::rng().random_range(0.5..=1.0))
+    }
+
+    /// One attempt at an event; returns how many recipients it reached.
+    async fn fan_out(&self, event: &FanoutEvent) -> Result<u64, AttemptError> {
+        match event {
+            FanoutEvent::Post { item, .. } => {
+                let FeedItem::Post { id, author, ts } = item else {
+                    return Ok(0);
+                };
+                let followers = self.backplane.follows.follower_count(author).await?;
+                if followers >= self.config.celebrity_threshold {
+                    let seq = self.backplane.broadcasts.append(author, *id, *ts).await?;
+                    let message = NodeMessage::Broadcast {
+                        id: *id,
+                        author: author.clone(),
+                        ts: *ts,
+                        seq,
+                    };
+                    self.backplane.bus.broadcast(message).await?;
+                    return Ok(followers);
+                }
+                let mut from: Option<String> = None;
+                let mut total = 0;
+                loop {
+                    let page = self
+                        .backplane
+                        .follows
+                        .followers(author, from.as_deref(), self.config.chunk)
+                        .await?;
+                    total += self.deliver(&page.users, item).await?;
+                    match page.next {
+                        Some(next) => from = Some(next),
+                        None => return Ok(total),
+                    }
+                }
+            }
+            FanoutEvent::Notify { item, users } => {
+                let mut total = 0;
+                for chunk in users.chunks(self.config.chunk.max(1)) {
+                    total += self.deliver(chunk, item).await?;
+                }
+                Ok(total)
+            }
+        }
+    }
+
+    /// Write `item` into each user's feed, then send one batch per home node.
+    async fn deliver(&self, users: &[UserId], item: &FeedItem) -> Result<u64, AttemptError> {
+        if users.is_empty() {
+            return Ok(0);
+        }
+        let positions = self.backplane.feeds.append(users, item).await?;
+        let recipients: Vec<Recipient> = users
+            .iter()
+            .zip(positions)
+            .map(|(user, seq)| Recipient {
+                user: user.clone(),
+                seq,
+            })
+            .collect();
+        let ring = self.ring.borrow().clone();
+        if ring.nodes().is_empty() {
+            return Err(AttemptError::NoNodes);
+        }
+        let count = recipients.len() as u64;
+        for (node, batch) in ring.group(recipients) {
+            let message = NodeMessage::Deliver {
+                item: item.clone(),
+                recipients: batch,
+            };
+            self.send(&node, message).await?;
+        }
+        Ok(count)
+    }
+
+    async fn send(&self, node: &str, message: NodeMessage) -> BackplaneResult<()> {
+        self.backplane.bus.send(node, message).await
+    }
+}
