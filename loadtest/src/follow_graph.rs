@@ -102,9 +102,18 @@ mod tests {
 
     #[test]
     fn same_params_same_graph() {
-        assert_eq!(FollowGraph::generate(&params()), FollowGraph::generate(&params()));
-        let other = GraphParams { seed: 8, ..params() };
-        assert_ne!(FollowGraph::generate(&params()), FollowGraph::generate(&other));
+        assert_eq!(
+            FollowGraph::generate(&params()),
+            FollowGraph::generate(&params())
+        );
+        let other = GraphParams {
+            seed: 8,
+            ..params()
+        };
+        assert_ne!(
+            FollowGraph::generate(&params()),
+            FollowGraph::generate(&other)
+        );
     }
 
     #[test]
@@ -125,7 +134,11 @@ mod tests {
 
     #[test]
     fn flat_exponent_gives_equal_counts() {
-        let flat = GraphParams { zipf_exponent: 0.0, celebrities: 0, ..params() };
+        let flat = GraphParams {
+            zipf_exponent: 0.0,
+            celebrities: 0,
+            ..params()
+        };
         let graph = FollowGraph::generate(&flat);
         assert!((0..20).all(|author| graph.followers(author).len() == 200));
         assert_eq!(graph.edges(), 4000);

@@ -65,7 +65,10 @@ mod tests {
         assert_eq!(range.for_client(0), Ipv4Addr::new(127, 0, 0, 2));
         assert_eq!(range.for_client(252), Ipv4Addr::new(127, 0, 0, 254));
         assert_eq!(range.for_client(253), Ipv4Addr::new(127, 0, 0, 2));
-        assert_eq!(range.to_string().parse::<SourceAddrs>().expect("again"), range);
+        assert_eq!(
+            range.to_string().parse::<SourceAddrs>().expect("again"),
+            range
+        );
         let single: SourceAddrs = "127.0.0.9".parse().expect("single");
         assert_eq!(single.len(), 1);
     }
