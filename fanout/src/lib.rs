@@ -1,7 +1,9 @@
+pub mod api;
 pub mod backplane;
 pub mod clock;
 pub mod drain;
 pub mod memory;
+pub mod redis;
 pub mod ring;
 pub mod ring_watcher;
 pub mod timeline;

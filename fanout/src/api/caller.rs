@@ -1,0 +1,100 @@
+//! The request extractor that authenticates and rate-limits every API call.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use pushgate_protocol::ErrorCode;
+
+use super::{ApiState, Problem};
+use crate::token::{Caller, TokenError};
+
+/// Longest accepted user ID (token `sub`), keeping keys and frames small.
+pub const MAX_USER_ID_LEN: usize = 128;
+
+/// The authenticated caller of a REST request.
+#[derive(Debug, Clone)]
+pub struct Authed(pub Caller);
+
+impl Authed {
+    /// The caller's user ID, or 403 for service callers on user-only endpoints.
+    pub fn user(&self) -> Result<&str, Problem> {
+        match &self.0 {
+            Caller::User(claims) => Ok(&claims.sub),
+            Caller::Service => Err(Problem::new(
+                ErrorCode::Forbidden,
+                "this endpoint acts as a user; use a user token",
+            )),
+        }
+    }
+
+    /// Ok for service callers, 403 for users.
+    pub fn service(&self) -> Result<(), Problem> {
+        match &self.0 {
+            Caller::Service => Ok(()),
+            Caller::User(_) => Err(Problem::new(
+                ErrorCode::Forbidden,
+                "this endpoint needs the service key",
+            )),
+        }
+    }
+}
+
+/// The bearer credential of a request, if any.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Turn a token failure into the 401 clients see.
+pub fn unauthorized(error: &TokenError) -> Problem {
+    match error {
+        TokenError::Expired => Problem::new(ErrorCode::TokenExpired, "the token has expired"),
+        TokenError::Invalid(_) => {
+            Problem::new(ErrorCode::Unauthorized, "missing or invalid bearer token")
+        }
+    }
+}
+
+/// Check that a user ID is acceptable as a key and in frames.
+pub fn valid_user_id(user: &str) -> bool {
+    !user.is_empty() && user.len() <= MAX_USER_ID_LEN && !user.chars().any(char::is_control)
+}
+
+impl FromRequestParts<ApiState> for Authed {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)
+            .ok_or_else(|| Problem::new(ErrorCode::Unauthorized, "missing bearer token"))?;
+        let caller = state
+            .verifier
+            .identify(token)
+            .map_err(|e| unauthorized(&e))?;
+        let key = match &caller {
+            Caller::User(claims) if !valid_user_id(&claims.sub) => {
+                return Err(Problem::new(
+                    ErrorCode::Unauthorized,
+                    "token subject is not a valid user id",
+                ));
+            }
+            Caller::User(claims) => claims.sub.clone(),
+            Caller::Service => String::new(),
+        };
+        let limiter = match caller {
+            Caller::User(_) => &state.user_limiter,
+            Caller::Service => &state.service_limiter,
+        };
+        if limiter.check_key(&key).is_err() {
+            metrics::counter!("pushgate_api_rate_limited_total").increment(1);
+            return Err(Problem::new(
+                ErrorCode::RateLimited,
+                "too many requests; slow down",
+            ));
+        }
+        Ok(Authed(caller))
+    }
+}

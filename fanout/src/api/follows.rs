@@ -1,0 +1,46 @@
+//! `PUT/DELETE /v1/follows/{author}`: the token's user follows or unfollows an author.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+use super::caller::valid_user_id;
+use super::{ApiState, Authed, Problem};
+
+fn check(user: &str, author: &str) -> Result<(), Problem> {
+    if !valid_user_id(author) {
+        return Err(Problem::invalid_field("author", "not a valid user id"));
+    }
+    if user == author {
+        return Err(Problem::invalid_field(
+            "author",
+            "users cannot follow themselves",
+        ));
+    }
+    Ok(())
+}
+
+#[utoipa::path(put, path = "/v1/follows/{author}", params(("author" = String, Path)),
+    responses((status = 204), (status = 400, body = Problem)))]
+pub(crate) async fn follow(
+    State(state): State<ApiState>,
+    caller: Authed,
+    Path(author): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let user = caller.user()?;
+    check(user, &author)?;
+    state.backplane.follows.follow(user, &author).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/v1/follows/{author}", params(("author" = String, Path)),
+    responses((status = 204), (status = 400, body = Problem)))]
+pub(crate) async fn unfollow(
+    State(state): State<ApiState>,
+    caller: Authed,
+    Path(author): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let user = caller.user()?;
+    check(user, &author)?;
+    state.backplane.follows.unfollow(user, &author).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

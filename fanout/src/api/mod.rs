@@ -1,0 +1,176 @@
+//! The REST sidecar (axum): posts, feeds, follows, notifications, routing and operations.
+
+mod caller;
+mod connect;
+mod dev_token;
+mod feed;
+mod follows;
+mod health;
+mod json_body;
+mod notify;
+mod params;
+mod posts;
+mod problem;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use metrics_exporter_prometheus::PrometheusHandle;
+use utoipa::OpenApi;
+
+pub use caller::{Authed, bearer, unauthorized, valid_user_id};
+pub use json_body::JsonBody;
+pub use params::Params;
+pub use problem::Problem;
+
+use crate::backplane::Backplane;
+use crate::drain::Drain;
+use crate::ring_watcher::RingView;
+use crate::timeline::Timeline;
+use crate::token::TokenVerifier;
+
+/// Largest request body; posts are capped at 10,000 characters, notifications at 16 KiB.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Limits of the API.
+#[derive(Clone, Debug)]
+pub struct ApiLimits {
+    /// Sustained requests per second per user (bursts up to twice that).
+    pub user_rps: NonZeroU32,
+    /// Sustained requests per second for all service-key callers together.
+    pub service_rps: NonZeroU32,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        Self {
+            user_rps: NonZeroU32::new(50).expect("non-zero"),
+            service_rps: NonZeroU32::new(20_000).expect("non-zero"),
+        }
+    }
+}
+
+/// Everything a handler needs; cloned per request (all fields are shared handles).
+#[derive(Clone)]
+pub struct ApiState {
+    pub backplane: Backplane,
+    pub timeline: Timeline,
+    pub verifier: TokenVerifier,
+    pub ring: RingView,
+    pub metrics: PrometheusHandle,
+    pub drain: Drain,
+    /// Per-user request budget.
+    user_limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    /// One shared budget for service-key callers.
+    service_limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    /// Last notification ID handed out, so IDs are unique within the process.
+    notify_ids: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState").finish_non_exhaustive()
+    }
+}
+
+impl ApiState {
+    /// State over the given parts.
+    pub fn new(
+        backplane: Backplane,
+        verifier: TokenVerifier,
+        ring: RingView,
+        metrics: PrometheusHandle,
+        limits: &ApiLimits,
+        drain: Drain,
+    ) -> Self {
+        let burst = |rps: NonZeroU32| {
+            Quota::per_second(rps)
+                .allow_burst(rps.saturating_mul(NonZeroU32::MIN.saturating_add(1)))
+        };
+        let state = Self {
+            timeline: Timeline::new(backplane.clone()),
+            backplane,
+            verifier,
+            ring,
+            metrics,
+            user_limiter: Arc::new(RateLimiter::keyed(burst(limits.user_rps))),
+            service_limiter: Arc::new(RateLimiter::keyed(burst(limits.service_rps))),
+            notify_ids: Arc::new(AtomicU64::new(0)),
+            drain: drain.clone(),
+        };
+        // Keyed limiters remember every key they saw; forget idle ones so memory stays bounded.
+        let limiters = (state.user_limiter.clone(), state.service_limiter.clone());
+        let task_drain = drain.clone();
+        drain.spawn(async move {
+            let drain = task_drain;
+            let mut ticker = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = drain.cancelled() => break,
+                    _ = ticker.tick() => {
+                        limiters.0.retain_recent();
+                        limiters.1.retain_recent();
+                    }
+                }
+            }
+        });
+        state
+    }
+}
+
+/// The `/v1` REST routes plus operations endpoints; `dev` adds `POST /v1/dev/token`.
+pub fn router(state: ApiState, dev: bool) -> Router {
+    let mut router = Router::new()
+        .route("/v1/posts", post(posts::create).get(posts::get_many))
+        .route("/v1/posts/{id}", get(posts::get_one).delete(posts::delete))
+        .route("/v1/feed", get(feed::feed))
+        .route(
+            "/v1/follows/{author}",
+            put(follows::follow).delete(follows::unfollow),
+        )
+        .route("/v1/notify", post(notify::notify))
+        .route("/v1/connect", get(connect::connect))
+        .route("/v1/presence", get(connect::presence))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(health::openapi));
+    if dev {
+        router = router.route("/v1/dev/token", post(dev_token::mint));
+    }
+    router
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// The OpenAPI description served at `/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "pushgate",
+        description = "REST sidecar of the pushgate WebSocket push gateway"
+    ),
+    paths(
+        posts::create,
+        posts::get_one,
+        posts::get_many,
+        posts::delete,
+        feed::feed,
+        follows::follow,
+        follows::unfollow,
+        notify::notify,
+        connect::connect,
+        connect::presence,
+        health::healthz,
+        health::readyz,
+        dev_token::mint
+    ),
+    components(schemas(Problem))
+)]
+#[derive(Debug)]
+pub struct ApiDoc;

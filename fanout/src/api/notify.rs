@@ -1,0 +1,100 @@
+//! `POST /v1/notify`: a backend service sends a personal notification to users.
+
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use pushgate_protocol::FeedItem;
+use serde::{Deserialize, Serialize};
+
+use super::caller::valid_user_id;
+use super::{ApiState, Authed, JsonBody, Problem};
+use crate::backplane::FanoutEvent;
+use crate::clock::now_micros;
+
+/// Most recipients of one notification.
+pub const MAX_RECIPIENTS: usize = 1000;
+/// Largest `data`, serialized, so pushes stay small.
+pub const MAX_DATA_BYTES: usize = 16 * 1024;
+
+/// Body of `POST /v1/notify`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyRequest {
+    /// Recipients, 1 to 1000 user IDs.
+    pub users: Vec<String>,
+    /// Category, 1 to 64 characters.
+    pub kind: String,
+    /// Payload passed to clients untouched (at most 16 KiB as JSON).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+/// Answer of `POST /v1/notify`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NotifyAccepted {
+    /// The notification's ID, as clients will see it.
+    pub id: u64,
+}
+
+#[utoipa::path(post, path = "/v1/notify", request_body = NotifyRequest,
+    responses((status = 202, body = NotifyAccepted), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub(crate) async fn notify(
+    State(state): State<ApiState>,
+    caller: Authed,
+    JsonBody(body): JsonBody<NotifyRequest>,
+) -> Result<(StatusCode, Json<NotifyAccepted>), Problem> {
+    caller.service()?;
+    if body.users.is_empty() || body.users.len() > MAX_RECIPIENTS {
+        return Err(Problem::invalid_field(
+            "users",
+            format!("1 to {MAX_RECIPIENTS} user ids"),
+        ));
+    }
+    if let Some(bad) = body.users.iter().position(|u| !valid_user_id(u)) {
+        return Err(Problem::invalid_field(
+            format!("users[{bad}]"),
+            "not a valid user id",
+        ));
+    }
+    if body.kind.is_empty() || body.kind.chars().count() > 64 {
+        return Err(Problem::invalid_field(
+            "kind",
+            "kind must be 1 to 64 characters",
+        ));
+    }
+    if body.data.to_string().len() > MAX_DATA_BYTES {
+        return Err(Problem::invalid_field(
+            "data",
+            format!("data must be at most {MAX_DATA_BYTES} bytes as JSON"),
+        ));
+    }
+    let mut users = body.users;
+    users.sort();
+    users.dedup();
+    let ts = now_micros();
+    // Time-based so IDs stay unique across restarts without a shared counter; bumped past
+    // the last one so two notifications in the same microsecond still differ.
+    let previous = state
+        .notify_ids
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(ts.max(last + 1))
+        })
+        .unwrap_or(ts);
+    let id = ts.max(previous + 1);
+    let item = FeedItem::Notify {
+        id,
+        kind: body.kind,
+        data: body.data,
+        ts,
+    };
+    state
+        .backplane
+        .events
+        .append(FanoutEvent::Notify { item, users })
+        .await?;
+    metrics::counter!("pushgate_notifications_total").increment(1);
+    Ok((StatusCode::ACCEPTED, Json(NotifyAccepted { id })))
+}

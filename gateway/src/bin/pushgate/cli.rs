@@ -1,0 +1,211 @@
+//! Command-line and environment settings of the `pushgate` binary.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use pushgate_fanout::api::ApiLimits;
+use pushgate_fanout::memory::MemoryConfig;
+use pushgate_fanout::worker::WorkerConfig;
+use pushgate_gateway::config::GatewayConfig;
+use pushgate_gateway::telemetry::LogFormat;
+
+/// pushgate: a real-time WebSocket push gateway.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Gateway + fan-out worker + REST API in one process on the embedded backend (no Redis).
+    Dev(DevArgs),
+}
+
+/// Logging flags shared by every role.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Log format.
+    #[arg(long, env = "PUSHGATE_LOG_FORMAT", value_enum, default_value_t = LogFormatArg::Text, global = true)]
+    pub log_format: LogFormatArg,
+    /// Log filter in RUST_LOG syntax.
+    #[arg(long, env = "PUSHGATE_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(arg: LogFormatArg) -> Self {
+        match arg {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
+}
+
+/// Flags of `pushgate dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Entries kept per user feed (older ones are trimmed; resume then reports incomplete).
+    #[arg(long, env = "PUSHGATE_FEED_CAP", default_value_t = 1000)]
+    pub feed_cap: usize,
+}
+
+/// Flags of a connection server.
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// Address for WebSocket and REST.
+    #[arg(long, env = "PUSHGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// This node's ID in the ring.
+    #[arg(long, env = "PUSHGATE_NODE_ID", default_value = "dev")]
+    pub node_id: String,
+    /// URL clients use to reach this node's /v1/ws (default: ws://<listen>/v1/ws).
+    #[arg(long, env = "PUSHGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// HS256 secret of user tokens (at least 16 bytes).
+    #[arg(long, env = "PUSHGATE_JWT_SECRET", default_value = pushgate_gateway::DEV_JWT_SECRET, hide_env_values = true)]
+    pub jwt_secret: String,
+    /// Service key for backend calls (at least 16 bytes).
+    #[arg(long, env = "PUSHGATE_API_KEY", default_value = pushgate_gateway::DEV_API_KEY, hide_env_values = true)]
+    pub api_key: String,
+    /// Server ping interval, milliseconds.
+    #[arg(long, env = "PUSHGATE_HEARTBEAT_MS", default_value_t = 25_000)]
+    pub heartbeat_ms: u64,
+    /// Reap a connection silent for this long, milliseconds.
+    #[arg(long, env = "PUSHGATE_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+    /// Hold live pushes this long after welcome for a resume, milliseconds.
+    #[arg(long, env = "PUSHGATE_RESUME_WINDOW_MS", default_value_t = 250)]
+    pub resume_window_ms: u64,
+    /// Close a connection whose socket write blocks this long (4004), milliseconds.
+    #[arg(long, env = "PUSHGATE_WRITE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub write_timeout_ms: u64,
+    /// Pushes queued per connection before folding into feed_advanced.
+    #[arg(long, env = "PUSHGATE_MAILBOX_CAPACITY", default_value_t = 256)]
+    pub mailbox_capacity: usize,
+    /// Largest inbound message in bytes (larger closes with 1009).
+    #[arg(long, env = "PUSHGATE_MAX_FRAME_BYTES", default_value_t = 16 * 1024)]
+    pub max_frame_bytes: usize,
+    /// Bad frames tolerated per connection before closing with 4003.
+    #[arg(long, env = "PUSHGATE_MAX_BAD_FRAMES", default_value_t = 10)]
+    pub max_bad_frames: u32,
+    /// Sustained inbound frames per second per connection.
+    #[arg(long, env = "PUSHGATE_FRAMES_PER_SEC", default_value_t = NonZeroU32::new(20).expect("non-zero"))]
+    pub frames_per_sec: NonZeroU32,
+    /// Sustained handshakes per second per client IP.
+    #[arg(long, env = "PUSHGATE_HANDSHAKES_PER_SEC", default_value_t = NonZeroU32::new(500).expect("non-zero"))]
+    pub handshakes_per_sec: NonZeroU32,
+    /// Allowed Origin values for browser upgrades, comma-separated (empty: any).
+    #[arg(long, env = "PUSHGATE_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Window over which drain spreads reconnects, milliseconds.
+    #[arg(long, env = "PUSHGATE_DRAIN_WINDOW_MS", default_value_t = 10_000)]
+    pub drain_window_ms: u64,
+    /// Initial read buffer per connection in bytes.
+    #[arg(long, env = "PUSHGATE_READ_BUFFER_BYTES", default_value_t = 1024)]
+    pub read_buffer_bytes: usize,
+}
+
+impl GatewayArgs {
+    /// The gateway settings these flags describe (validated by the caller).
+    pub fn config(&self) -> GatewayConfig {
+        let mut config = GatewayConfig::dev(self.listen);
+        config.node_id = self.node_id.clone();
+        config.public_url = self.public_url.clone();
+        config.jwt_secret = self.jwt_secret.clone();
+        config.api_key = self.api_key.clone();
+        config.heartbeat = Duration::from_millis(self.heartbeat_ms);
+        config.idle_timeout = Duration::from_millis(self.idle_timeout_ms);
+        config.resume_window = Duration::from_millis(self.resume_window_ms);
+        config.write_timeout = Duration::from_millis(self.write_timeout_ms);
+        config.mailbox_capacity = self.mailbox_capacity;
+        config.max_frame_bytes = self.max_frame_bytes;
+        config.max_bad_frames = self.max_bad_frames;
+        config.frames_per_sec = self.frames_per_sec;
+        config.handshakes_per_sec = self.handshakes_per_sec;
+        config.allowed_origins = self
+            .allowed_origins
+            .iter()
+            .filter(|o| !o.is_empty())
+            .cloned()
+            .collect();
+        config.drain_window = Duration::from_millis(self.drain_window_ms);
+        config.read_buffer_bytes = self.read_buffer_bytes;
+        config
+    }
+}
+
+/// Flags of a fan-out worker.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Authors with at least this many followers are delivered by broadcast (fan-out on read).
+    #[arg(long, env = "PUSHGATE_CELEBRITY_THRESHOLD", default_value_t = 10_000)]
+    pub celebrity_threshold: u64,
+    /// Followers loaded per fan-out step.
+    #[arg(long, env = "PUSHGATE_FANOUT_CHUNK", default_value_t = 1000)]
+    pub fanout_chunk: usize,
+    /// Attempts before an event is dead-lettered.
+    #[arg(long, env = "PUSHGATE_MAX_ATTEMPTS", default_value_t = 5)]
+    pub max_attempts: u32,
+    /// Consumer name in the fan-out log.
+    #[arg(long, env = "PUSHGATE_WORKER_NAME", default_value = "worker-1")]
+    pub worker_name: String,
+}
+
+impl WorkerArgs {
+    pub fn config(&self) -> WorkerConfig {
+        WorkerConfig {
+            consumer: self.worker_name.clone(),
+            celebrity_threshold: self.celebrity_threshold,
+            chunk: self.fanout_chunk.max(1),
+            max_attempts: self.max_attempts.max(1),
+            ..WorkerConfig::default()
+        }
+    }
+}
+
+/// Flags of the REST API.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// Sustained API requests per second per user.
+    #[arg(long, env = "PUSHGATE_USER_RPS", default_value_t = NonZeroU32::new(50).expect("non-zero"))]
+    pub user_rps: NonZeroU32,
+    /// Sustained API requests per second for service-key callers together.
+    #[arg(long, env = "PUSHGATE_SERVICE_RPS", default_value_t = NonZeroU32::new(20_000).expect("non-zero"))]
+    pub service_rps: NonZeroU32,
+}
+
+impl ApiArgs {
+    pub fn limits(&self) -> ApiLimits {
+        ApiLimits {
+            user_rps: self.user_rps,
+            service_rps: self.service_rps,
+        }
+    }
+}
+
+impl DevArgs {
+    pub fn memory(&self) -> MemoryConfig {
+        MemoryConfig {
+            feed_cap: self.feed_cap.max(1),
+            ..MemoryConfig::default()
+        }
+    }
+}

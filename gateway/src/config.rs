@@ -1,0 +1,110 @@
+//! The validated settings of a gateway node.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+/// Why settings were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Settings of one connection server, checked by [`GatewayConfig::validate`].
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Where to listen for WebSocket and REST.
+    pub listen: SocketAddr,
+    /// This node's ID in the ring (unique per live node).
+    pub node_id: String,
+    /// The URL clients use to reach this node's `/v1/ws`; `None` = derived from `listen`.
+    pub public_url: Option<String>,
+    /// HS256 secret of user tokens.
+    pub jwt_secret: String,
+    /// Service key for backend calls.
+    pub api_key: String,
+    /// Server ping interval.
+    pub heartbeat: Duration,
+    /// A connection with no inbound frame (data, ping or pong) for this long is reaped.
+    pub idle_timeout: Duration,
+    /// Live pushes wait this long after `welcome` for a `resume`, so replay comes first.
+    pub resume_window: Duration,
+    /// A socket write blocked this long closes the connection as a slow consumer.
+    pub write_timeout: Duration,
+    /// Pushes queued per connection before they are folded into `feed_advanced`.
+    pub mailbox_capacity: usize,
+    /// Largest inbound WebSocket message; larger closes with 1009.
+    pub max_frame_bytes: usize,
+    /// Bad frames tolerated per connection before closing with 4003.
+    pub max_bad_frames: u32,
+    /// Sustained inbound frames per second per connection (bursts of twice that).
+    pub frames_per_sec: NonZeroU32,
+    /// Sustained WebSocket handshakes per second per client IP (bursts of 5x that).
+    pub handshakes_per_sec: NonZeroU32,
+    /// Allowed `Origin` values for browser upgrades; empty = any.
+    pub allowed_origins: Vec<String>,
+    /// Drain spreads `reconnect` delays over this window so clients do not return as a herd.
+    pub drain_window: Duration,
+    /// Membership heartbeat interval; the TTL is 3x this.
+    pub membership_interval: Duration,
+    /// Bytes the WebSocket reader starts with per connection (grows for larger frames).
+    pub read_buffer_bytes: usize,
+}
+
+impl GatewayConfig {
+    /// Development defaults on `listen` (tests and `pushgate dev` start from these).
+    pub fn dev(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            node_id: "dev".into(),
+            public_url: None,
+            jwt_secret: crate::DEV_JWT_SECRET.into(),
+            api_key: crate::DEV_API_KEY.into(),
+            heartbeat: Duration::from_secs(25),
+            idle_timeout: Duration::from_secs(60),
+            resume_window: Duration::from_millis(250),
+            write_timeout: Duration::from_secs(10),
+            mailbox_capacity: 256,
+            max_frame_bytes: 16 * 1024,
+            max_bad_frames: 10,
+            frames_per_sec: NonZeroU32::new(20).expect("non-zero"),
+            handshakes_per_sec: NonZeroU32::new(500).expect("non-zero"),
+            allowed_origins: Vec::new(),
+            drain_window: Duration::from_secs(10),
+            membership_interval: Duration::from_secs(1),
+            read_buffer_bytes: 1024,
+        }
+    }
+
+    /// Check cross-field rules; call before starting.
+    pub fn validate(self) -> Result<Self, ConfigError> {
+        let fail = |msg: &str| Err(ConfigError::Invalid(msg.to_owned()));
+        if self.jwt_secret.len() < 16 {
+            return fail("the JWT secret must be at least 16 bytes");
+        }
+        if self.api_key.len() < 16 {
+            return fail("the API key must be at least 16 bytes");
+        }
+        if self.node_id.is_empty() || self.node_id.len() > 64 {
+            return fail("the node id must be 1 to 64 characters");
+        }
+        if self.heartbeat.is_zero() || self.idle_timeout <= self.heartbeat {
+            return fail("the idle timeout must be longer than the heartbeat interval");
+        }
+        if self.mailbox_capacity == 0 || self.max_frame_bytes < 256 || self.read_buffer_bytes == 0 {
+            return fail("mailbox capacity, frame limit (>= 256) and read buffer must be positive");
+        }
+        if self.write_timeout.is_zero() || self.membership_interval.is_zero() {
+            return fail("the write timeout and membership interval must be positive");
+        }
+        Ok(self)
+    }
+
+    /// The URL clients use for this node.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("ws://{}/v1/ws", self.listen))
+    }
+}

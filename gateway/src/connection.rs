@@ -1,0 +1,482 @@
+//! One client socket: welcome, resume, live pushes, heartbeats, expiry and closing.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use governor::clock::MonotonicClock;
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use pushgate_fanout::clock::now_micros;
+use pushgate_protocol::{ClientFrame, Codec, Cursor, DecodeError, ErrorCode, ServerFrame};
+use tokio::time::Instant;
+
+use crate::gateway::Gateway;
+use crate::mailbox::{Folded, Push};
+use crate::registry::Registration;
+
+/// Pages read per step while replaying a resume.
+const REPLAY_PAGE: usize = 256;
+/// How long a closing handshake may take before the socket is just dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Welcomed; live pushes wait until the client resumes or the resume window ends.
+    Opening { until: Instant },
+    /// Pushes flow as they arrive.
+    Live,
+}
+
+/// The authenticated identity a connection was opened with.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    /// The token's `sub`.
+    pub user: String,
+    /// The token's `exp` (seconds since the Unix epoch); `refresh` moves it.
+    pub expires: u64,
+    /// Unique ID of this connection, for logs and support.
+    pub session: String,
+}
+
+/// How a connection ends.
+type Ending = Option<ErrorCode>;
+
+type FrameLimiter =
+    RateLimiter<NotKeyed, InMemoryState, MonotonicClock, NoOpMiddleware<std::time::Instant>>;
+
+/// A connection, generic over the socket so tests can drive it without a network.
+pub struct Connection<S> {
+    socket: S,
+    gateway: Arc<Gateway>,
+    identity: Identity,
+    codec: Codec,
+    registration: Registration,
+    phase: Phase,
+    /// Highest positions pushed to the client, per source.
+    delivered: Cursor,
+    /// The head when the connection went live: positions in (floor, delivered] were pushed
+    /// live, so a late `resume` does not repeat them.
+    floor: Cursor,
+    bad_frames: u32,
+    last_inbound: Instant,
+    next_ping: Instant,
+    limiter: FrameLimiter,
+}
+
+impl<S> std::fmt::Debug for Connection<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("user", &self.identity.user)
+            .field("phase", &self.phase)
+            .field("delivered", &self.delivered)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A socket error that ended reading, mapped to how we close.
+fn read_error_ending(error: &axum::Error) -> Ending {
+    use std::error::Error as _;
+    let capacity = error
+        .source()
+        .and_then(|e| e.downcast_ref::<tokio_tungstenite::tungstenite::Error>())
+        .is_some_and(|e| matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)));
+    capacity.then_some(ErrorCode::TooLarge)
+}
+
+impl<S> Connection<S>
+where
+    S: Stream<Item = Result<Message, axum::Error>>
+        + Sink<Message, Error = axum::Error>
+        + Unpin
+        + Send,
+{
+    /// A connection for `identity` over `socket`, registered with the node.
+    pub fn new(socket: S, gateway: Arc<Gateway>, identity: Identity, codec: Codec) -> Self {
+        let registration = gateway.register(&identity.user);
+        let now = Instant::now();
+        let config = &gateway.config;
+        let burst = config
+            .frames_per_sec
+            .saturating_mul(NonZeroU32::MIN.saturating_add(1));
+        Self {
+            limiter: RateLimiter::direct_with_clock(
+                Quota::per_second(config.frames_per_sec).allow_burst(burst),
+                MonotonicClock,
+            ),
+            phase: Phase::Opening {
+                until: now + config.resume_window,
+            },
+            next_ping: now + config.heartbeat,
+            last_inbound: now,
+            socket,
+            gateway,
+            identity,
+            codec,
+            registration,
+            delivered: Cursor::default(),
+            floor: Cursor::default(),
+            bad_frames: 0,
+        }
+    }
+
+    /// Serve until the client leaves or an error ends the connection, then clean up.
+    pub async fn run(mut self, resume_from: Option<Cursor>) {
+        let ending = match self.serve(resume_from).await {
+            Ok(ending) | Err(ending) => ending,
+        };
+        self.gateway
+            .registry
+            .unregister(&self.identity.user, self.registration.id);
+        let reason = ending.map_or("client", |code| code.as_str());
+        metrics::counter!("pushgate_connections_closed_total", "reason" => reason).increment(1);
+        tracing::debug!(reason, "connection closed");
+        if let Some(code) = ending {
+            let frame = CloseFrame {
+                code: code.close_code(),
+                reason: code.as_str().into(),
+            };
+            let _ =
+                tokio::time::timeout(CLOSE_TIMEOUT, self.socket.send(Message::Close(Some(frame))))
+                    .await;
+        }
+    }
+
+    /// The connection's main loop. `Err` carries the close reason of a failure.
+    async fn serve(&mut self, resume_from: Option<Cursor>) -> Result<Ending, Ending> {
+        let head = self
+            .gateway
+            .timeline
+            .head(&self.identity.user)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "feed head unavailable at connect");
+                Some(ErrorCode::Unavailable)
+            })?;
+        self.delivered = head;
+        self.floor = head;
+        let welcome = ServerFrame::Welcome {
+            session: self.identity.session.clone(),
+            user: self.identity.user.clone(),
+            node: self.gateway.node_id.clone(),
+            heartbeat_ms: self.gateway.config.heartbeat.as_millis() as u64,
+            cursor: head,
+        };
+        self.send(&[welcome]).await?;
+        if let Some(after) = resume_from {
+            self.resume(after).await?;
+        }
+        let drain = self.gateway.drain.clone();
+        loop {
+            let deadline = self.next_deadline();
+            let mailbox = self.registration.mailbox.clone();
+            tokio::select! {
+                inbound = self.socket.next() => match inbound {
+                    None | Some(Ok(Message::Close(_))) => return Ok(None),
+                    Some(Err(error)) => return Err(read_error_ending(&error)),
+                    Some(Ok(message)) => {
+                        self.last_inbound = Instant::now();
+                        self.on_message(message).await?;
+                    }
+                },
+                _ = mailbox.ready(), if self.phase == Phase::Live => self.flush_mailbox().await?,
+                _ = tokio::time::sleep_until(deadline) => self.on_deadline().await?,
+                _ = drain.cancelled() => return self.leave_for_drain().await,
+            }
+        }
+    }
+
+    /// The earliest moment a timer needs attention.
+    fn next_deadline(&self) -> Instant {
+        let mut deadline = self
+            .next_ping
+            .min(self.last_inbound + self.gateway.config.idle_timeout);
+        deadline = deadline.min(self.token_deadline());
+        if let Phase::Opening { until } = self.phase {
+            deadline = deadline.min(until);
+        }
+        deadline
+    }
+
+    fn token_deadline(&self) -> Instant {
+        let left_micros = (self.identity.expires * 1_000_000).saturating_sub(now_micros());
+        Instant::now() + Duration::from_micros(left_micros)
+    }
+
+    async fn on_deadline(&mut self) -> Result<(), Ending> {
+        let now = Instant::now();
+        if self.token_deadline() <= now {
+            return Err(Some(ErrorCode::TokenExpired));
+        }
+        if self.last_inbound + self.gateway.config.idle_timeout <= now {
+            return Err(Some(ErrorCode::HeartbeatTimeout));
+        }
+        if let Phase::Opening { until } = self.phase {
+            if until <= now {
+                self.phase = Phase::Live;
+                self.flush_mailbox().await?;
+            }
+        }
+        if self.next_ping <= now {
+            self.next_ping = now + self.gateway.config.heartbeat;
+            self.write(Message::Ping(Default::default())).await?;
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn on_message(&mut self, message: Message) -> Result<(), Ending> {
+        let decoded = match (&message, self.codec) {
+            (Message::Text(text), Codec::Json) => self.codec.decode::<ClientFrame>(text.as_bytes()),
+            (Message::Binary(bytes), Codec::MsgPack) => self.codec.decode::<ClientFrame>(bytes),
+            (Message::Text(_) | Message::Binary(_), _) => Err(DecodeError::Malformed(format!(
+                "this connection speaks {}: send {} frames",
+                self.codec.subprotocol(),
+                if self.codec.is_binary() {
+                    "binary"
+                } else {
+                    "text"
+                }
+            ))),
+            // Pings are answered by the WebSocket layer; both only prove liveness.
+            _ => return Ok(()),
+        };
+        if self.limiter.check().is_err() {
+            return self
+                .reject(ErrorCode::RateLimited, "too many frames; slow down".into())
+                .await;
+        }
+        match decoded {
+            Ok(ClientFrame::Ping) => self.send(&[ServerFrame::Pong]).await,
+            Ok(ClientFrame::Resume { after }) => self.resume(after).await,
+            Ok(ClientFrame::Refresh { token }) => self.refresh(&token).await,
+            Err(error) => {
+                let code = match error {
+                    DecodeError::Malformed(_) => ErrorCode::BadFrame,
+                    DecodeError::UnknownType(_) => ErrorCode::UnknownType,
+                    DecodeError::InvalidField(_) => ErrorCode::InvalidField,
+                };
+                self.reject(code, error.to_string()).await
+            }
+        }
+    }
+
+    /// Answer a bad frame with an error frame; too many of them close the connection.
+    async fn reject(&mut self, code: ErrorCode, message: String) -> Result<(), Ending> {
+        self.bad_frames += 1;
+        metrics::counter!("pushgate_bad_frames_total", "code" => code.as_str()).increment(1);
+        if self.bad_frames > self.gateway.config.max_bad_frames {
+            return Err(Some(ErrorCode::TooManyErrors));
+        }
+        self.send(&[ServerFrame::Error { code, message }]).await
+    }
+
+    async fn refresh(&mut self, token: &str) -> Result<(), Ending> {
+        match self.gateway.verifier.verify(token) {
+            Ok(claims) if claims.sub == self.identity.user => {
+                self.identity.expires = claims.exp;
+                Ok(())
+            }
+            Ok(_) => {
+                self.reject(
+                    ErrorCode::Unauthorized,
+                    "refresh token names another user".into(),
+                )
+                .await
+            }
+            Err(_) => {
+                self.reject(
+                    ErrorCode::Unauthorized,
+                    "refresh token is invalid or expired".into(),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Replay everything after `after` that was not pushed live already, then go live.
+    async fn resume(&mut self, after: Cursor) -> Result<(), Ending> {
+        self.phase = Phase::Live;
+        let user = self.identity.user.clone();
+        // A cursor from the future (forged or from a reset store) would mute live pushes.
+        let mut cursor = Cursor::new(
+            after.feed.min(self.delivered.feed),
+            after.broadcast.min(self.delivered.broadcast),
+        );
+        let mut replayed = 0u64;
+        let mut complete = true;
+        loop {
+            let page = self
+                .gateway
+                .timeline
+                .since(&user, cursor, REPLAY_PAGE)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "resume read failed");
+                    Some(ErrorCode::Unavailable)
+                })?;
+            complete &= page.complete;
+            let mut frames = Vec::with_capacity(page.items.len());
+            for entry in &page.items {
+                // Each item advances exactly one component: the one of the source it came from.
+                let pushed_live = if entry.cursor.feed != cursor.feed {
+                    (self.floor.feed + 1..=self.delivered.feed).contains(&entry.cursor.feed)
+                } else {
+                    (self.floor.broadcast + 1..=self.delivered.broadcast)
+                        .contains(&entry.cursor.broadcast)
+                };
+                if !pushed_live {
+                    frames.push(entry.item.to_frame(entry.cursor));
+                }
+                cursor = entry.cursor;
+            }
+            replayed += frames.len() as u64;
+            self.send(&frames).await?;
+            if !page.more {
+                break;
+            }
+        }
+        self.delivered = self.delivered.max(cursor);
+        self.floor = self.delivered;
+        metrics::counter!("pushgate_resumes_total", "complete" => if complete { "true" } else { "false" }).increment(1);
+        self.send(&[ServerFrame::Resumed { replayed, complete }])
+            .await?;
+        self.flush_mailbox().await
+    }
+
+    /// Send what the mailbox holds, dropping duplicates and filling gaps from the feed.
+    async fn flush_mailbox(&mut self) -> Result<(), Ending> {
+        let (pushes, folded) = self.registration.mailbox.take();
+        let mut frames = Vec::with_capacity(pushes.len() + 1);
+        for push in pushes {
+            match push {
+                Push::Feed { seq, item } => {
+                    if seq <= self.delivered.feed {
+                        continue;
+                    }
+                    if seq > self.delivered.feed + 1 {
+                        self.fill_gap(seq, &mut frames).await?;
+                    }
+                    self.delivered.feed = seq;
+                    frames.push(item.to_frame(self.delivered));
+                }
+                Push::Broadcast { seq, item } => {
+                    if seq <= self.delivered.broadcast {
+                        continue;
+                    }
+                    self.delivered.broadcast = seq;
+                    frames.push(item.to_frame(self.delivered));
+                }
+                Push::Reconnect {
+                    url,
+                    after_ms,
+                    reason,
+                } => frames.push(ServerFrame::Reconnect {
+                    url,
+                    after_ms,
+                    reason,
+                }),
+                Push::Close(code) => {
+                    self.send(&frames).await?;
+                    return Err(Some(code));
+                }
+            }
+        }
+        if let Some(Folded { cursor, count }) = folded {
+            self.delivered = self.delivered.max(cursor);
+            frames.push(ServerFrame::FeedAdvanced {
+                cursor: self.delivered,
+                count,
+            });
+        }
+        metrics::counter!("pushgate_pushes_sent_total").increment(frames.len() as u64);
+        self.send(&frames).await
+    }
+
+    /// Entries between what was delivered and `seq` never arrived as pushes (racing workers,
+    /// a lost inbox message): read them from the feed so the client sees no gap.
+    async fn fill_gap(&mut self, seq: u64, frames: &mut Vec<ServerFrame>) -> Result<(), Ending> {
+        let missing = (seq - self.delivered.feed - 1) as usize;
+        let gap = self
+            .gateway
+            .backplane
+            .feeds
+            .since(&self.identity.user, self.delivered.feed, missing)
+            .await;
+        let gap = gap.map_err(|e| {
+            tracing::warn!(error = %e, "gap fill read failed");
+            Some(ErrorCode::Unavailable)
+        })?;
+        metrics::counter!("pushgate_gaps_filled_total").increment(1);
+        for entry in gap.entries.into_iter().filter(|e| e.seq < seq) {
+            self.delivered.feed = entry.seq;
+            frames.push(entry.item.to_frame(self.delivered));
+        }
+        Ok(())
+    }
+
+    /// Tell the client where to go, spread over the drain window, and close.
+    async fn leave_for_drain(&mut self) -> Result<Ending, Ending> {
+        let window = self.gateway.config.drain_window.as_millis() as u64;
+        let after_ms = if window == 0 {
+            0
+        } else {
+            rand::random_range(0..window)
+        };
+        let url = self.gateway.successor_url(&self.identity.user);
+        let reason = "node draining".to_owned();
+        self.send(&[ServerFrame::Reconnect {
+            url,
+            after_ms,
+            reason,
+        }])
+        .await?;
+        Ok(Some(ErrorCode::Draining))
+    }
+
+    /// Encode and write frames, then flush once: one syscall for a batch of pushes.
+    async fn send(&mut self, frames: &[ServerFrame]) -> Result<(), Ending> {
+        if frames.is_empty() {
+            return Ok(());
+        }
+        for frame in frames {
+            let bytes = self.codec.encode(frame).map_err(|e| {
+                tracing::error!(error = %e, "frame encode failed");
+                Some(ErrorCode::Internal)
+            })?;
+            let message = if self.codec.is_binary() {
+                Message::Binary(bytes.into())
+            } else {
+                // JSON encoding of our frames is always UTF-8.
+                match String::from_utf8(bytes) {
+                    Ok(text) => Message::Text(text.into()),
+                    Err(_) => return Err(Some(ErrorCode::Internal)),
+                }
+            };
+            self.write(message).await?;
+        }
+        self.flush().await
+    }
+
+    async fn write(&mut self, message: Message) -> Result<(), Ending> {
+        match tokio::time::timeout(self.gateway.config.write_timeout, self.socket.feed(message))
+            .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(None),
+            Err(_) => Err(Some(ErrorCode::SlowConsumer)),
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), Ending> {
+        match tokio::time::timeout(self.gateway.config.write_timeout, self.socket.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(None),
+            Err(_) => Err(Some(ErrorCode::SlowConsumer)),
+        }
+    }
+}

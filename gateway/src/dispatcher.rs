@@ -1,0 +1,80 @@
+//! Consumes the node inbox and hands each delivery to local connections' mailboxes.
+
+use std::sync::Arc;
+
+use pushgate_fanout::backplane::Inbox;
+use pushgate_protocol::{FeedItem, NodeMessage};
+
+use crate::gateway::Gateway;
+use crate::mailbox::Push;
+
+/// Local users checked per follow-graph call when delivering a broadcast.
+const BROADCAST_CHUNK: usize = 1000;
+
+/// Drive `inbox` until drain. One task per node: deliveries stay in inbox order, which keeps
+/// each user's pushes in position order on the fast path (gaps are filled by connections).
+pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
+    let drain = gateway.drain.clone();
+    loop {
+        let message = tokio::select! {
+            _ = drain.cancelled() => return,
+            message = inbox.recv() => message,
+        };
+        let Some(message) = message else {
+            tracing::warn!("node inbox closed");
+            return;
+        };
+        match message {
+            NodeMessage::Deliver { item, recipients } => {
+                let item = Arc::new(item);
+                let mut reached = 0;
+                for recipient in recipients {
+                    let push = Push::Feed {
+                        seq: recipient.seq,
+                        item: item.clone(),
+                    };
+                    reached += gateway.registry.push(&recipient.user, &push);
+                }
+                metrics::counter!("pushgate_deliveries_total").increment(reached as u64);
+            }
+            NodeMessage::Broadcast {
+                id,
+                author,
+                ts,
+                seq,
+            } => {
+                let item = Arc::new(FeedItem::Post {
+                    id,
+                    author: author.clone(),
+                    ts,
+                });
+                deliver_broadcast(&gateway, &author, seq, item).await;
+            }
+        }
+    }
+}
+
+/// A celebrity post reaches the local users who follow its author, found in batches.
+async fn deliver_broadcast(gateway: &Gateway, author: &str, seq: u64, item: Arc<FeedItem>) {
+    let users = gateway.registry.users();
+    let push = Push::Broadcast { seq, item };
+    let mut reached = 0;
+    for chunk in users.chunks(BROADCAST_CHUNK) {
+        match gateway
+            .backplane
+            .follows
+            .filter_followers(author, chunk)
+            .await
+        {
+            Ok(follows) => {
+                for (user, _) in chunk.iter().zip(follows).filter(|(_, follows)| *follows) {
+                    reached += gateway.registry.push(user, &push);
+                }
+            }
+            // Clients miss only the live hint: the post is in the broadcast log and their
+            // next resume or feed read includes it.
+            Err(e) => tracing::warn!(error = %e, "broadcast follower check failed"),
+        }
+    }
+    metrics::counter!("pushgate_deliveries_total").increment(reached as u64);
+}

@@ -1,0 +1,106 @@
+//! The state one gateway node shares between its connections and background tasks.
+
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+
+use governor::DefaultKeyedRateLimiter;
+use pushgate_fanout::backplane::Backplane;
+use pushgate_fanout::drain::Drain;
+use pushgate_fanout::ring::{DEFAULT_VNODES, Ring};
+use pushgate_fanout::ring_watcher::RingView;
+use pushgate_fanout::timeline::Timeline;
+use pushgate_fanout::token::TokenVerifier;
+
+use crate::config::GatewayConfig;
+use crate::mailbox::Mailbox;
+use crate::registry::{Registration, Registry};
+
+/// Shared node state; one per process role `gateway` (or `dev`), behind an `Arc`.
+pub struct Gateway {
+    /// The validated settings.
+    pub config: GatewayConfig,
+    /// This node's ID (from the config), kept here for frames and logs.
+    pub node_id: String,
+    /// Where clients reach this node (resolved after binding when the port was 0).
+    pub public_url: String,
+    /// Stores and inboxes.
+    pub backplane: Backplane,
+    /// Merged feed reads for welcome heads and resumes.
+    pub timeline: Timeline,
+    /// Verifies tokens on upgrade and `refresh`.
+    pub verifier: TokenVerifier,
+    /// Local connections by user.
+    pub registry: Registry,
+    /// The current ring, for drain redirects.
+    pub ring: RingView,
+    /// Shutdown for every task of the node.
+    pub drain: Drain,
+    /// Handshake budget per client IP.
+    pub handshake_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// The ring without this node, fixed when draining starts (where clients go next).
+    successor: OnceLock<Ring>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Assemble the node state.
+    pub fn new(
+        config: GatewayConfig,
+        public_url: String,
+        backplane: Backplane,
+        ring: RingView,
+        drain: Drain,
+    ) -> Arc<Self> {
+        let burst = config
+            .handshakes_per_sec
+            .saturating_mul(std::num::NonZeroU32::new(5).expect("non-zero"));
+        let quota = governor::Quota::per_second(config.handshakes_per_sec).allow_burst(burst);
+        Arc::new(Self {
+            node_id: config.node_id.clone(),
+            verifier: TokenVerifier::new(config.jwt_secret.as_bytes(), &config.api_key),
+            timeline: Timeline::new(backplane.clone()),
+            handshake_limiter: governor::RateLimiter::keyed(quota),
+            registry: Registry::default(),
+            successor: OnceLock::new(),
+            config,
+            public_url,
+            backplane,
+            ring,
+            drain,
+        })
+    }
+
+    /// Register a new connection of `user` with a fresh mailbox.
+    pub fn register(&self, user: &str) -> Registration {
+        self.registry
+            .register(user, Arc::new(Mailbox::new(self.config.mailbox_capacity)))
+    }
+
+    /// Fix where clients go when this node drains: the ring without this node.
+    pub fn prepare_drain(&self) {
+        let ring = self.ring.borrow().clone();
+        let others = ring
+            .nodes()
+            .iter()
+            .filter(|n| n.id != self.node_id)
+            .cloned()
+            .collect();
+        let _ = self.successor.set(Ring::new(others, DEFAULT_VNODES));
+    }
+
+    /// The URL `user` should reconnect to after this node drains (this node's own URL when it
+    /// is the last one, as in `pushgate dev`: it is expected back after a restart).
+    pub fn successor_url(&self, user: &str) -> String {
+        self.successor
+            .get()
+            .and_then(|ring| ring.home(user))
+            .map_or_else(|| self.public_url.clone(), |node| node.url.clone())
+    }
+}

@@ -1,0 +1,39 @@
+//! # pushgate-gateway
+//!
+//! The connection server: it holds client WebSockets, and the `pushgate` binary that runs it
+//! (with the fan-out worker and REST API in one process for `pushgate dev`).
+//!
+//! Data flow: `upgrade` authenticates `GET /v1/ws` and starts a [`connection::Connection`],
+//! which registers a [`mailbox::Mailbox`] in the node's [`registry::Registry`] and sends
+//! `welcome`. Fan-out workers send batches to this node's inbox; the `dispatcher` pushes each
+//! recipient's item into its mailboxes, and each connection writes them to its socket with its
+//! feed cursor, deduplicating and filling gaps from the feed. `node_heartbeat` keeps the node
+//! in the ring and its users' presence fresh. Drain sends `reconnect` spread over a window.
+//!
+//! Layout:
+//! - `config`: validated node settings.
+//! - `node`: starting and stopping a process's roles.
+//! - `gateway`: state shared by a node's connections and tasks.
+//! - `upgrade`: the `GET /v1/ws` handshake checks.
+//! - `connection`: one socket's state machine (generic over `Sink`/`Stream`).
+//! - `mailbox`: a connection's bounded outbound queue with folding.
+//! - `registry`: user -> local connections, and presence bookkeeping.
+//! - `dispatcher`: node inbox -> mailboxes.
+//! - `node_heartbeat`: membership and presence leases.
+//! - `telemetry`: metrics recorder and logging.
+
+pub mod config;
+pub mod connection;
+pub mod dispatcher;
+pub mod gateway;
+pub mod mailbox;
+pub mod node;
+pub mod node_heartbeat;
+pub mod registry;
+pub mod telemetry;
+pub mod upgrade;
+
+/// The development JWT secret; `pushgate dev` warns while it is in use.
+pub const DEV_JWT_SECRET: &str = "pushgate-dev-secret";
+/// The development service key; `pushgate dev` warns while it is in use.
+pub const DEV_API_KEY: &str = "pushgate-dev-key";

@@ -1,0 +1,153 @@
+//! The node-local map from user to open connections, and presence bookkeeping for it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::{DashMap, DashSet};
+use pushgate_fanout::backplane::{PresenceChange, UserId};
+
+use crate::mailbox::{Mailbox, Push};
+
+/// A registered connection: its ID (to unregister the right one) and its mailbox.
+#[derive(Clone, Debug)]
+pub struct Registration {
+    pub id: u64,
+    pub mailbox: Arc<Mailbox>,
+}
+
+/// Every connection on this node, by user.
+///
+/// Presence is not written per connect: changed users are marked dirty and the presence
+/// reporter publishes their current counts in batches, so a connect storm costs one backplane
+/// call per batch, and the dirty set is bounded by the number of users.
+#[derive(Debug, Default)]
+pub struct Registry {
+    users: DashMap<UserId, Vec<Registration>>,
+    dirty: DashSet<UserId>,
+    next_id: AtomicU64,
+    /// Total open connections (for membership load and metrics).
+    connections: AtomicU64,
+    /// Monotonic per node; fences presence writes (see `PresenceChange::epoch`).
+    epoch: AtomicU64,
+}
+
+impl Registry {
+    /// Add a connection of `user`; returns its registration.
+    pub fn register(&self, user: &str, mailbox: Arc<Mailbox>) -> Registration {
+        let registration = Registration {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
+            mailbox,
+        };
+        self.users
+            .entry(user.to_owned())
+            .or_default()
+            .push(registration.clone());
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        self.dirty.insert(user.to_owned());
+        metrics::gauge!("pushgate_connections").increment(1.0);
+        registration
+    }
+
+    /// Remove a connection of `user`.
+    pub fn unregister(&self, user: &str, id: u64) {
+        let mut removed = false;
+        if let Some(mut conns) = self.users.get_mut(user) {
+            let before = conns.len();
+            conns.retain(|r| r.id != id);
+            removed = conns.len() < before;
+        }
+        // Checked again under the shard lock, so a concurrent register is never dropped.
+        self.users.remove_if(user, |_, conns| conns.is_empty());
+        if removed {
+            self.connections.fetch_sub(1, Ordering::Relaxed);
+            self.dirty.insert(user.to_owned());
+            metrics::gauge!("pushgate_connections").decrement(1.0);
+        }
+    }
+
+    /// Push to every connection of `user` on this node; returns how many got it.
+    pub fn push(&self, user: &str, push: &Push) -> usize {
+        let Some(conns) = self.users.get(user) else {
+            return 0;
+        };
+        for registration in conns.iter() {
+            registration.mailbox.push(push.clone());
+        }
+        conns.len()
+    }
+
+    /// Push to every connection on this node (drain).
+    pub fn push_all(&self, push: &Push) {
+        for conns in self.users.iter() {
+            for registration in conns.iter() {
+                registration.mailbox.push(push.clone());
+            }
+        }
+    }
+
+    /// Users with at least one connection here.
+    pub fn users(&self) -> Vec<UserId> {
+        self.users.iter().map(|entry| entry.key().clone()).collect()
+    }
+
+    /// Open connections on this node.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// Presence changes since the last call, with current counts and fresh epochs.
+    pub fn take_changes(&self) -> Vec<PresenceChange> {
+        let users: Vec<UserId> = self.dirty.iter().map(|u| u.key().clone()).collect();
+        users
+            .into_iter()
+            .filter_map(|user| {
+                self.dirty.remove(&user)?;
+                let connections = self.users.get(&user).map_or(0, |c| c.len() as u32);
+                let epoch = self.epoch.fetch_add(1, Ordering::Relaxed) + 1;
+                Some(PresenceChange {
+                    user,
+                    connections,
+                    epoch,
+                })
+            })
+            .collect()
+    }
+
+    /// Publish these users' counts again next round (their last publish failed).
+    pub fn mark_dirty(&self, users: impl IntoIterator<Item = UserId>) {
+        for user in users {
+            self.dirty.insert(user);
+        }
+    }
+
+    /// Every user here as a presence change (re-announce after a backplane restart).
+    pub fn mark_all_dirty(&self) {
+        for entry in self.users.iter() {
+            self.dirty.insert(entry.key().clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_presence_follow_register_and_unregister() {
+        let registry = Registry::default();
+        let a = registry.register("u", Arc::new(Mailbox::new(4)));
+        let b = registry.register("u", Arc::new(Mailbox::new(4)));
+        assert_eq!(registry.connections(), 2);
+        let changes = registry.take_changes();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].connections, 2);
+        registry.unregister("u", a.id);
+        registry.unregister("u", b.id);
+        registry.unregister("u", b.id);
+        assert_eq!(registry.connections(), 0);
+        let changes = registry.take_changes();
+        assert_eq!(changes[0].connections, 0);
+        assert!(changes[0].epoch > 1);
+        assert!(registry.users().is_empty());
+    }
+}
