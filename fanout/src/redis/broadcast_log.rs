@@ -1,0 +1,191 @@
+//! Celebrity timelines in one `{b}` slot, numbered by one global counter.
+//!
+//! The counter and every timeline share a slot so an append is one script: the global position
+//! stays dense, a retried post gets its old position back, and a reader never sees position
+//! k+1 without k (which a cursor would then skip forever). The cost is one hot slot; it holds
+//! only `authors x broadcast_cap` small entries and celebrity posts are rare, and reads of many
+//! authors are one pipeline to that slot.
+
+use async_trait::async_trait;
+use pushgate_protocol::{FeedItem, PostId};
+use redis::{Script, Value};
+
+use super::connection::{Conn, ScriptCall};
+use super::keys::Keys;
+use crate::backplane::{
+    BackplaneError, BackplaneResult, BroadcastEntry, BroadcastLog, BroadcastSlice, UserId,
+};
+
+/// Appends post ARGV[1] (member ARGV[2]) unless indexed, then trims the timeline to ARGV[3],
+/// remembering the highest trimmed position.
+const APPEND: &str = r"
+local seq = redis.call('HGET', KEYS[3], ARGV[1])
+if seq then return tonumber(seq) end
+seq = redis.call('INCR', KEYS[1])
+redis.call('ZADD', KEYS[2], seq, ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], seq)
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
+if over > 0 then
+  local popped = redis.call('ZPOPMIN', KEYS[2], over)
+  for i = 1, #popped, 2 do
+    redis.call('HDEL', KEYS[3], string.sub(popped[i], 1, string.find(popped[i], ':', 1, true) - 1))
+    redis.call('SET', KEYS[4], popped[i + 1])
+  end
+end
+return seq
+";
+
+/// The Redis broadcast log.
+pub(crate) struct RedisBroadcastLog {
+    conn: Conn,
+    keys: Keys,
+    cap: usize,
+    append: Script,
+}
+
+impl RedisBroadcastLog {
+    pub(crate) fn new(conn: Conn, keys: Keys, cap: usize) -> Self {
+        Self {
+            conn,
+            keys,
+            cap: cap.max(1),
+            append: Script::new(APPEND),
+        }
+    }
+}
+
+/// Entries of one author from a `ZRANGE ... WITHSCORES` reply (`<post id>:<ts>`, position).
+fn entries(author: &str, reply: Value) -> BackplaneResult<Vec<BroadcastEntry>> {
+    let flat: Vec<String> = redis::from_redis_value(reply)?;
+    flat.chunks_exact(2)
+        .map(|pair| {
+            let corrupt = || BackplaneError::Corrupt(format!("broadcast entry {pair:?}"));
+            let (id, ts) = pair[0].split_once(':').ok_or_else(corrupt)?;
+            Ok(BroadcastEntry {
+                seq: pair[1].parse().map_err(|_| corrupt())?,
+                item: FeedItem::Post {
+                    id: id.parse().map_err(|_| corrupt())?,
+                    author: author.to_owned(),
+                    ts: ts.parse().map_err(|_| corrupt())?,
+                },
+            })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl BroadcastLog for RedisBroadcastLog {
+    async fn append(&self, author: &str, id: PostId, ts: u64) -> BackplaneResult<u64> {
+        let call = ScriptCall::default()
+            .key(self.keys.broadcast_seq())
+            .key(self.keys.timeline(author))
+            .key(self.keys.timeline_index(author))
+            .key(self.keys.timeline_trimmed(author))
+            .arg(id)
+            .arg(format!("{id}:{ts}"))
+            .arg(self.cap);
+        self.conn.script(&self.append, &call).await
+    }
+
+    async fn since(
+        &self,
+        authors: &[UserId],
+        after: u64,
+        limit: usize,
+    ) -> BackplaneResult<BroadcastSlice> {
+        if authors.is_empty() || limit == 0 {
+            let complete = self
+                .trimmed_through(authors)
+                .await?
+                .iter()
+                .all(|t| *t <= after);
+            return Ok(BroadcastSlice {
+                entries: Vec::new(),
+                complete,
+            });
+        }
+        let mut pipe = redis::pipe();
+        for author in authors {
+            pipe.cmd("ZRANGE")
+                .arg(self.keys.timeline(author))
+                .arg(format!("({after}"))
+                .arg("+inf")
+                .arg("BYSCORE")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit)
+                .arg("WITHSCORES");
+            pipe.cmd("GET").arg(self.keys.timeline_trimmed(author));
+        }
+        let replies: Vec<Value> = self.conn.pipe(&pipe).await?;
+        let mut complete = true;
+        let mut all = Vec::new();
+        for (author, pair) in authors.iter().zip(replies.chunks_exact(2)) {
+            all.extend(entries(author, pair[0].clone())?);
+            let trimmed: Option<u64> = redis::from_redis_value(pair[1].clone())?;
+            complete &= trimmed.unwrap_or(0) <= after;
+        }
+        all.sort_by_key(|e| e.seq);
+        all.truncate(limit);
+        Ok(BroadcastSlice {
+            entries: all,
+            complete,
+        })
+    }
+
+    async fn before(
+        &self,
+        authors: &[UserId],
+        before: Option<u64>,
+        limit: usize,
+    ) -> BackplaneResult<Vec<BroadcastEntry>> {
+        if authors.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let upper = before.map_or_else(|| "+inf".to_owned(), |b| format!("({b}"));
+        let mut pipe = redis::pipe();
+        for author in authors {
+            pipe.cmd("ZRANGE")
+                .arg(self.keys.timeline(author))
+                .arg(&upper)
+                .arg("-inf")
+                .arg("BYSCORE")
+                .arg("REV")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit)
+                .arg("WITHSCORES");
+        }
+        let replies: Vec<Value> = self.conn.pipe(&pipe).await?;
+        let mut all = Vec::new();
+        for (author, reply) in authors.iter().zip(replies) {
+            all.extend(entries(author, reply)?);
+        }
+        all.sort_by_key(|e| std::cmp::Reverse(e.seq));
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    async fn head(&self) -> BackplaneResult<u64> {
+        let head: Option<u64> = self
+            .conn
+            .query(redis::cmd("GET").arg(self.keys.broadcast_seq()))
+            .await?;
+        Ok(head.unwrap_or(0))
+    }
+}
+
+impl RedisBroadcastLog {
+    /// Each author's highest trimmed position (0 = nothing trimmed).
+    async fn trimmed_through(&self, authors: &[UserId]) -> BackplaneResult<Vec<u64>> {
+        if authors.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = authors
+            .iter()
+            .map(|a| self.keys.timeline_trimmed(a))
+            .collect();
+        let trimmed: Vec<Option<u64>> = self.conn.query(redis::cmd("MGET").arg(keys)).await?;
+        Ok(trimmed.into_iter().map(|t| t.unwrap_or(0)).collect())
+    }
+}

@@ -1,0 +1,317 @@
+//! The fan-out log on a Redis stream with one consumer group of workers.
+//!
+//! Reads reclaim idle pending entries first (XAUTOCLAIM, attempt count from the delivery
+//! counter), then take new ones (XREADGROUP). Acks trim the stream below the oldest entry any
+//! worker still needs, so its length stays the backlog, which `create` uses to shed load.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::{RedisError, Script, Value};
+
+use super::connection::{Conn, ScriptCall, decode, encode};
+use super::keys::Keys;
+use super::post_store::post_event;
+use crate::backplane::{
+    BackplaneError, BackplaneResult, EventId, EventLog, FanoutEvent, LoggedEvent,
+};
+
+/// The consumer group every fan-out worker joins.
+const GROUP: &str = "fanout";
+
+/// Dead letters kept for inspection (approximate trim); they are also logged.
+const DEAD_LETTER_CAP: usize = 10_000;
+
+/// The longest a read blocks; the blocking connection's timeout is set above it.
+pub(crate) const MAX_BLOCK: Duration = Duration::from_secs(10);
+
+/// IDs acknowledged per script call (Lua's `unpack` has a stack limit).
+const ACK_CHUNK: usize = 1000;
+
+/// Appends a notification event unless the backlog is at the cap.
+const APPEND: &str = r"
+local cap = tonumber(ARGV[2])
+if cap > 0 and redis.call('XLEN', KEYS[1]) >= cap then return false end
+return redis.call('XADD', KEYS[1], '*', 'event', ARGV[1])
+";
+
+/// Claims pending entries idle longer than ARGV[3] ms and reports each one's delivery count.
+const CLAIM: &str = r"
+local res = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', ARGV[4])
+local out = {}
+for _, entry in ipairs(res[2]) do
+  if entry then
+    local p = redis.call('XPENDING', KEYS[1], ARGV[1], entry[1], entry[1], 1)
+    local n = 1
+    if p[1] then n = p[1][4] end
+    table.insert(out, {entry[1], entry[2], n})
+  end
+end
+return out
+";
+
+/// Acks ARGV[2..], then trims every entry below the oldest one still pending or undelivered.
+const ACK: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+local function parse(id)
+  local sep = string.find(id, '-', 1, true)
+  return tonumber(string.sub(id, 1, sep - 1)), tonumber(string.sub(id, sep + 1))
+end
+local last
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+  if info['name'] == ARGV[1] then last = info['last-delivered-id'] end
+end
+if not last then return 0 end
+local ms, seq = parse(last)
+local low = string.format('%d-%d', ms, seq + 1)
+local summary = redis.call('XPENDING', KEYS[1], ARGV[1])
+if summary[1] > 0 then
+  local pms, pseq = parse(summary[2])
+  if pms < ms or (pms == ms and pseq <= seq) then low = summary[2] end
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', low)
+";
+
+/// The group's backlog: pending plus not yet delivered (the stream length when Redis cannot
+/// say, which after trimming is a close upper bound).
+const BACKLOG: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+  if info['name'] == ARGV[1] then
+    if info['lag'] then return info['pending'] + info['lag'] end
+    return redis.call('XLEN', KEYS[1])
+  end
+end
+return redis.call('XLEN', KEYS[1])
+";
+
+/// The Redis fan-out log.
+pub(crate) struct RedisEventLog {
+    conn: Conn,
+    /// Only blocking reads go here, so they never stall other calls on the shared connection.
+    blocking: Conn,
+    keys: Keys,
+    claim_after: Duration,
+    event_log_cap: usize,
+    append: Script,
+    claim: Script,
+    ack: Script,
+    backlog: Script,
+}
+
+fn is_code(e: &RedisError, code: &str) -> bool {
+    e.code() == Some(code)
+}
+
+impl RedisEventLog {
+    /// Open the log, creating the stream and consumer group when missing.
+    pub(crate) async fn open(
+        conn: Conn,
+        blocking: Conn,
+        keys: Keys,
+        claim_after: Duration,
+        event_log_cap: usize,
+    ) -> BackplaneResult<Self> {
+        let log = Self {
+            conn,
+            blocking,
+            keys,
+            claim_after,
+            event_log_cap,
+            append: Script::new(APPEND),
+            claim: Script::new(CLAIM),
+            ack: Script::new(ACK),
+            backlog: Script::new(BACKLOG),
+        };
+        log.ensure_group().await?;
+        Ok(log)
+    }
+
+    /// Create the group from the stream's start, so events appended before any worker ran
+    /// are still consumed.
+    async fn ensure_group(&self) -> BackplaneResult<()> {
+        let mut cmd = redis::cmd("XGROUP");
+        cmd.arg("CREATE")
+            .arg(self.keys.events())
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM");
+        match cmd.query_async::<()>(&mut self.conn.clone()).await {
+            Err(e) if !is_code(&e, "BUSYGROUP") => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn claim(&self, consumer: &str, max: usize) -> BackplaneResult<Vec<LoggedEvent>> {
+        let call = ScriptCall::default()
+            .key(self.keys.events())
+            .arg(GROUP)
+            .arg(consumer)
+            .arg(self.claim_after.as_millis() as u64)
+            .arg(max);
+        let claimed: Vec<(String, Vec<Vec<u8>>, u32)> =
+            match self.conn.script(&self.claim, &call).await {
+                // A Redis that lost its data (restart without persistence) lost the group too.
+                Err(BackplaneError::Unavailable(msg)) if msg.contains("NOGROUP") => {
+                    self.ensure_group().await?;
+                    self.conn.script(&self.claim, &call).await?
+                }
+                other => other?,
+            };
+        claimed
+            .into_iter()
+            .map(|(id, fields, deliveries)| {
+                Ok(LoggedEvent {
+                    event: event_from_fields(fields)?,
+                    id,
+                    attempts: deliveries.saturating_sub(1),
+                })
+            })
+            .collect()
+    }
+
+    async fn read_new(
+        &self,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> BackplaneResult<Vec<LoggedEvent>> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(max);
+        if !block.is_zero() {
+            // BLOCK 0 would wait forever; at least 1 ms means "wait a little".
+            cmd.arg("BLOCK")
+                .arg(block.min(MAX_BLOCK).as_millis().max(1) as u64);
+        }
+        cmd.arg("STREAMS").arg(self.keys.events()).arg(">");
+        let reply = match cmd.query_async::<Value>(&mut self.blocking.clone()).await {
+            Err(e) if is_code(&e, "NOGROUP") => {
+                self.ensure_group().await?;
+                cmd.query_async::<Value>(&mut self.blocking.clone()).await?
+            }
+            other => other?,
+        };
+        let reply: Option<redis::streams::StreamReadReply> = redis::from_redis_value(reply)?;
+        reply
+            .into_iter()
+            .flat_map(|r| r.keys)
+            .flat_map(|k| k.ids)
+            .map(|entry| {
+                let mut fields = Vec::with_capacity(entry.map.len() * 2);
+                for (name, value) in entry.map {
+                    fields.push(name.into_bytes());
+                    fields.push(redis::from_redis_value(value)?);
+                }
+                Ok(LoggedEvent {
+                    event: event_from_fields(fields)?,
+                    id: entry.id,
+                    attempts: 0,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The event a stream entry holds: a notification's encoded event, or a post's fields.
+fn event_from_fields(flat: Vec<Vec<u8>>) -> BackplaneResult<FanoutEvent> {
+    let mut fields: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    let mut it = flat.into_iter();
+    while let (Some(name), Some(value)) = (it.next(), it.next()) {
+        fields.insert(name, value);
+    }
+    if let Some(event) = fields.get(b"event".as_slice()) {
+        return decode(event, "fan-out event");
+    }
+    let text = |name: &str| {
+        fields
+            .get(name.as_bytes())
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .ok_or_else(|| BackplaneError::Corrupt(format!("fan-out event lacks {name}")))
+    };
+    post_event(
+        text("post")?,
+        text("author")?.to_owned(),
+        text("ts")?,
+        text("vis")?,
+    )
+}
+
+#[async_trait]
+impl EventLog for RedisEventLog {
+    async fn append(&self, event: FanoutEvent) -> BackplaneResult<EventId> {
+        let call = ScriptCall::default()
+            .key(self.keys.events())
+            .arg(encode(&event)?)
+            .arg(self.event_log_cap);
+        let id: Option<String> = self.conn.script(&self.append, &call).await?;
+        id.ok_or(BackplaneError::Full("fan-out log"))
+    }
+
+    async fn read(
+        &self,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> BackplaneResult<Vec<LoggedEvent>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut events = self.claim(consumer, max).await?;
+        if events.len() < max {
+            // Block only when there is nothing to hand out already.
+            let block = if events.is_empty() {
+                block
+            } else {
+                Duration::ZERO
+            };
+            events.extend(self.read_new(consumer, max - events.len(), block).await?);
+        }
+        Ok(events)
+    }
+
+    async fn ack(&self, ids: &[EventId]) -> BackplaneResult<()> {
+        for chunk in ids.chunks(ACK_CHUNK) {
+            let mut call = ScriptCall::default().key(self.keys.events()).arg(GROUP);
+            for id in chunk {
+                call = call.arg(id);
+            }
+            self.conn.script::<Value>(&self.ack, &call).await?;
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(&self, event: &LoggedEvent, reason: &str) -> BackplaneResult<()> {
+        tracing::warn!(id = %event.id, reason, "fan-out event dead-lettered");
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(self.keys.dead())
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(DEAD_LETTER_CAP)
+            .arg("*")
+            .arg("id")
+            .arg(&event.id)
+            .arg("reason")
+            .arg(reason)
+            .arg("attempts")
+            .arg(event.attempts)
+            .arg("event")
+            .arg(encode(&event.event)?);
+        self.conn.query::<Value>(&cmd).await?;
+        self.ack(std::slice::from_ref(&event.id)).await
+    }
+
+    async fn pending(&self) -> BackplaneResult<u64> {
+        let call = ScriptCall::default().key(self.keys.events()).arg(GROUP);
+        self.conn.script(&self.backlog, &call).await
+    }
+}

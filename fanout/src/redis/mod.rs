@@ -1,0 +1,147 @@
+//! The Redis backplane: every concept on standalone Redis or Redis Cluster, for scale-out.
+//!
+//! Same contracts as the embedded backplane, plus durability and sharing across processes.
+//! Each concept has its own file; `keys` is the whole key schema (every key carries the hash
+//! tag of the slot its multi-key calls touch), `connection` hides standalone vs Cluster.
+//! Multi-step changes are Lua scripts on one slot; calls over many users are one pipeline on a
+//! single server and concurrent requests on a cluster, never a round trip per user.
+
+mod broadcast_log;
+mod connection;
+mod event_log;
+mod feed_store;
+mod follow_graph;
+mod keys;
+mod membership;
+mod node_bus;
+mod post_store;
+mod presence_store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use broadcast_log::RedisBroadcastLog;
+use connection::Connector;
+use event_log::{MAX_BLOCK, RedisEventLog};
+use feed_store::RedisFeedStore;
+use follow_graph::RedisFollowGraph;
+use keys::Keys;
+use membership::RedisMembership;
+use node_bus::RedisNodeBus;
+use post_store::RedisPostStore;
+use presence_store::RedisPresenceStore;
+
+use crate::backplane::{Backplane, BackplaneResult};
+
+/// How workers reach gateway node inboxes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BusKind {
+    /// Pub/sub channel per node: no Redis memory, but messages sent while a node is
+    /// reconnecting are lost (its clients catch up from the feed on resume).
+    #[default]
+    PubSub,
+    /// Capped stream per node: survives short disconnects at the cost of Redis memory.
+    Stream,
+}
+
+/// Where the Redis backplane connects and how big its bounded structures are.
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    /// `redis://host:port` for one server, `redis+cluster://h1:p1,h2:p2,...` for a cluster.
+    pub url: String,
+    /// Prefix of every key and channel, so deployments (or tests) can share one Redis.
+    pub key_prefix: String,
+    /// Entries kept per user feed; older ones are trimmed (resume then says `complete: false`).
+    pub feed_cap: usize,
+    /// Entries kept per celebrity author timeline.
+    pub broadcast_cap: usize,
+    /// Fan-out backlog (unacknowledged events) at which `create` answers 503; 0 = unbounded.
+    pub event_log_cap: usize,
+    /// Messages a node inbox holds before its pump waits (and a stream inbox's length cap).
+    pub inbox_capacity: usize,
+    /// How long an event may stay unacknowledged before another worker may take it.
+    pub claim_after: Duration,
+    /// Node inbox transport.
+    pub bus: BusKind,
+    /// How long one call may wait for Redis before it fails as unavailable.
+    pub response_timeout: Duration,
+    /// How long a user's presence (and so `last_seen`) is kept after the last change.
+    pub presence_retention: Duration,
+}
+
+impl RedisConfig {
+    /// Defaults sized like the embedded backplane's, for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            key_prefix: "pg".into(),
+            feed_cap: 1000,
+            broadcast_cap: 1000,
+            event_log_cap: 100_000,
+            inbox_capacity: 4096,
+            claim_after: Duration::from_secs(30),
+            bus: BusKind::PubSub,
+            response_timeout: Duration::from_secs(2),
+            presence_retention: Duration::from_secs(30 * 24 * 60 * 60),
+        }
+    }
+}
+
+impl Backplane {
+    /// Connect to Redis (standalone or Cluster, by URL) and open every concept on it.
+    ///
+    /// Connections reconnect by themselves; a call made while Redis is down fails with
+    /// `Unavailable` and the same backplane works again once Redis is back.
+    pub async fn redis(config: &RedisConfig) -> BackplaneResult<Backplane> {
+        let connector = Connector::parse(&config.url)?;
+        let conn = connector.connect(config.response_timeout).await?;
+        // Blocking reads get their own connection: on the shared one they would hold up every
+        // other call queued behind them.
+        let blocking = connector
+            .connect(MAX_BLOCK + config.response_timeout)
+            .await?;
+        let keys = Keys::new(&config.key_prefix);
+        let events = RedisEventLog::open(
+            conn.clone(),
+            blocking,
+            keys.clone(),
+            config.claim_after,
+            config.event_log_cap,
+        )
+        .await?;
+        let membership = Arc::new(RedisMembership::new(conn.clone(), keys.clone()));
+        Ok(Backplane {
+            posts: Arc::new(RedisPostStore::new(
+                conn.clone(),
+                keys.clone(),
+                config.event_log_cap,
+            )),
+            events: Arc::new(events),
+            follows: Arc::new(RedisFollowGraph::new(conn.clone(), keys.clone())),
+            feeds: Arc::new(RedisFeedStore::new(
+                conn.clone(),
+                keys.clone(),
+                config.feed_cap,
+            )),
+            broadcasts: Arc::new(RedisBroadcastLog::new(
+                conn.clone(),
+                keys.clone(),
+                config.broadcast_cap,
+            )),
+            bus: Arc::new(RedisNodeBus::new(
+                conn.clone(),
+                connector,
+                keys.clone(),
+                config.bus,
+                config.inbox_capacity,
+                membership.clone(),
+            )),
+            membership,
+            presence: Arc::new(RedisPresenceStore::new(
+                conn,
+                keys,
+                config.presence_retention,
+            )),
+        })
+    }
+}
