@@ -203,13 +203,17 @@ where
     }
 
     fn token_deadline(&self) -> Instant {
-        let left_micros = (self.identity.expires * 1_000_000).saturating_sub(now_micros());
+        let left_micros = self
+            .identity
+            .expires
+            .saturating_mul(1_000_000)
+            .saturating_sub(now_micros());
         Instant::now() + Duration::from_micros(left_micros)
     }
 
     async fn on_deadline(&mut self) -> Result<(), Ending> {
         let now = Instant::now();
-        if self.token_deadline() <= now {
+        if now_micros() >= self.identity.expires.saturating_mul(1_000_000) {
             return Err(Some(ErrorCode::TokenExpired));
         }
         if self.last_inbound + self.gateway.config.idle_timeout <= now {

@@ -1,0 +1,13 @@
+//! End-to-end tests of `pushgate dev` over real sockets: one binary, one module per behaviour.
+
+mod support;
+
+mod auth;
+mod backpressure;
+mod bad_input;
+mod delivery;
+mod drain;
+mod heartbeat;
+mod hybrid;
+mod rest;
+mod resume;

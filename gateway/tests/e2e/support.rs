@@ -1,0 +1,275 @@
+//! Test harness: an in-process `pushgate dev` node on port 0, a REST client, WebSocket clients.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use pushgate_fanout::api::ApiLimits;
+use pushgate_fanout::backplane::Backplane;
+use pushgate_fanout::memory::MemoryConfig;
+use pushgate_fanout::token::TokenVerifier;
+use pushgate_fanout::worker::WorkerConfig;
+use pushgate_gateway::config::GatewayConfig;
+use pushgate_gateway::node::{RunningNode, start_dev};
+use pushgate_protocol::{ClientFrame, Codec, Cursor, ServerFrame};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for something that should happen promptly.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A running node plus handy clients.
+pub struct TestNode {
+    pub node: RunningNode,
+    pub http: reqwest::Client,
+    pub verifier: TokenVerifier,
+}
+
+/// Knobs tests turn.
+pub struct Options {
+    pub config: GatewayConfig,
+    pub memory: MemoryConfig,
+    pub worker: WorkerConfig,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let mut config = GatewayConfig::dev("127.0.0.1:0".parse().expect("addr"));
+        // Tests connect many sockets from one address quickly.
+        config.handshakes_per_sec = std::num::NonZeroU32::new(10_000).expect("non-zero");
+        config.resume_window = Duration::from_millis(100);
+        Self {
+            config,
+            memory: MemoryConfig::default(),
+            worker: WorkerConfig::default(),
+        }
+    }
+}
+
+impl TestNode {
+    pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Self {
+        let config = options.config.validate().expect("valid config");
+        let verifier = TokenVerifier::new(config.jwt_secret.as_bytes(), &config.api_key);
+        let limits = ApiLimits {
+            user_rps: std::num::NonZeroU32::new(10_000).expect("non-zero"),
+            service_rps: std::num::NonZeroU32::new(100_000).expect("non-zero"),
+        };
+        let node = start_dev(
+            config,
+            Backplane::memory(&options.memory),
+            options.worker,
+            limits,
+        )
+        .await
+        .expect("node starts");
+        Self {
+            node,
+            http: reqwest::Client::new(),
+            verifier,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.node.addr
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.node.addr, path)
+    }
+
+    pub fn token(&self, user: &str) -> String {
+        self.verifier.mint(user, 3600)
+    }
+
+    /// A REST call with a bearer credential; returns status and JSON body (Null when empty).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(bearer);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn follow(&self, user: &str, author: &str) {
+        let (status, body) = self
+            .call(
+                reqwest::Method::PUT,
+                &format!("/v1/follows/{author}"),
+                &self.token(user),
+                None,
+            )
+            .await;
+        assert_eq!(status, 204, "{body}");
+    }
+
+    /// Create a post as `author` (user token); returns its ID.
+    pub async fn post(&self, author: &str, content: &str) -> u64 {
+        self.post_with(author, json!({ "content": content })).await
+    }
+
+    pub async fn post_with(&self, author: &str, body: Value) -> u64 {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/posts",
+                &self.token(author),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_u64().expect("post id")
+    }
+
+    pub fn api_key(&self) -> &'static str {
+        pushgate_gateway::DEV_API_KEY
+    }
+
+    /// Connect `user` over JSON.
+    pub async fn connect(&self, user: &str) -> WsClient {
+        WsClient::connect(self.addr(), &self.token(user), Codec::Json, None)
+            .await
+            .expect("connects")
+    }
+}
+
+/// A WebSocket client speaking one codec.
+pub struct WsClient {
+    pub socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub codec: Codec,
+    pub welcome: ServerFrame,
+}
+
+impl WsClient {
+    /// Connect and read the welcome frame; `after` resumes via the URL.
+    pub async fn connect(
+        addr: SocketAddr,
+        token: &str,
+        codec: Codec,
+        after: Option<Cursor>,
+    ) -> Result<Self, tungstenite::Error> {
+        let mut url = format!("ws://{addr}/v1/ws");
+        if let Some(after) = after {
+            url.push_str(&format!("?after={after}"));
+        }
+        let mut request = url.into_client_request()?;
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            codec.subprotocol().parse().expect("header"),
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        let mut client = Self {
+            socket,
+            codec,
+            welcome: ServerFrame::Pong,
+        };
+        client.welcome = client.next().await;
+        assert!(
+            matches!(client.welcome, ServerFrame::Welcome { .. }),
+            "first frame: {:?}",
+            client.welcome
+        );
+        Ok(client)
+    }
+
+    pub fn welcome_cursor(&self) -> Cursor {
+        match self.welcome {
+            ServerFrame::Welcome { cursor, .. } => cursor,
+            _ => unreachable!("checked at connect"),
+        }
+    }
+
+    /// The next server frame (skipping pings), failing the test after `WAIT`.
+    pub async fn next(&mut self) -> ServerFrame {
+        self.try_next(WAIT).await.expect("a frame within the wait")
+    }
+
+    /// The next server frame within `wait`, or `None`.
+    pub async fn try_next(&mut self, wait: Duration) -> Option<ServerFrame> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??
+                .ok()?;
+            match message {
+                Message::Text(text) => {
+                    return Some(self.codec.decode(text.as_bytes()).expect("decodes"));
+                }
+                Message::Binary(bytes) => return Some(self.codec.decode(&bytes).expect("decodes")),
+                Message::Close(frame) => panic!("unexpected close: {frame:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Read until the server closes; returns the close frame (skipping other frames).
+    pub async fn closed(&mut self) -> Option<CloseFrame> {
+        let deadline = tokio::time::Instant::now() + WAIT * 2;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Err(_) => panic!("no close within the wait"),
+                Ok(None) | Ok(Some(Err(_))) => return None,
+                Ok(Some(Ok(Message::Close(frame)))) => return frame,
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    pub async fn send(&mut self, frame: &ClientFrame) {
+        let bytes = self.codec.encode(frame).expect("encodes");
+        let message = if self.codec.is_binary() {
+            Message::Binary(bytes.into())
+        } else {
+            Message::Text(String::from_utf8(bytes).expect("utf8").into())
+        };
+        self.socket.send(message).await.expect("sends");
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        self.socket.send(message).await.expect("sends");
+    }
+
+    /// Collect `n` post IDs in arrival order, with their cursors.
+    pub async fn posts(&mut self, n: usize) -> Vec<(u64, Cursor)> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            match self.next().await {
+                ServerFrame::Post { id, cursor, .. } => out.push((id, cursor)),
+                ServerFrame::Pong | ServerFrame::Resumed { .. } => {}
+                other => panic!("expected a post, got {other:?}"),
+            }
+        }
+        out
+    }
+
+    /// Assert nothing but pings arrives for `wait`.
+    pub async fn silent_for(&mut self, wait: Duration) {
+        if let Some(frame) = self.try_next(wait).await {
+            panic!("expected silence, got {frame:?}");
+        }
+    }
+}
