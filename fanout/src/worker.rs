@@ -116,7 +116,12 @@ impl Worker {
                 Ok(deliveries) => {
                     metrics::counter!("pushgate_worker_events_total").increment(1);
                     metrics::counter!("pushgate_worker_recipients_total").increment(deliveries);
-                    if let Err(e) = self.backplane.events.ack(&[event.id.clone()]).await {
+                    if let Err(e) = self
+                        .backplane
+                        .events
+                        .ack(std::slice::from_ref(&event.id))
+                        .await
+                    {
                         // Not acked means handed out again later; feed appends are idempotent
                         // and gateways dedupe by cursor, so clients still see it once.
                         tracing::warn!(error = %e, "ack failed");

@@ -36,7 +36,7 @@ pub async fn upgrade(
     match admit(&gateway, peer, &query, &headers) {
         Ok((identity, resume_from)) => accept(gateway, upgrade, identity, resume_from),
         Err(problem) => {
-            metrics::counter!("pushgate_handshakes_refused_total", "code" => problem.code.clone())
+            metrics::counter!("pushgate_handshakes_refused_total", "code" => problem.code.as_str())
                 .increment(1);
             problem.into_response()
         }

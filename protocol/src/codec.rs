@@ -95,16 +95,16 @@ impl Codec {
     }
 
     fn diagnose<T: Frame>(self, bytes: &[u8]) -> DecodeError {
-        let value: serde_json::Value = match self {
+        let parsed: Result<serde_json::Value, String> = match self {
             Codec::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
             Codec::MsgPack => rmp_serde::from_slice(bytes).map_err(|e| e.to_string()),
-        }
-        .unwrap_or_else(|e| serde_json::Value::String(e));
+        };
+        let value = match parsed {
+            Ok(value) => value,
+            Err(parse_error) => return DecodeError::Malformed(parse_error),
+        };
         let tag = match &value {
             serde_json::Value::Object(map) => map.get("type"),
-            serde_json::Value::String(parse_error) => {
-                return DecodeError::Malformed(parse_error.clone());
-            }
             _ => return DecodeError::Malformed("a frame must be an object".into()),
         };
         let Some(serde_json::Value::String(tag)) = tag else {

@@ -5,7 +5,7 @@ use axum::extract::State;
 use pushgate_protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiState, Authed, Params, Problem};
+use super::{ApiState, Authed, Params, Problem, ProblemBody};
 use crate::backplane::{Presence, UserId};
 
 /// Most users in one presence query.
@@ -21,7 +21,7 @@ pub struct ConnectInfo {
 }
 
 #[utoipa::path(get, path = "/v1/connect",
-    responses((status = 200, body = ConnectInfo), (status = 503, body = Problem)))]
+    responses((status = 200, body = ConnectInfo), (status = 503, body = ProblemBody)))]
 pub(crate) async fn connect(
     State(state): State<ApiState>,
     caller: Authed,
@@ -54,7 +54,7 @@ pub struct PresenceAnswer {
 }
 
 #[utoipa::path(get, path = "/v1/presence", params(PresenceQuery),
-    responses((status = 200, body = PresenceAnswer), (status = 400, body = Problem)))]
+    responses((status = 200, body = PresenceAnswer), (status = 400, body = ProblemBody)))]
 pub(crate) async fn presence(
     State(state): State<ApiState>,
     _caller: Authed,

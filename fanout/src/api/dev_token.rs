@@ -5,7 +5,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::caller::valid_user_id;
-use super::{ApiState, JsonBody, Problem};
+use super::{ApiState, JsonBody, Problem, ProblemBody};
 
 /// Body of `POST /v1/dev/token`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -26,7 +26,7 @@ pub struct DevToken {
 }
 
 #[utoipa::path(post, path = "/v1/dev/token", request_body = DevTokenRequest,
-    responses((status = 200, body = DevToken), (status = 400, body = Problem)))]
+    responses((status = 200, body = DevToken), (status = 400, body = ProblemBody)))]
 pub(crate) async fn mint(
     State(state): State<ApiState>,
     JsonBody(body): JsonBody<DevTokenRequest>,

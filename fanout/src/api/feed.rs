@@ -5,7 +5,7 @@ use axum::extract::State;
 use pushgate_protocol::{Cursor, FeedItem};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiState, Authed, Params, Problem};
+use super::{ApiState, Authed, Params, Problem, ProblemBody};
 
 /// Largest page.
 const MAX_LIMIT: usize = 500;
@@ -55,7 +55,7 @@ pub struct FeedPage {
 }
 
 #[utoipa::path(get, path = "/v1/feed", params(FeedQuery),
-    responses((status = 200, body = FeedPage), (status = 400, body = Problem)))]
+    responses((status = 200, body = FeedPage), (status = 400, body = ProblemBody)))]
 pub(crate) async fn feed(
     State(state): State<ApiState>,
     caller: Authed,

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
 use super::caller::valid_user_id;
-use super::{ApiState, Authed, Problem};
+use super::{ApiState, Authed, Problem, ProblemBody};
 
 fn check(user: &str, author: &str) -> Result<(), Problem> {
     if !valid_user_id(author) {
@@ -20,7 +20,7 @@ fn check(user: &str, author: &str) -> Result<(), Problem> {
 }
 
 #[utoipa::path(put, path = "/v1/follows/{author}", params(("author" = String, Path)),
-    responses((status = 204), (status = 400, body = Problem)))]
+    responses((status = 204), (status = 400, body = ProblemBody)))]
 pub(crate) async fn follow(
     State(state): State<ApiState>,
     caller: Authed,
@@ -33,7 +33,7 @@ pub(crate) async fn follow(
 }
 
 #[utoipa::path(delete, path = "/v1/follows/{author}", params(("author" = String, Path)),
-    responses((status = 204), (status = 400, body = Problem)))]
+    responses((status = 204), (status = 400, body = ProblemBody)))]
 pub(crate) async fn unfollow(
     State(state): State<ApiState>,
     caller: Authed,

@@ -8,7 +8,7 @@ use pushgate_protocol::ErrorCode;
 use serde::Serialize;
 use utoipa::OpenApi;
 
-use super::{ApiDoc, ApiState, Problem};
+use super::{ApiDoc, ApiState, Problem, ProblemBody};
 
 /// Answer of `/readyz`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -27,7 +27,7 @@ pub(crate) async fn healthz() -> &'static str {
 }
 
 /// Readiness: the backplane answers and at least one gateway node is live.
-#[utoipa::path(get, path = "/readyz", responses((status = 200, body = Readiness), (status = 503, body = Problem)))]
+#[utoipa::path(get, path = "/readyz", responses((status = 200, body = Readiness), (status = 503, body = ProblemBody)))]
 pub(crate) async fn readyz(State(state): State<ApiState>) -> Result<Json<Readiness>, Problem> {
     if state.drain.is_draining() {
         return Err(Problem::new(

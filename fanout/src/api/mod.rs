@@ -26,7 +26,7 @@ use utoipa::OpenApi;
 pub use caller::{Authed, bearer, unauthorized, valid_user_id};
 pub use json_body::JsonBody;
 pub use params::Params;
-pub use problem::Problem;
+pub use problem::{Problem, ProblemBody};
 
 use crate::backplane::Backplane;
 use crate::drain::Drain;
@@ -170,7 +170,7 @@ pub fn router(state: ApiState, dev: bool) -> Router {
         health::readyz,
         dev_token::mint
     ),
-    components(schemas(Problem))
+    components(schemas(ProblemBody))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;

@@ -9,7 +9,7 @@ use pushgate_protocol::FeedItem;
 use serde::{Deserialize, Serialize};
 
 use super::caller::valid_user_id;
-use super::{ApiState, Authed, JsonBody, Problem};
+use super::{ApiState, Authed, JsonBody, Problem, ProblemBody};
 use crate::backplane::FanoutEvent;
 use crate::clock::now_micros;
 
@@ -40,7 +40,7 @@ pub struct NotifyAccepted {
 }
 
 #[utoipa::path(post, path = "/v1/notify", request_body = NotifyRequest,
-    responses((status = 202, body = NotifyAccepted), (status = 400, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 202, body = NotifyAccepted), (status = 400, body = ProblemBody), (status = 403, body = ProblemBody)))]
 pub(crate) async fn notify(
     State(state): State<ApiState>,
     caller: Authed,

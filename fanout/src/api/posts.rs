@@ -8,7 +8,7 @@ use pushgate_protocol::{ErrorCode, PostId};
 use serde::{Deserialize, Serialize};
 
 use super::caller::valid_user_id;
-use super::{ApiState, Authed, JsonBody, Params, Problem};
+use super::{ApiState, Authed, JsonBody, Params, Problem, ProblemBody};
 use crate::backplane::{CreateOutcome, NewPost, Post, Visibility};
 use crate::token::Caller;
 
@@ -57,8 +57,8 @@ pub struct PostBatch {
 #[utoipa::path(post, path = "/v1/posts", request_body = CreatePost,
     params(("Idempotency-Key" = Option<String>, Header, description = "makes a retry return the same post")),
     responses((status = 201, body = Post), (status = 200, description = "idempotent replay", body = Post),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 409, body = Problem),
-        (status = 503, body = Problem)))]
+        (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 409, body = ProblemBody),
+        (status = 503, body = ProblemBody)))]
 pub(crate) async fn create(
     State(state): State<ApiState>,
     caller: Authed,
@@ -123,7 +123,7 @@ pub(crate) async fn create(
 }
 
 #[utoipa::path(get, path = "/v1/posts/{id}", params(("id" = u64, Path)),
-    responses((status = 200, body = Post), (status = 404, body = Problem)))]
+    responses((status = 200, body = Post), (status = 404, body = ProblemBody)))]
 pub(crate) async fn get_one(
     State(state): State<ApiState>,
     caller: Authed,
@@ -137,7 +137,7 @@ pub(crate) async fn get_one(
 }
 
 #[utoipa::path(get, path = "/v1/posts", params(BatchQuery),
-    responses((status = 200, body = PostBatch), (status = 400, body = Problem)))]
+    responses((status = 200, body = PostBatch), (status = 400, body = ProblemBody)))]
 pub(crate) async fn get_many(
     State(state): State<ApiState>,
     caller: Authed,
@@ -150,7 +150,7 @@ pub(crate) async fn get_many(
 }
 
 #[utoipa::path(delete, path = "/v1/posts/{id}", params(("id" = u64, Path)),
-    responses((status = 204), (status = 404, body = Problem)))]
+    responses((status = 204), (status = 404, body = ProblemBody)))]
 pub(crate) async fn delete(
     State(state): State<ApiState>,
     caller: Authed,

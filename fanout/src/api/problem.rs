@@ -8,8 +8,22 @@ use serde::Serialize;
 use crate::backplane::BackplaneError;
 
 /// An error answer: `application/problem+json` with the code clients switch on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+///
+/// Kept small (the code plus two strings) because every handler returns it by value; the
+/// wire form, [`ProblemBody`], is derived from the code when the response is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The stable error code; fixes the status too.
+    pub code: ErrorCode,
+    /// What was wrong, safe to show to the caller.
+    pub detail: String,
+    /// The request field at fault, when there is one.
+    pub field: Option<String>,
+}
+
+/// The JSON body of a problem response (RFC 9457 plus `code` and `field`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemBody {
     /// A URN naming the error code.
     #[serde(rename = "type")]
     pub kind: String,
@@ -17,11 +31,9 @@ pub struct Problem {
     pub title: String,
     /// The HTTP status, repeated for clients that only see the body.
     pub status: u16,
-    /// What was wrong, safe to show to the caller.
     pub detail: String,
     /// The stable machine code (see PROTOCOL.md).
-    pub code: String,
-    /// The request field at fault, when there is one.
+    pub code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }
@@ -30,20 +42,31 @@ impl Problem {
     /// A problem with `code` and a caller-safe `detail`.
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self {
-            kind: format!("urn:pushgate:error:{}", code.as_str()),
-            title: code.as_str().replace('_', " "),
-            status: code.http_status(),
+            code,
             detail: detail.into(),
-            code: code.as_str().to_owned(),
             field: None,
         }
     }
 
     /// A 400 naming the field at fault.
     pub fn invalid_field(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        let mut problem = Self::new(ErrorCode::InvalidField, detail);
-        problem.field = Some(field.into());
-        problem
+        Self {
+            code: ErrorCode::InvalidField,
+            detail: detail.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    /// The wire form.
+    pub fn body(&self) -> ProblemBody {
+        ProblemBody {
+            kind: format!("urn:pushgate:error:{}", self.code.as_str()),
+            title: self.code.as_str().replace('_', " "),
+            status: self.code.http_status(),
+            detail: self.detail.clone(),
+            code: self.code.as_str(),
+            field: self.field.clone(),
+        }
     }
 }
 
@@ -65,8 +88,9 @@ impl From<BackplaneError> for Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, axum::Json(&self)).into_response();
+        let status = StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, axum::Json(self.body())).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

@@ -7,10 +7,12 @@ use crate::support::{Options, TestNode, WsClient};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn celebrity_posts_are_broadcast_and_merged_into_feeds_and_resumes() {
-    let mut options = Options::default();
-    options.worker = WorkerConfig {
-        celebrity_threshold: 3,
-        ..WorkerConfig::default()
+    let options = Options {
+        worker: WorkerConfig {
+            celebrity_threshold: 3,
+            ..WorkerConfig::default()
+        },
+        ..Options::default()
     };
     let node = TestNode::start_with(options).await;
     for fan in ["f1", "f2", "f3"] {

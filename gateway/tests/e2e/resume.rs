@@ -103,10 +103,12 @@ async fn posts_created_during_replay_are_neither_lost_nor_duplicated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_from_the_url_and_too_old_cursors_say_incomplete() {
-    let mut options = Options::default();
-    options.memory = MemoryConfig {
-        feed_cap: 5,
-        ..MemoryConfig::default()
+    let options = Options {
+        memory: MemoryConfig {
+            feed_cap: 5,
+            ..MemoryConfig::default()
+        },
+        ..Options::default()
     };
     let node = TestNode::start_with(options).await;
     node.follow("bob", "alice").await;
