@@ -87,7 +87,7 @@ pub struct GatewayFigures {
     pub pid: u32,
     pub rss_before_bytes: u64,
     pub rss_connected_bytes: u64,
-    /// CPU seconds used while publishing and draining.
+    /// CPU seconds used while holding or publishing, and draining.
     pub cpu_seconds: f64,
 }
 
@@ -105,7 +105,8 @@ impl Report {
     /// Deliveries per CPU second over all watched gateways, if any CPU was measured.
     pub fn deliveries_per_cpu_second(&self) -> Option<f64> {
         let cpu: f64 = self.gateways.iter().map(|g| g.cpu_seconds).sum();
-        (cpu > 0.0).then(|| self.deliveries.deliveries as f64 / cpu)
+        (cpu > 0.0 && self.deliveries.deliveries > 0)
+            .then(|| self.deliveries.deliveries as f64 / cpu)
     }
 
     /// Write the report as pretty JSON.
@@ -251,7 +252,7 @@ impl fmt::Display for Report {
                     g.rss_connected_bytes / 1024
                 ),
             )?;
-            row(f, "cpu while publishing", format!("{:.2} s", g.cpu_seconds))?;
+            row(f, "cpu while measuring", format!("{:.2} s", g.cpu_seconds))?;
         }
         if let Some(rate) = self.deliveries_per_cpu_second() {
             row(f, "deliveries per gateway cpu-s", format!("{rate:.0}"))?;
