@@ -5,6 +5,7 @@
 //! tag of the slot its multi-key calls touch), `connection` hides standalone vs Cluster.
 //! Multi-step changes are Lua scripts on one slot; calls over many users are one pipeline on a
 //! single server and concurrent requests on a cluster, never a round trip per user.
+//! Needs Redis 6.2 or later (XAUTOCLAIM, LPOP with a count, ZRANGE BYLEX/REV, ZMSCORE).
 
 mod broadcast_log;
 mod connection;
