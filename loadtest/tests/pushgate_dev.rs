@@ -113,12 +113,10 @@ fn assert_no_loss(report: &serde_json::Value) {
 
 #[test]
 fn idle_fanout_and_churn_against_pushgate_dev() {
-    let Some(binary) = pushgate_binary() else {
-        eprintln!(
-            "SKIPPED: no pushgate binary; run `cargo build -p pushgate-gateway --bin pushgate`"
-        );
-        return;
-    };
+    // `cargo test --workspace` builds the gateway's binary before running any test; a missing
+    // binary means a broken setup, which must fail rather than pass silently.
+    let binary = pushgate_binary()
+        .expect("no pushgate binary: run `cargo build -p pushgate-gateway --bin pushgate` or set PUSHGATE_BIN");
     let server = start_server(&binary);
 
     let idle = run(&server, "idle", &["-n", "200", "--duration", "1"]);
