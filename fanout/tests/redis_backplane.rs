@@ -801,3 +801,29 @@ async fn bus_throughput() {
         );
     }
 }
+
+/// Feed appends per second when one item fans out to many users in chunks, as a worker does.
+/// Run like `bus_throughput`, filtered by `feed_append_throughput`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; run explicitly"]
+async fn feed_append_throughput() {
+    const USERS: usize = 20_000;
+    const CHUNK: usize = 1_000;
+    const ITEMS: u64 = 5;
+    let Some((_server, bp)) = standalone(|_| {}).await else {
+        return;
+    };
+    let all: Vec<String> = (0..USERS).map(|i| format!("user{i}")).collect();
+    let started = Instant::now();
+    for id in 1..=ITEMS {
+        for chunk in all.chunks(CHUNK) {
+            bp.feeds.append(chunk, &post(id)).await.expect("append");
+        }
+    }
+    let elapsed = started.elapsed();
+    let appends = USERS as u64 * ITEMS;
+    println!(
+        "feed appends: {appends} in {elapsed:?} = {:.0} appends/s (chunks of {CHUNK})",
+        appends as f64 / elapsed.as_secs_f64()
+    );
+}

@@ -7,27 +7,38 @@
 
 use async_trait::async_trait;
 use pushgate_protocol::{FeedEntry, FeedItem};
-use redis::{Script, Value};
+use redis::Script;
 
 use super::connection::{Conn, ScriptCall, decode, encode};
 use super::keys::Keys;
 use crate::backplane::{BackplaneError, BackplaneResult, FeedSlice, FeedStore, UserId};
 
-/// Appends ARGV[2] under item key ARGV[1] unless present, then trims to ARGV[3] entries.
+/// For each (feed, head, index) key triple: appends ARGV[2] under item key ARGV[1] unless
+/// present, then trims to ARGV[3] entries. Returns each feed's position of the item.
 const APPEND: &str = r"
-local seq = redis.call('HGET', KEYS[3], ARGV[1])
-if seq then return tonumber(seq) end
-seq = redis.call('INCR', KEYS[2])
-redis.call('RPUSH', KEYS[1], ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[1], seq)
-local over = redis.call('LLEN', KEYS[1]) - tonumber(ARGV[3])
-if over > 0 then
-  for _, e in ipairs(redis.call('LPOP', KEYS[1], over)) do
-    redis.call('HDEL', KEYS[3], string.sub(e, 1, string.find(e, ' ', 1, true) - 1))
+local out = {}
+for k = 1, #KEYS, 3 do
+  local feed, head, index = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  local seq = redis.call('HGET', index, ARGV[1])
+  if not seq then
+    seq = redis.call('INCR', head)
+    redis.call('RPUSH', feed, ARGV[2])
+    redis.call('HSET', index, ARGV[1], seq)
+    local over = redis.call('LLEN', feed) - tonumber(ARGV[3])
+    if over > 0 then
+      for _, e in ipairs(redis.call('LPOP', feed, over)) do
+        redis.call('HDEL', index, string.sub(e, 1, string.find(e, ' ', 1, true) - 1))
+      end
+    end
   end
+  table.insert(out, tonumber(seq))
 end
-return seq
+return out
 ";
+
+/// Users per script call on a single server: batching saves per-call overhead, and a small
+/// batch keeps each script short so other clients never wait long behind it.
+const USERS_PER_CALL: usize = 64;
 
 /// Returns {first position held, first position returned, elements} for positions ARGV[1] to
 /// ARGV[2], clamped to what is held; with ARGV[3] > 0, only the newest ARGV[3] of them.
@@ -117,24 +128,34 @@ impl FeedStore for RedisFeedStore {
         element.extend_from_slice(key.as_bytes());
         element.push(b' ');
         element.extend_from_slice(&encode(item)?);
+        // A cluster spreads users over slots, so there each call holds one user.
+        let per_call = match self.conn {
+            Conn::Standalone(_) => USERS_PER_CALL,
+            Conn::Cluster(_) => 1,
+        };
         let calls: Vec<ScriptCall> = users
-            .iter()
-            .map(|user| {
-                ScriptCall::default()
-                    .key(self.keys.feed(user))
-                    .key(self.keys.feed_seq(user))
-                    .key(self.keys.feed_index(user))
+            .chunks(per_call)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .fold(ScriptCall::default(), |call, user| {
+                        call.key(self.keys.feed(user))
+                            .key(self.keys.feed_seq(user))
+                            .key(self.keys.feed_index(user))
+                    })
                     .arg(&key)
                     .arg(element.as_slice())
                     .arg(self.cap)
             })
             .collect();
-        self.conn
-            .scatter_scripts(&self.append, &calls)
-            .await?
-            .into_iter()
-            .map(|v: Value| Ok(redis::from_redis_value::<u64>(v)?))
-            .collect()
+        let mut positions = Vec::with_capacity(users.len());
+        for reply in self.conn.scatter_scripts(&self.append, &calls).await? {
+            positions.extend(redis::from_redis_value::<Vec<u64>>(reply)?);
+        }
+        if positions.len() != users.len() {
+            return Err(BackplaneError::Corrupt("feed append reply".into()));
+        }
+        Ok(positions)
     }
 
     async fn since(&self, user: &str, after: u64, limit: usize) -> BackplaneResult<FeedSlice> {
