@@ -587,6 +587,17 @@ async fn presence_is_fenced_by_epoch_and_ends_with_the_lease() {
     assert!(gone[0].last_seen.is_some());
     p.renew("n2", lease).await.expect("renew");
     assert!(p.query(&users(&["u"])).await.expect("query")[0].online);
+
+    // A connect storm arrives as one batch spanning several script calls.
+    let storm: Vec<String> = (0..150).map(|i| format!("s{i}")).collect();
+    let changes: Vec<PresenceChange> = storm.iter().map(|u| change(u, 1, 1)).collect();
+    p.publish("n3", &changes, lease).await.expect("publish");
+    let all = p.query(&storm).await.expect("query");
+    assert!(
+        all.iter()
+            .zip(&storm)
+            .all(|(p, u)| p.online && p.user == *u)
+    );
 }
 
 #[tokio::test]

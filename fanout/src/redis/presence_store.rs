@@ -22,18 +22,28 @@ const LAST_SEEN: &str = "seen";
 /// What node hash fields start with, so a node ID never collides with `seen`.
 const NODE_FIELD: &str = "n:";
 
-/// Sets node field ARGV[1] to `ARGV[2]:ARGV[3]` unless the stored epoch is higher; stamps
-/// last seen ARGV[4] and keeps the hash ARGV[5] ms after the last change.
+/// For each user hash KEYS[i]: sets node field ARGV[1] to `connections:epoch` (ARGV[2i+2],
+/// ARGV[2i+3]) unless the stored epoch is higher, stamps last seen ARGV[2] and keeps the hash
+/// ARGV[3] ms after the last change.
 const PUBLISH: &str = r"
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur then
-  local stored = tonumber(string.sub(cur, string.find(cur, ':', 1, true) + 1))
-  if tonumber(ARGV[3]) < stored then return 0 end
+for i, key in ipairs(KEYS) do
+  local connections, epoch = ARGV[2 * i + 2], ARGV[2 * i + 3]
+  local cur = redis.call('HGET', key, ARGV[1])
+  local stale = false
+  if cur then
+    stale = tonumber(epoch) < tonumber(string.sub(cur, string.find(cur, ':', 1, true) + 1))
+  end
+  if not stale then
+    redis.call('HSET', key, ARGV[1], connections .. ':' .. epoch, 'seen', ARGV[2])
+    redis.call('PEXPIRE', key, ARGV[3])
+  end
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3], 'seen', ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
 ";
+
+/// Changes per script call on a single server (a cluster spreads users over slots, so there
+/// each call holds one); small enough that no call holds Redis up for long.
+const CHANGES_PER_CALL: usize = 64;
 
 /// The Redis presence store.
 pub(crate) struct RedisPresenceStore {
@@ -83,16 +93,19 @@ impl PresenceStore for RedisPresenceStore {
         let field = format!("{NODE_FIELD}{node}");
         let now = now_millis();
         let retention = self.retention.as_millis().max(1) as u64;
+        let per_call = match self.conn {
+            Conn::Standalone(_) => CHANGES_PER_CALL,
+            Conn::Cluster(_) => 1,
+        };
         let calls: Vec<ScriptCall> = changes
-            .iter()
-            .map(|change| {
-                ScriptCall::default()
-                    .key(self.keys.presence(&change.user))
-                    .arg(&field)
-                    .arg(change.connections)
-                    .arg(change.epoch)
-                    .arg(now)
-                    .arg(retention)
+            .chunks(per_call)
+            .map(|chunk| {
+                let call = ScriptCall::default().arg(&field).arg(now).arg(retention);
+                chunk.iter().fold(call, |call, change| {
+                    call.key(self.keys.presence(&change.user))
+                        .arg(change.connections)
+                        .arg(change.epoch)
+                })
             })
             .collect();
         self.conn.scatter_scripts(&self.publish, &calls).await?;
