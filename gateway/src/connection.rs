@@ -130,7 +130,6 @@ where
             Ok(ending) | Err(ending) => ending,
         };
         self.gateway
-            .registry
             .unregister(&self.identity.user, self.registration.id);
         let reason = ending.map_or("client", |code| code.as_str());
         metrics::counter!("pushgate_connections_closed_total", "reason" => reason).increment(1);

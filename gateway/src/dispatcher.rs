@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use pushgate_fanout::backplane::Inbox;
-use pushgate_protocol::{FeedItem, NodeMessage};
+use pushgate_protocol::{FeedItem, NodeMessage, Recipient};
 
 use crate::gateway::Gateway;
 use crate::mailbox::Push;
@@ -26,17 +26,24 @@ pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
         };
         match message {
             NodeMessage::Deliver { item, recipients } => {
-                let item = Arc::new(item);
-                let mut reached = 0;
-                for recipient in recipients {
-                    let push = Push::Feed {
-                        seq: recipient.seq,
+                let routes = gateway.relay.route(&recipients);
+                deliver_local(&gateway, Arc::new(item.clone()), &recipients);
+                for (node, recipients) in routes {
+                    let message = NodeMessage::Relay {
                         item: item.clone(),
+                        recipients,
                     };
-                    reached += gateway.registry.push(&recipient.user, &push);
+                    if let Err(e) = gateway.backplane.bus.send(&node, message).await {
+                        // Those sockets catch up through gap fill or resume.
+                        tracing::warn!(error = %e, %node, "relay failed");
+                    }
                 }
-                metrics::counter!("pushgate_deliveries_total").increment(reached as u64);
             }
+            NodeMessage::Relay { item, recipients } => {
+                deliver_local(&gateway, Arc::new(item), &recipients)
+            }
+            NodeMessage::Attach { node, users } => gateway.relay.attach(&node, users),
+            NodeMessage::Detach { node, users } => gateway.relay.detach(&node, users),
             NodeMessage::Broadcast {
                 id,
                 author,
@@ -52,6 +59,19 @@ pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
             }
         }
     }
+}
+
+/// Push `item` to the local connections of each recipient.
+fn deliver_local(gateway: &Gateway, item: Arc<FeedItem>, recipients: &[Recipient]) {
+    let mut reached = 0;
+    for recipient in recipients {
+        let push = Push::Feed {
+            seq: recipient.seq,
+            item: item.clone(),
+        };
+        reached += gateway.registry.push(&recipient.user, &push);
+    }
+    metrics::counter!("pushgate_deliveries_total").increment(reached as u64);
 }
 
 /// A celebrity post reaches the local users who follow its author, found in batches.

@@ -14,6 +14,7 @@ use pushgate_fanout::token::TokenVerifier;
 use crate::config::GatewayConfig;
 use crate::mailbox::Mailbox;
 use crate::registry::{Registration, Registry};
+use crate::relay::Relay;
 
 /// Shared node state; one per process role `gateway` (or `dev`), behind an `Arc`.
 pub struct Gateway {
@@ -35,6 +36,8 @@ pub struct Gateway {
     pub ring: RingView,
     /// Shutdown for every task of the node.
     pub drain: Drain,
+    /// Attachments of users homed here but connected elsewhere, and announcements of ours.
+    pub relay: Relay,
     /// Handshake budget per client IP.
     pub handshake_limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// The ring without this node, fixed when draining starts (where clients go next).
@@ -68,6 +71,7 @@ impl Gateway {
             timeline: Timeline::new(backplane.clone()),
             handshake_limiter: governor::RateLimiter::keyed(quota),
             registry: Registry::default(),
+            relay: Relay::default(),
             successor: OnceLock::new(),
             config,
             public_url,
@@ -79,8 +83,17 @@ impl Gateway {
 
     /// Register a new connection of `user` with a fresh mailbox.
     pub fn register(&self, user: &str) -> Registration {
-        self.registry
-            .register(user, Arc::new(Mailbox::new(self.config.mailbox_capacity)))
+        let registration = self
+            .registry
+            .register(user, Arc::new(Mailbox::new(self.config.mailbox_capacity)));
+        self.relay.changed(user);
+        registration
+    }
+
+    /// Remove a connection of `user` registered with `register`.
+    pub fn unregister(&self, user: &str, id: u64) {
+        self.registry.unregister(user, id);
+        self.relay.changed(user);
     }
 
     /// Fix where clients go when this node drains: the ring without this node.

@@ -19,6 +19,7 @@
 //! - `mailbox`: a connection's bounded outbound queue with folding.
 //! - `registry`: user -> local connections, and presence bookkeeping.
 //! - `dispatcher`: node inbox -> mailboxes.
+//! - `relay`: one-hop forwarding for users connected away from their home node.
 //! - `node_heartbeat`: membership and presence leases.
 //! - `telemetry`: metrics recorder and logging.
 
@@ -30,6 +31,7 @@ pub mod mailbox;
 pub mod node;
 pub mod node_heartbeat;
 pub mod registry;
+pub mod relay;
 pub mod telemetry;
 pub mod upgrade;
 

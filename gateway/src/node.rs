@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use crate::config::GatewayConfig;
 use crate::gateway::Gateway;
 use crate::telemetry::metrics_handle;
-use crate::{dispatcher, node_heartbeat, upgrade};
+use crate::{dispatcher, node_heartbeat, relay, upgrade};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -32,21 +32,56 @@ pub enum StartError {
     Backplane(#[from] BackplaneError),
 }
 
+/// Which roles one process plays. `pushgate dev` plays all three on the embedded backplane.
+#[derive(Clone, Debug)]
+pub struct Roles {
+    /// Hold client sockets: serve `/v1/ws`, join the ring, consume the node inbox.
+    pub gateway: bool,
+    /// Serve the REST API with these limits.
+    pub api: Option<ApiLimits>,
+    /// Run a fan-out worker.
+    pub worker: Option<WorkerConfig>,
+    /// Mount `POST /v1/dev/token` (development only).
+    pub dev_tokens: bool,
+}
+
+impl Roles {
+    /// Everything in one process, as `pushgate dev` runs.
+    pub fn dev(worker: WorkerConfig, limits: ApiLimits) -> Self {
+        Self {
+            gateway: true,
+            api: Some(limits),
+            worker: Some(worker),
+            dev_tokens: true,
+        }
+    }
+}
+
 /// A running node: what it listens on and how to stop it.
 #[derive(Debug)]
 pub struct RunningNode {
     /// The bound address (useful when the config said port 0).
     pub addr: SocketAddr,
-    /// The gateway state, for tests and operators' introspection.
-    pub gateway: Arc<Gateway>,
+    /// The gateway state when this process holds sockets, for tests and introspection.
+    pub gateway: Option<Arc<Gateway>>,
+    drain: Drain,
     serve: JoinHandle<std::io::Result<()>>,
 }
 
 impl RunningNode {
+    /// The gateway role's state; panics when this process has no gateway role.
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        self.gateway
+            .as_ref()
+            .expect("this node runs the gateway role")
+    }
+
     /// Drain: leave the ring, send every client `reconnect`, close, and wait for all tasks.
     pub async fn shutdown(self) {
-        self.gateway.prepare_drain();
-        self.gateway.drain.drain_and_wait().await;
+        if let Some(gateway) = &self.gateway {
+            gateway.prepare_drain();
+        }
+        self.drain.drain_and_wait().await;
         if let Ok(Err(e)) = self.serve.await {
             tracing::warn!(error = %e, "HTTP server ended with an error");
         }
@@ -59,6 +94,18 @@ pub async fn start_dev(
     backplane: Backplane,
     worker: WorkerConfig,
     limits: ApiLimits,
+) -> Result<RunningNode, StartError> {
+    start(config, Roles::dev(worker, limits), backplane).await
+}
+
+/// Start the given roles on `backplane`, all HTTP on `config.listen`.
+///
+/// Backplane calls at start are best effort: a backplane that is down now is retried by the
+/// background tasks, so a process started before Redis heals by itself.
+pub async fn start(
+    config: GatewayConfig,
+    roles: Roles,
+    backplane: Backplane,
 ) -> Result<RunningNode, StartError> {
     let listener = TcpListener::bind(config.listen)
         .await
@@ -76,47 +123,69 @@ pub async fn start_dev(
         .unwrap_or_else(|| format!("ws://{addr}/v1/ws"));
     let drain = Drain::new();
 
-    // Announce before the ring watcher's first look, so the ring is never empty at start.
-    let info = NodeInfo {
-        id: config.node_id.clone(),
-        url: public_url.clone(),
-        connections: 0,
-    };
-    backplane
-        .membership
-        .heartbeat(&info, config.membership_interval * 3)
-        .await?;
+    if roles.gateway {
+        // Announce before the ring watcher's first look, so the ring is not empty at start.
+        let info = NodeInfo {
+            id: config.node_id.clone(),
+            url: public_url.clone(),
+            connections: 0,
+        };
+        if let Err(e) = backplane
+            .membership
+            .heartbeat(&info, config.membership_interval * 3)
+            .await
+        {
+            tracing::warn!(error = %e, "first membership heartbeat failed; retrying in the background");
+        }
+    }
     let ring = watch_ring(
         backplane.membership.clone(),
         config.membership_interval,
         &drain,
     );
-    let inbox = backplane.bus.subscribe(&config.node_id).await?;
 
-    let verifier = TokenVerifier::new(config.jwt_secret.as_bytes(), &config.api_key);
-    let api_state = ApiState::new(
-        backplane.clone(),
-        verifier,
-        ring.clone(),
-        metrics_handle(),
-        &limits,
-        drain.clone(),
-    );
-    let gateway = Gateway::new(
-        config,
-        public_url,
-        backplane.clone(),
-        ring.clone(),
-        drain.clone(),
-    );
-    drain.spawn(dispatcher::run(gateway.clone(), inbox));
-    drain.spawn(node_heartbeat::run(gateway.clone()));
-    drain.spawn(Worker::new(backplane, ring, worker).run(drain.clone()));
-
-    let app = Router::new()
-        .route("/v1/ws", get(upgrade::upgrade))
-        .with_state(gateway.clone())
-        .merge(api::router(api_state, true));
+    let mut app = Router::new();
+    let mut gateway = None;
+    if roles.gateway {
+        let inbox = backplane.bus.subscribe(&config.node_id).await?;
+        let node = Gateway::new(
+            config.clone(),
+            public_url,
+            backplane.clone(),
+            ring.clone(),
+            drain.clone(),
+        );
+        drain.spawn(dispatcher::run(node.clone(), inbox));
+        drain.spawn(node_heartbeat::run(node.clone()));
+        drain.spawn(relay::announce(node.clone()));
+        app = app.merge(
+            Router::new()
+                .route("/v1/ws", get(upgrade::upgrade))
+                .with_state(node.clone()),
+        );
+        gateway = Some(node);
+    }
+    if let Some(worker) = roles.worker {
+        drain.spawn(Worker::new(backplane.clone(), ring.clone(), worker).run(drain.clone()));
+    }
+    app = match roles.api {
+        Some(limits) => {
+            let verifier = TokenVerifier::new(config.jwt_secret.as_bytes(), &config.api_key);
+            let state = ApiState::new(
+                backplane,
+                verifier,
+                ring,
+                metrics_handle(),
+                &limits,
+                drain.clone(),
+            );
+            app.merge(api::router(state, roles.dev_tokens))
+        }
+        // Roles without the API still answer operators.
+        None => app
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/metrics", get(|| async { metrics_handle().render() })),
+    };
     let listener = listener.tap_io(|tcp| {
         // Pushes are small and latency-bound: never wait to coalesce them.
         let _ = tcp.set_nodelay(true);
@@ -133,6 +202,7 @@ pub async fn start_dev(
     Ok(RunningNode {
         addr,
         gateway,
+        drain,
         serve,
     })
 }

@@ -90,6 +90,11 @@ impl Registry {
         self.users.iter().map(|entry| entry.key().clone()).collect()
     }
 
+    /// Whether `user` has a connection on this node.
+    pub fn is_connected(&self, user: &str) -> bool {
+        self.users.contains_key(user)
+    }
+
     /// Open connections on this node.
     pub fn connections(&self) -> u64 {
         self.connections.load(Ordering::Relaxed)

@@ -25,6 +25,16 @@ pub enum NodeMessage {
         item: FeedItem,
         recipients: Vec<Recipient>,
     },
+    /// The same as `Deliver`, forwarded by a recipient's home node to the node holding the
+    /// socket: delivered locally and never forwarded again (at most one hop).
+    Relay {
+        item: FeedItem,
+        recipients: Vec<Recipient>,
+    },
+    /// These users hold sockets at `node`, which is not their home: relay their deliveries.
+    Attach { node: String, users: Vec<String> },
+    /// These users no longer hold sockets at `node`.
+    Detach { node: String, users: Vec<String> },
     /// A celebrity post: push it to every local connection whose user follows `author`.
     Broadcast {
         id: PostId,

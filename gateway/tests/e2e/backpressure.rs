@@ -32,7 +32,7 @@ async fn stuck_clients_are_folded_then_closed_while_others_keep_receiving() {
     let node = TestNode::start_with(options).await;
     let stuck = node.connect("stuck").await;
     let mut healthy = node.connect("healthy").await;
-    let before = node.node.gateway.registry.connections();
+    let before = node.node.gateway().registry.connections();
     assert_eq!(before, 2);
 
     // Far more than socket buffers plus the mailbox hold: the stuck client's writes block.
@@ -55,7 +55,7 @@ async fn stuck_clients_are_folded_then_closed_while_others_keep_receiving() {
     // The stuck client is closed as a slow consumer once a write stays blocked.
     let mut stuck = stuck;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while node.node.gateway.registry.connections() > 1 {
+    while node.node.gateway().registry.connections() > 1 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "stuck client never closed"

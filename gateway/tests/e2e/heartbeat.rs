@@ -30,7 +30,7 @@ async fn the_server_pings_and_answering_keeps_the_connection() {
         }
     }
     assert!(pings >= 3, "{pings} pings");
-    assert_eq!(node.node.gateway.registry.connections(), 1);
+    assert_eq!(node.node.gateway().registry.connections(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,7 +41,7 @@ async fn a_silent_peer_is_reaped_and_goes_offline() {
         .await
         .expect("connects");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while node.node.gateway.registry.connections() > 0 {
+    while node.node.gateway().registry.connections() > 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "silent peer was never reaped"

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pushgate_fanout::api::ApiLimits;
 use pushgate_fanout::memory::MemoryConfig;
+use pushgate_fanout::redis::{BusKind, RedisConfig};
 use pushgate_fanout::worker::WorkerConfig;
 use pushgate_gateway::config::GatewayConfig;
 use pushgate_gateway::telemetry::LogFormat;
@@ -25,6 +26,109 @@ pub struct Cli {
 pub enum Command {
     /// Gateway + fan-out worker + REST API in one process on the embedded backend (no Redis).
     Dev(DevArgs),
+    /// A connection server on Redis: holds sockets, joins the ring, consumes its inbox.
+    Gateway(GatewayRoleArgs),
+    /// A fan-out worker on Redis (run several; they share the fan-out log).
+    Worker(WorkerRoleArgs),
+    /// The REST sidecar on Redis.
+    Api(ApiRoleArgs),
+}
+
+/// Flags of `pushgate gateway`.
+#[derive(Debug, Args)]
+pub struct GatewayRoleArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+/// Flags of `pushgate worker`.
+#[derive(Debug, Args)]
+pub struct WorkerRoleArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+/// Flags of `pushgate api`.
+#[derive(Debug, Args)]
+pub struct ApiRoleArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+/// Flags every role has.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Address for HTTP: WebSocket and REST (dev, gateway, api) or health and metrics (worker).
+    #[arg(long, env = "PUSHGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// HS256 secret of user tokens (at least 16 bytes).
+    #[arg(long, env = "PUSHGATE_JWT_SECRET", default_value = pushgate_gateway::DEV_JWT_SECRET, hide_env_values = true)]
+    pub jwt_secret: String,
+    /// Service key for backend calls (at least 16 bytes).
+    #[arg(long, env = "PUSHGATE_API_KEY", default_value = pushgate_gateway::DEV_API_KEY, hide_env_values = true)]
+    pub api_key: String,
+    /// How often membership is heartbeated and re-read, milliseconds (TTL is 3x).
+    #[arg(long, env = "PUSHGATE_MEMBERSHIP_INTERVAL_MS", default_value_t = 1000)]
+    pub membership_interval_ms: u64,
+}
+
+/// How to reach Redis.
+#[derive(Debug, Args)]
+pub struct RedisArgs {
+    /// `redis://host:port` (standalone) or `redis+cluster://h1:p1,h2:p2,h3:p3` (Cluster seeds).
+    #[arg(long, env = "PUSHGATE_REDIS")]
+    pub redis: String,
+    /// Prefix of every key and channel, so deployments can share one Redis.
+    #[arg(long, env = "PUSHGATE_REDIS_PREFIX", default_value = "pg")]
+    pub redis_prefix: String,
+    /// Node inbox transport: pub/sub channels or per-node streams.
+    #[arg(long, env = "PUSHGATE_REDIS_BUS", value_enum, default_value_t = BusArg::Pubsub)]
+    pub redis_bus: BusArg,
+    /// Entries kept per user feed.
+    #[arg(long, env = "PUSHGATE_FEED_CAP", default_value_t = 1000)]
+    pub feed_cap: usize,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BusArg {
+    Pubsub,
+    Stream,
+}
+
+impl RedisArgs {
+    pub fn config(&self) -> RedisConfig {
+        let mut config = RedisConfig::new(self.redis.clone());
+        config.key_prefix = self.redis_prefix.clone();
+        config.feed_cap = self.feed_cap.max(1);
+        config.bus = match self.redis_bus {
+            BusArg::Pubsub => BusKind::PubSub,
+            BusArg::Stream => BusKind::Stream,
+        };
+        config
+    }
+}
+
+impl CommonArgs {
+    /// Settings of a process without the gateway role (its gateway fields keep defaults).
+    pub fn config(&self) -> GatewayConfig {
+        let mut config = GatewayConfig::dev(self.listen);
+        config.jwt_secret = self.jwt_secret.clone();
+        config.api_key = self.api_key.clone();
+        config.membership_interval = Duration::from_millis(self.membership_interval_ms);
+        config
+    }
 }
 
 /// Logging flags shared by every role.
@@ -57,6 +161,8 @@ impl From<LogFormatArg> for LogFormat {
 #[derive(Debug, Args)]
 pub struct DevArgs {
     #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
     pub gateway: GatewayArgs,
     #[command(flatten)]
     pub worker: WorkerArgs,
@@ -70,21 +176,12 @@ pub struct DevArgs {
 /// Flags of a connection server.
 #[derive(Debug, Args)]
 pub struct GatewayArgs {
-    /// Address for WebSocket and REST.
-    #[arg(long, env = "PUSHGATE_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// This node's ID in the ring.
-    #[arg(long, env = "PUSHGATE_NODE_ID", default_value = "dev")]
-    pub node_id: String,
+    /// This node's ID in the ring, unique among live nodes (default: dev, or gw-<listen port>).
+    #[arg(long, env = "PUSHGATE_NODE_ID")]
+    pub node_id: Option<String>,
     /// URL clients use to reach this node's /v1/ws (default: ws://<listen>/v1/ws).
     #[arg(long, env = "PUSHGATE_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// HS256 secret of user tokens (at least 16 bytes).
-    #[arg(long, env = "PUSHGATE_JWT_SECRET", default_value = pushgate_gateway::DEV_JWT_SECRET, hide_env_values = true)]
-    pub jwt_secret: String,
-    /// Service key for backend calls (at least 16 bytes).
-    #[arg(long, env = "PUSHGATE_API_KEY", default_value = pushgate_gateway::DEV_API_KEY, hide_env_values = true)]
-    pub api_key: String,
     /// Server ping interval, milliseconds.
     #[arg(long, env = "PUSHGATE_HEARTBEAT_MS", default_value_t = 25_000)]
     pub heartbeat_ms: u64,
@@ -124,13 +221,14 @@ pub struct GatewayArgs {
 }
 
 impl GatewayArgs {
-    /// The gateway settings these flags describe (validated by the caller).
-    pub fn config(&self) -> GatewayConfig {
-        let mut config = GatewayConfig::dev(self.listen);
-        config.node_id = self.node_id.clone();
+    /// The gateway settings these flags describe on top of `common` (validated by the caller).
+    pub fn config(&self, common: &CommonArgs, default_node_id: &str) -> GatewayConfig {
+        let mut config = common.config();
+        config.node_id = self
+            .node_id
+            .clone()
+            .unwrap_or_else(|| default_node_id.to_owned());
         config.public_url = self.public_url.clone();
-        config.jwt_secret = self.jwt_secret.clone();
-        config.api_key = self.api_key.clone();
         config.heartbeat = Duration::from_millis(self.heartbeat_ms);
         config.idle_timeout = Duration::from_millis(self.idle_timeout_ms);
         config.resume_window = Duration::from_millis(self.resume_window_ms);

@@ -1,11 +1,13 @@
-//! The `pushgate` binary: parses settings, starts the chosen role, drains on SIGTERM/Ctrl-C.
+//! The `pushgate` binary: parses settings, starts the chosen roles, drains on SIGTERM/Ctrl-C.
 
 mod cli;
 
 use anyhow::Context;
 use clap::Parser;
 use pushgate_fanout::backplane::Backplane;
-use pushgate_gateway::node::start_dev;
+use pushgate_fanout::redis::RedisConfig;
+use pushgate_gateway::config::GatewayConfig;
+use pushgate_gateway::node::{Roles, start};
 use pushgate_gateway::telemetry::init_logging;
 
 use crate::cli::{Cli, Command};
@@ -14,36 +16,95 @@ use crate::cli::{Cli, Command};
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log.log_format.into(), &cli.log.log);
-    let node = match cli.command {
+    let (config, roles, backplane) = match cli.command {
         Command::Dev(args) => {
-            let config = args
-                .gateway
-                .config()
-                .validate()
-                .context("invalid settings")?;
-            if config.jwt_secret == pushgate_gateway::DEV_JWT_SECRET {
-                tracing::warn!(
-                    "using the development JWT secret: set PUSHGATE_JWT_SECRET outside development"
-                );
-            }
-            if config.api_key == pushgate_gateway::DEV_API_KEY {
-                tracing::warn!(
-                    "using the development API key: set PUSHGATE_API_KEY outside development"
-                );
-            }
-            let backplane = Backplane::memory(&args.memory());
-            start_dev(config, backplane, args.worker.config(), args.api.limits()).await?
+            let config = args.gateway.config(&args.common, "dev");
+            let roles = Roles::dev(args.worker.config(), args.api.limits());
+            (config, roles, Backplane::memory(&args.memory()))
+        }
+        Command::Gateway(args) => {
+            let default_id = format!("gw-{}", args.common.listen.port());
+            let config = args.gateway.config(&args.common, &default_id);
+            let roles = Roles {
+                gateway: true,
+                api: None,
+                worker: None,
+                dev_tokens: false,
+            };
+            (config, roles, connect_redis(&args.redis.config()).await?)
+        }
+        Command::Worker(args) => {
+            let roles = Roles {
+                gateway: false,
+                api: None,
+                worker: Some(args.worker.config()),
+                dev_tokens: false,
+            };
+            (
+                args.common.config(),
+                roles,
+                connect_redis(&args.redis.config()).await?,
+            )
+        }
+        Command::Api(args) => {
+            let roles = Roles {
+                gateway: false,
+                api: Some(args.api.limits()),
+                worker: None,
+                dev_tokens: false,
+            };
+            (
+                args.common.config(),
+                roles,
+                connect_redis(&args.redis.config()).await?,
+            )
         }
     };
-    tracing::info!(addr = %node.addr, url = %node.gateway.public_url, "pushgate listening");
-    println!(
-        "pushgate listening on http://{} (WebSocket: {})",
-        node.addr, node.gateway.public_url
-    );
+    let config = config.validate().context("invalid settings")?;
+    warn_on_dev_secrets(&config);
+    let node = start(config, roles, backplane).await?;
+    match &node.gateway {
+        Some(gateway) => println!(
+            "pushgate listening on http://{} (WebSocket: {})",
+            node.addr, gateway.public_url
+        ),
+        None => println!("pushgate listening on http://{}", node.addr),
+    }
+    tracing::info!(addr = %node.addr, "pushgate listening");
     shutdown_signal().await;
     tracing::info!("draining");
     node.shutdown().await;
     Ok(())
+}
+
+fn warn_on_dev_secrets(config: &GatewayConfig) {
+    if config.jwt_secret == pushgate_gateway::DEV_JWT_SECRET {
+        tracing::warn!(
+            "using the development JWT secret: set PUSHGATE_JWT_SECRET outside development"
+        );
+    }
+    if config.api_key == pushgate_gateway::DEV_API_KEY {
+        tracing::warn!("using the development API key: set PUSHGATE_API_KEY outside development");
+    }
+}
+
+/// Connect to Redis, retrying with backoff: a process started before Redis waits for it
+/// instead of exiting, so start order does not matter.
+async fn connect_redis(config: &RedisConfig) -> anyhow::Result<Backplane> {
+    let mut delay = std::time::Duration::from_millis(100);
+    loop {
+        match Backplane::redis(config).await {
+            Ok(backplane) => return Ok(backplane),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Redis not reachable yet");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown_signal() => anyhow::bail!("stopped while waiting for Redis"),
+                }
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM (the deploy signal).
