@@ -6,6 +6,8 @@ pub mod memory;
 pub mod redis;
 pub mod ring;
 pub mod ring_watcher;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod timeline;
 pub mod token;
 pub mod worker;

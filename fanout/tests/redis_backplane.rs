@@ -1,8 +1,6 @@
 //! The Redis backplane against real `redis-server`s: every trait on one server, a subset on a
 //! 3-master Cluster, recovery across a server restart, and (ignored) a bus benchmark.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use pushgate_fanout::backplane::{
@@ -10,8 +8,8 @@ use pushgate_fanout::backplane::{
     Visibility,
 };
 use pushgate_fanout::redis::{BusKind, RedisConfig};
+use pushgate_fanout::testing::{RedisCluster, RedisServer, redis_available};
 use pushgate_protocol::{FeedItem, NodeMessage, Recipient};
-use support::redis_server::{RedisCluster, RedisServer, redis_available};
 
 fn post(id: u64) -> FeedItem {
     FeedItem::Post {

@@ -20,7 +20,7 @@ pub struct Registration {
 /// Presence is not written per connect: changed users are marked dirty and the presence
 /// reporter publishes their current counts in batches, so a connect storm costs one backplane
 /// call per batch, and the dirty set is bounded by the number of users.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Registry {
     users: DashMap<UserId, Vec<Registration>>,
     dirty: DashSet<UserId>,
@@ -29,6 +29,20 @@ pub struct Registry {
     connections: AtomicU64,
     /// Monotonic per node; fences presence writes (see `PresenceChange::epoch`).
     epoch: AtomicU64,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self {
+            users: DashMap::new(),
+            dirty: DashSet::new(),
+            next_id: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            // Seeded from the clock: a node restarted under the same ID must not start below
+            // the epochs its previous life stored, or its presence writes would be refused.
+            epoch: AtomicU64::new(pushgate_fanout::clock::now_micros()),
+        }
+    }
 }
 
 impl Registry {

@@ -1,4 +1,5 @@
-//! Real `redis-server` processes for integration tests: one server, or a 3-master Cluster.
+//! Real `redis-server` processes for integration tests (feature `testing`): one server, or a
+//! 3-master Cluster.
 //!
 //! Servers listen on free loopback ports (never 6379), keep nothing on disk, and die with
 //! their guard. Without `redis-server` a test skips, except under `CI=true`, where it fails.
@@ -63,6 +64,7 @@ fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
 }
 
 /// One `redis-server` process, killed on drop.
+#[derive(Debug)]
 pub struct RedisServer {
     port: u16,
     dir: PathBuf,
@@ -149,6 +151,7 @@ impl Drop for RedisServer {
 }
 
 /// Three masters forming a Redis Cluster, no replicas.
+#[derive(Debug)]
 pub struct RedisCluster {
     nodes: Vec<RedisServer>,
 }

@@ -1,3 +1,0 @@
-//! Helpers shared by the fan-out integration tests.
-
-pub mod redis_server;
