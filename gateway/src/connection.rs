@@ -11,7 +11,9 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use pushgate_fanout::clock::now_micros;
-use pushgate_protocol::{ClientFrame, Codec, Cursor, DecodeError, ErrorCode, ServerFrame};
+use pushgate_protocol::{
+    ClientFrame, Codec, Cursor, DecodeError, ErrorCode, FeedItem, ServerFrame,
+};
 use tokio::time::Instant;
 
 use crate::gateway::Gateway;
@@ -305,13 +307,12 @@ where
     async fn resume(&mut self, after: Cursor) -> Result<(), Ending> {
         self.phase = Phase::Live;
         let user = self.identity.user.clone();
-        // A cursor from the future (forged or from a reset store) would mute live pushes.
-        let mut cursor = Cursor::new(
-            after.feed.min(self.delivered.feed),
-            after.broadcast.min(self.delivered.broadcast),
-        );
+        // A cursor from the future means the store was reset (or the cursor forged): replay
+        // everything the feed holds and say the history is incomplete.
+        let reset = after.feed > self.delivered.feed || after.broadcast > self.delivered.broadcast;
+        let mut cursor = if reset { Cursor::default() } else { after };
         let mut replayed = 0u64;
-        let mut complete = true;
+        let mut complete = !reset;
         loop {
             let page = self
                 .gateway
@@ -359,7 +360,12 @@ where
             match push {
                 Push::Feed { seq, item } => {
                     if seq <= self.delivered.feed {
-                        continue;
+                        if !self.feed_was_reset(seq, &item).await? {
+                            continue;
+                        }
+                        // The store lost its data (Redis restarted without persistence) and
+                        // positions started over: follow them down instead of muting pushes.
+                        self.delivered.feed = seq - 1;
                     }
                     if seq > self.delivered.feed + 1 {
                         self.fill_gap(seq, &mut frames).await?;
@@ -398,6 +404,26 @@ where
         }
         metrics::counter!("pushgate_pushes_sent_total").increment(frames.len() as u64);
         self.send(&frames).await
+    }
+
+    /// Whether a push at an already-delivered position is new data after a store reset rather
+    /// than a duplicate: the feed then holds a different item at that position. A duplicate is
+    /// rare (retries, races at connect), so the extra read is too.
+    async fn feed_was_reset(&mut self, seq: u64, item: &FeedItem) -> Result<bool, Ending> {
+        let stored = self
+            .gateway
+            .backplane
+            .feeds
+            .since(&self.identity.user, seq - 1, 1)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "duplicate check read failed");
+                Some(ErrorCode::Unavailable)
+            })?;
+        Ok(stored
+            .entries
+            .first()
+            .is_some_and(|entry| entry.seq == seq && entry.item != *item))
     }
 
     /// Entries between what was delivered and `seq` never arrived as pushes (racing workers,

@@ -99,6 +99,9 @@ pub struct RedisArgs {
     /// Entries kept per user feed.
     #[arg(long, env = "PUSHGATE_FEED_CAP", default_value_t = 1000)]
     pub feed_cap: usize,
+    /// A fan-out event unacknowledged this long is taken over by another worker, milliseconds.
+    #[arg(long, env = "PUSHGATE_CLAIM_AFTER_MS", default_value_t = 30_000)]
+    pub claim_after_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -112,6 +115,7 @@ impl RedisArgs {
         let mut config = RedisConfig::new(self.redis.clone());
         config.key_prefix = self.redis_prefix.clone();
         config.feed_cap = self.feed_cap.max(1);
+        config.claim_after = Duration::from_millis(self.claim_after_ms.max(1));
         config.bus = match self.redis_bus {
             BusArg::Pubsub => BusKind::PubSub,
             BusArg::Stream => BusKind::Stream,
