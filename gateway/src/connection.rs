@@ -11,9 +11,7 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use pushgate_fanout::clock::now_micros;
-use pushgate_protocol::{
-    ClientFrame, Codec, Cursor, DecodeError, ErrorCode, FeedItem, ServerFrame,
-};
+use pushgate_protocol::{ClientFrame, Codec, Cursor, DecodeError, ErrorCode, ServerFrame};
 use tokio::time::Instant;
 
 use crate::gateway::Gateway;
@@ -61,6 +59,9 @@ pub struct Connection<S> {
     phase: Phase,
     /// Highest positions pushed to the client, per source.
     delivered: Cursor,
+    /// Creation time of the entry at `delivered.feed` (0 = unknown): a push at that same
+    /// position with another time comes from a store that was reset, not a duplicate.
+    last_feed_ts: u64,
     /// The head when the connection went live: positions in (floor, delivered] were pushed
     /// live, so a late `resume` does not repeat them.
     floor: Cursor,
@@ -121,6 +122,7 @@ where
             codec,
             registration,
             delivered: Cursor::default(),
+            last_feed_ts: 0,
             floor: Cursor::default(),
             bad_frames: 0,
         }
@@ -336,6 +338,9 @@ where
                 if !pushed_live {
                     frames.push(entry.item.to_frame(entry.cursor));
                 }
+                if entry.cursor.feed != cursor.feed && entry.cursor.feed >= self.delivered.feed {
+                    self.last_feed_ts = entry.item.ts();
+                }
                 cursor = entry.cursor;
             }
             replayed += frames.len() as u64;
@@ -360,7 +365,7 @@ where
             match push {
                 Push::Feed { seq, item } => {
                     if seq <= self.delivered.feed {
-                        if !self.feed_was_reset(seq, &item).await? {
+                        if !self.feed_was_reset(seq, item.ts()).await? {
                             continue;
                         }
                         // The store lost its data (Redis restarted without persistence) and
@@ -371,6 +376,7 @@ where
                         self.fill_gap(seq, &mut frames).await?;
                     }
                     self.delivered.feed = seq;
+                    self.last_feed_ts = item.ts();
                     frames.push(item.to_frame(self.delivered));
                 }
                 Push::Broadcast { seq, item } => {
@@ -407,23 +413,25 @@ where
     }
 
     /// Whether a push at an already-delivered position is new data after a store reset rather
-    /// than a duplicate: the feed then holds a different item at that position. A duplicate is
-    /// rare (retries, races at connect), so the extra read is too.
-    async fn feed_was_reset(&mut self, seq: u64, item: &FeedItem) -> Result<bool, Ending> {
-        let stored = self
+    /// than a duplicate (Redis restarted without persistence, so positions started over).
+    /// Two signs: another item at the very position last delivered, or a feed head behind
+    /// what this connection delivered (heads only move forward). Duplicates are rare (retries,
+    /// races at connect), so the extra read is too.
+    async fn feed_was_reset(&mut self, seq: u64, ts: u64) -> Result<bool, Ending> {
+        if seq == self.delivered.feed && self.last_feed_ts != 0 {
+            return Ok(ts != self.last_feed_ts);
+        }
+        let head = self
             .gateway
             .backplane
             .feeds
-            .since(&self.identity.user, seq - 1, 1)
+            .head(&self.identity.user)
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, "duplicate check read failed");
                 Some(ErrorCode::Unavailable)
             })?;
-        Ok(stored
-            .entries
-            .first()
-            .is_some_and(|entry| entry.seq == seq && entry.item != *item))
+        Ok(head < self.delivered.feed)
     }
 
     /// Entries between what was delivered and `seq` never arrived as pushes (racing workers,
@@ -443,6 +451,7 @@ where
         metrics::counter!("pushgate_gaps_filled_total").increment(1);
         for entry in gap.entries.into_iter().filter(|e| e.seq < seq) {
             self.delivered.feed = entry.seq;
+            self.last_feed_ts = entry.item.ts();
             frames.push(entry.item.to_frame(self.delivered));
         }
         Ok(())

@@ -122,6 +122,8 @@ pub async fn start(
         .clone()
         .unwrap_or_else(|| format!("ws://{addr}/v1/ws"));
     let drain = Drain::new();
+    // Install the recorder before any task records a metric; earlier records would be lost.
+    let metrics = metrics_handle();
 
     if roles.gateway {
         // Announce before the ring watcher's first look, so the ring is not empty at start.
@@ -171,20 +173,13 @@ pub async fn start(
     app = match roles.api {
         Some(limits) => {
             let verifier = TokenVerifier::new(config.jwt_secret.as_bytes(), &config.api_key);
-            let state = ApiState::new(
-                backplane,
-                verifier,
-                ring,
-                metrics_handle(),
-                &limits,
-                drain.clone(),
-            );
+            let state = ApiState::new(backplane, verifier, ring, metrics, &limits, drain.clone());
             app.merge(api::router(state, roles.dev_tokens))
         }
         // Roles without the API still answer operators.
         None => app
             .route("/healthz", get(|| async { "ok" }))
-            .route("/metrics", get(|| async { metrics_handle().render() })),
+            .route("/metrics", get(move || async move { metrics.render() })),
     };
     let listener = listener.tap_io(|tcp| {
         // Pushes are small and latency-bound: never wait to coalesce them.

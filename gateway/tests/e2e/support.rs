@@ -160,14 +160,24 @@ pub struct WsClient {
 }
 
 impl WsClient {
-    /// Connect and read the welcome frame; `after` resumes via the URL.
+    /// Connect to the node at `addr` and read the welcome frame; `after` resumes via the URL.
     pub async fn connect(
         addr: SocketAddr,
         token: &str,
         codec: Codec,
         after: Option<Cursor>,
     ) -> Result<Self, tungstenite::Error> {
-        let mut url = format!("ws://{addr}/v1/ws");
+        Self::connect_url(&format!("ws://{addr}/v1/ws"), token, codec, after).await
+    }
+
+    /// Connect to a node's WebSocket `url` and read the welcome frame.
+    pub async fn connect_url(
+        url: &str,
+        token: &str,
+        codec: Codec,
+        after: Option<Cursor>,
+    ) -> Result<Self, tungstenite::Error> {
+        let mut url = url.to_owned();
         if let Some(after) = after {
             url.push_str(&format!("?after={after}"));
         }
