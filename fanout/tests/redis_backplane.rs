@@ -423,6 +423,18 @@ async fn broadcasts_merge_authors_in_global_order_and_dedupe_by_post() {
     let older = log.before(&authors, Some(3), 10).await.expect("before");
     assert_eq!(older.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2]);
     assert_eq!(log.head().await.expect("head"), 4);
+    // Gateways fill gaps from the all-authors log, authors with odd names included.
+    log.append("c:d", 14, 5).await.expect("append");
+    let tail = log.range(3, 10).await.expect("range");
+    assert_eq!(tail.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 5]);
+    assert_eq!(
+        tail[1].item,
+        FeedItem::Post {
+            id: 14,
+            author: "c:d".into(),
+            ts: 5
+        }
+    );
 }
 
 #[tokio::test]

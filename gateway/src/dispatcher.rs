@@ -5,6 +5,7 @@ use std::sync::Arc;
 use pushgate_fanout::backplane::Inbox;
 use pushgate_protocol::{FeedItem, NodeMessage, Recipient};
 
+use crate::broadcast_order::BroadcastOrder;
 use crate::gateway::Gateway;
 use crate::mailbox::Push;
 
@@ -15,9 +16,17 @@ const BROADCAST_CHUNK: usize = 1000;
 /// each user's pushes in position order on the fast path (gaps are filled by connections).
 pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
     let drain = gateway.drain.clone();
+    let mut order = BroadcastOrder::new(gateway.backplane.broadcasts.head().await.ok());
     loop {
+        let gap_deadline = order.deadline();
         let message = tokio::select! {
             _ = drain.cancelled() => return,
+            _ = sleep_until_some(gap_deadline) => {
+                for (seq, item) in fill_broadcast_gap(&gateway, &mut order).await {
+                    deliver_broadcast(&gateway, seq, item).await;
+                }
+                continue;
+            }
             message = inbox.recv() => message,
         };
         let Some(message) = message else {
@@ -50,12 +59,10 @@ pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
                 ts,
                 seq,
             } => {
-                let item = Arc::new(FeedItem::Post {
-                    id,
-                    author: author.clone(),
-                    ts,
-                });
-                deliver_broadcast(&gateway, &author, seq, item).await;
+                let item = Arc::new(FeedItem::Post { id, author, ts });
+                for (seq, item) in order.accept(seq, item) {
+                    deliver_broadcast(&gateway, seq, item).await;
+                }
             }
         }
     }
@@ -74,8 +81,43 @@ fn deliver_local(gateway: &Gateway, item: Arc<FeedItem>, recipients: &[Recipient
     metrics::counter!("pushgate_deliveries_total").increment(reached as u64);
 }
 
+/// Resolves at `deadline`, or never when there is none.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Read the broadcasts this node missed from the log and release what is now in order.
+async fn fill_broadcast_gap(
+    gateway: &Gateway,
+    order: &mut BroadcastOrder,
+) -> Vec<(u64, Arc<FeedItem>)> {
+    let Some((after, count)) = order.gap() else {
+        return Vec::new();
+    };
+    match gateway.backplane.broadcasts.range(after, count).await {
+        Ok(entries) => {
+            metrics::counter!("pushgate_broadcast_gaps_filled_total").increment(1);
+            order.fill(entries)
+        }
+        Err(e) => {
+            // Release what is held rather than stall every celebrity push behind an outage;
+            // clients still find the missing posts in their merged feed.
+            tracing::warn!(error = %e, "broadcast gap fill failed");
+            order.fill(Vec::new())
+        }
+    }
+}
+
 /// A celebrity post reaches the local users who follow its author, found in batches.
-async fn deliver_broadcast(gateway: &Gateway, author: &str, seq: u64, item: Arc<FeedItem>) {
+async fn deliver_broadcast(gateway: &Gateway, seq: u64, item: Arc<FeedItem>) {
+    // Owned: the item moves into the push below.
+    let author = match &*item {
+        FeedItem::Post { author, .. } => author.clone(),
+        FeedItem::Notify { .. } => return,
+    };
     let users = gateway.registry.users();
     let push = Push::Broadcast { seq, item };
     let mut reached = 0;
@@ -83,7 +125,7 @@ async fn deliver_broadcast(gateway: &Gateway, author: &str, seq: u64, item: Arc<
         match gateway
             .backplane
             .follows
-            .filter_followers(author, chunk)
+            .filter_followers(&author, chunk)
             .await
         {
             Ok(follows) => {

@@ -19,10 +19,12 @@
 //! - `mailbox`: a connection's bounded outbound queue with folding.
 //! - `registry`: user -> local connections, and presence bookkeeping.
 //! - `dispatcher`: node inbox -> mailboxes.
+//! - `broadcast_order`: celebrity broadcasts released in global position order.
 //! - `relay`: one-hop forwarding for users connected away from their home node.
 //! - `node_heartbeat`: membership and presence leases.
 //! - `telemetry`: metrics recorder and logging.
 
+pub mod broadcast_order;
 pub mod config;
 pub mod connection;
 pub mod dispatcher;

@@ -45,6 +45,11 @@ pub trait BroadcastLog: Send + Sync {
         limit: usize,
     ) -> BackplaneResult<Vec<BroadcastEntry>>;
 
+    /// Every author's entries after global position `after`, oldest first, at most `limit`;
+    /// entries trimmed by now are absent. Gateways use it to fill a gap in the broadcasts
+    /// they received (a lost or reordered message).
+    async fn range(&self, after: u64, limit: usize) -> BackplaneResult<Vec<BroadcastEntry>>;
+
     /// The newest global position (0 when empty).
     async fn head(&self) -> BackplaneResult<u64>;
 }

@@ -128,6 +128,24 @@ impl BroadcastLog for MemoryBroadcastLog {
         Ok(entries)
     }
 
+    async fn range(&self, after: u64, limit: usize) -> BackplaneResult<Vec<BroadcastEntry>> {
+        let state = self.state.lock().expect("broadcast log lock");
+        let mut entries: Vec<BroadcastEntry> = state
+            .timelines
+            .values()
+            .flat_map(|t| {
+                t.entries
+                    .iter()
+                    .filter(|e| e.seq > after)
+                    .take(limit)
+                    .cloned()
+            })
+            .collect();
+        entries.sort_by_key(|e| e.seq);
+        entries.truncate(limit);
+        Ok(entries)
+    }
+
     async fn head(&self) -> BackplaneResult<u64> {
         Ok(self.state.lock().expect("broadcast log lock").head)
     }
@@ -154,6 +172,8 @@ mod tests {
         log.append("a", 13, 4).await.expect("append");
         assert!(!log.since(&authors, 0, 10).await.expect("since").complete);
         assert!(log.since(&authors, 1, 10).await.expect("since").complete);
+        let all = log.range(2, 10).await.expect("range");
+        assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4]);
         let newest = log.before(&authors, None, 2).await.expect("before");
         assert_eq!(newest.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 3]);
     }

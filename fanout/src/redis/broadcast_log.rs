@@ -17,13 +17,17 @@ use crate::backplane::{
 };
 
 /// Appends post ARGV[1] (member ARGV[2]) unless indexed, then trims the timeline to ARGV[3],
-/// remembering the highest trimmed position.
+/// remembering the highest trimmed position; also records it in the all-authors log KEYS[5]
+/// (member ARGV[4] = `<post id>:<ts>:<author>`), capped at ARGV[5] entries.
 const APPEND: &str = r"
 local seq = redis.call('HGET', KEYS[3], ARGV[1])
 if seq then return tonumber(seq) end
 seq = redis.call('INCR', KEYS[1])
 redis.call('ZADD', KEYS[2], seq, ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[1], seq)
+redis.call('ZADD', KEYS[5], seq, ARGV[4])
+local global_over = redis.call('ZCARD', KEYS[5]) - tonumber(ARGV[5])
+if global_over > 0 then redis.call('ZPOPMIN', KEYS[5], global_over) end
 local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
 if over > 0 then
   local popped = redis.call('ZPOPMIN', KEYS[2], over)
@@ -34,6 +38,10 @@ if over > 0 then
 end
 return seq
 ";
+
+/// The all-authors log keeps this many times the per-author cap: gap fills only ever look at
+/// the last few seconds of broadcasts.
+const GLOBAL_CAP_FACTOR: usize = 10;
 
 /// The Redis broadcast log.
 pub(crate) struct RedisBroadcastLog {
@@ -81,9 +89,12 @@ impl BroadcastLog for RedisBroadcastLog {
             .key(self.keys.timeline(author))
             .key(self.keys.timeline_index(author))
             .key(self.keys.timeline_trimmed(author))
+            .key(self.keys.broadcast_all())
             .arg(id)
             .arg(format!("{id}:{ts}"))
-            .arg(self.cap);
+            .arg(self.cap)
+            .arg(format!("{id}:{ts}:{author}"))
+            .arg(self.cap.saturating_mul(GLOBAL_CAP_FACTOR));
         self.conn.script(&self.append, &call).await
     }
 
@@ -164,6 +175,42 @@ impl BroadcastLog for RedisBroadcastLog {
         all.sort_by_key(|e| std::cmp::Reverse(e.seq));
         all.truncate(limit);
         Ok(all)
+    }
+
+    async fn range(&self, after: u64, limit: usize) -> BackplaneResult<Vec<BroadcastEntry>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let reply: Vec<String> = self
+            .conn
+            .query(
+                redis::cmd("ZRANGE")
+                    .arg(self.keys.broadcast_all())
+                    .arg(format!("({after}"))
+                    .arg("+inf")
+                    .arg("BYSCORE")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(limit)
+                    .arg("WITHSCORES"),
+            )
+            .await?;
+        reply
+            .chunks_exact(2)
+            .map(|pair| {
+                let corrupt = || BackplaneError::Corrupt(format!("broadcast entry {pair:?}"));
+                let mut parts = pair[0].splitn(3, ':');
+                let (id, ts, author) = (parts.next(), parts.next(), parts.next());
+                Ok(BroadcastEntry {
+                    seq: pair[1].parse().map_err(|_| corrupt())?,
+                    item: FeedItem::Post {
+                        id: id.and_then(|v| v.parse().ok()).ok_or_else(corrupt)?,
+                        author: author.ok_or_else(corrupt)?.to_owned(),
+                        ts: ts.and_then(|v| v.parse().ok()).ok_or_else(corrupt)?,
+                    },
+                })
+            })
+            .collect()
     }
 
     async fn head(&self) -> BackplaneResult<u64> {

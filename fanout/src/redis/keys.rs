@@ -111,6 +111,11 @@ impl Keys {
         format!("{}:{{b}}:seq", self.prefix)
     }
 
+    /// Every author's broadcasts by global position (for gateways filling gaps).
+    pub(crate) fn broadcast_all(&self) -> String {
+        format!("{}:{{b}}:all", self.prefix)
+    }
+
     /// A celebrity's timeline.
     pub(crate) fn timeline(&self, author: &str) -> String {
         format!("{}:{{b}}:tl:{}", self.prefix, escape(author))

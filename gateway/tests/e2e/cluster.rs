@@ -166,7 +166,11 @@ impl Deployment {
             deployment.add_gateway(i);
         }
         for i in 0..workers {
-            deployment.add_worker(&[format!("--worker-name=w{i}")]);
+            // "star" (followed by everyone in the delivery tests) is a celebrity.
+            deployment.add_worker(&[
+                format!("--worker-name=w{i}"),
+                "--celebrity-threshold=30".into(),
+            ]);
         }
         if gateways > 0 {
             deployment.wait_for_nodes(gateways).await;
@@ -320,12 +324,14 @@ fn users(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("user{i:02}")).collect()
 }
 
-/// Everyone follows alice; `away` users connect to a node that is not their home.
+/// Everyone follows alice and the celebrity star (fanned out by broadcast); some users
+/// connect to a node that is not their home.
 async fn delivery_across_nodes(redis_url: &str) {
     let deployment = Deployment::start(redis_url, 3, 2).await;
     let users = users(36);
     for user in &users {
         deployment.follow(user, "alice").await;
+        deployment.follow(user, "star").await;
     }
     let mut tasks = Vec::new();
     let mut homes: HashMap<String, usize> = HashMap::new();
@@ -351,8 +357,10 @@ async fn delivery_across_nodes(redis_url: &str) {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let mut posted = Vec::new();
+    // Interleaved, so both workers race on broadcasts and per-follower deliveries alike.
     for i in 0..20 {
-        posted.push(deployment.post("alice", &format!("post {i}")).await);
+        let author = if i % 2 == 0 { "alice" } else { "star" };
+        posted.push(deployment.post(author, &format!("post {i}")).await);
     }
     for (user, mut client) in tasks {
         let mut got: Vec<u64> = client
