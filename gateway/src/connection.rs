@@ -39,8 +39,9 @@ pub struct Identity {
     pub user: String,
     /// The token's `exp` (seconds since the Unix epoch); `refresh` moves it.
     pub expires: u64,
-    /// Unique ID of this connection, for logs and support.
-    pub session: String,
+    /// Random ID of this connection, for logs and support; shown as `<node>-<hex>`. A number
+    /// rather than the formatted string: every idle socket holds one.
+    pub session: u64,
 }
 
 /// How a connection ends.
@@ -68,6 +69,9 @@ pub struct Connection<S> {
     bad_frames: u32,
     last_inbound: Instant,
     next_ping: Instant,
+    /// `identity.expires` on the monotonic clock, kept so the loop's timer only moves when a
+    /// deadline really changes (re-read from the wall clock when it fires and on `refresh`).
+    token_at: Instant,
     limiter: FrameLimiter,
 }
 
@@ -79,6 +83,15 @@ impl<S> std::fmt::Debug for Connection<S> {
             .field("delivered", &self.delivered)
             .finish_non_exhaustive()
     }
+}
+
+/// When a token expiring at `expires` (seconds since the Unix epoch) runs out, on the
+/// monotonic clock.
+fn token_deadline(expires: u64) -> Instant {
+    let left_micros = expires
+        .saturating_mul(1_000_000)
+        .saturating_sub(now_micros());
+    Instant::now() + Duration::from_micros(left_micros)
 }
 
 /// A socket error that ended reading, mapped to how we close.
@@ -116,6 +129,7 @@ where
             },
             next_ping: now + config.heartbeat,
             last_inbound: now,
+            token_at: token_deadline(identity.expires),
             socket,
             gateway,
             identity,
@@ -150,7 +164,44 @@ where
     }
 
     /// The connection's main loop. `Err` carries the close reason of a failure.
+    ///
+    /// Every idle socket holds this future, and a future is as large as its largest await:
+    /// so the loop keeps only its own state inline and boxes each handler, which then costs
+    /// memory only while it runs.
     async fn serve(&mut self, resume_from: Option<Cursor>) -> Result<Ending, Ending> {
+        Box::pin(self.open(resume_from)).await?;
+        let drain = self.gateway.drain.clone();
+        let mailbox = self.registration.mailbox.clone();
+        let cancelled = drain.cancelled();
+        // One timer for the connection's life, moved only when the deadline moves: a fresh
+        // `sleep_until` per wake-up would add and remove a timer-wheel entry for every push.
+        let timer = tokio::time::sleep_until(self.next_deadline());
+        tokio::pin!(cancelled, timer);
+        loop {
+            let deadline = self.next_deadline();
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
+            tokio::select! {
+                inbound = self.socket.next() => match inbound {
+                    None | Some(Ok(Message::Close(_))) => return Ok(None),
+                    Some(Err(error)) => return Err(read_error_ending(&error)),
+                    Some(Ok(message)) => {
+                        self.last_inbound = Instant::now();
+                        Box::pin(self.on_message(message)).await?;
+                    }
+                },
+                () = mailbox.ready(), if self.phase == Phase::Live => {
+                    Box::pin(self.flush_mailbox()).await?;
+                }
+                () = &mut timer => Box::pin(self.on_deadline()).await?,
+                () = &mut cancelled => return Box::pin(self.leave_for_drain()).await,
+            }
+        }
+    }
+
+    /// Send `welcome` with the feed head, then replay after `resume_from` if the URL had one.
+    async fn open(&mut self, resume_from: Option<Cursor>) -> Result<(), Ending> {
         let head = self
             .gateway
             .timeline
@@ -163,7 +214,7 @@ where
         self.delivered = head;
         self.floor = head;
         let welcome = ServerFrame::Welcome {
-            session: self.identity.session.clone(),
+            session: format!("{}-{:016x}", self.gateway.node_id, self.identity.session),
             user: self.identity.user.clone(),
             node: self.gateway.node_id.clone(),
             heartbeat_ms: self.gateway.config.heartbeat.as_millis() as u64,
@@ -173,24 +224,7 @@ where
         if let Some(after) = resume_from {
             self.resume(after).await?;
         }
-        let drain = self.gateway.drain.clone();
-        loop {
-            let deadline = self.next_deadline();
-            let mailbox = self.registration.mailbox.clone();
-            tokio::select! {
-                inbound = self.socket.next() => match inbound {
-                    None | Some(Ok(Message::Close(_))) => return Ok(None),
-                    Some(Err(error)) => return Err(read_error_ending(&error)),
-                    Some(Ok(message)) => {
-                        self.last_inbound = Instant::now();
-                        self.on_message(message).await?;
-                    }
-                },
-                _ = mailbox.ready(), if self.phase == Phase::Live => self.flush_mailbox().await?,
-                _ = tokio::time::sleep_until(deadline) => self.on_deadline().await?,
-                _ = drain.cancelled() => return self.leave_for_drain().await,
-            }
-        }
+        Ok(())
     }
 
     /// The earliest moment a timer needs attention.
@@ -198,20 +232,11 @@ where
         let mut deadline = self
             .next_ping
             .min(self.last_inbound + self.gateway.config.idle_timeout);
-        deadline = deadline.min(self.token_deadline());
+        deadline = deadline.min(self.token_at);
         if let Phase::Opening { until } = self.phase {
             deadline = deadline.min(until);
         }
         deadline
-    }
-
-    fn token_deadline(&self) -> Instant {
-        let left_micros = self
-            .identity
-            .expires
-            .saturating_mul(1_000_000)
-            .saturating_sub(now_micros());
-        Instant::now() + Duration::from_micros(left_micros)
     }
 
     async fn on_deadline(&mut self) -> Result<(), Ending> {
@@ -219,6 +244,8 @@ where
         if now_micros() >= self.identity.expires.saturating_mul(1_000_000) {
             return Err(Some(ErrorCode::TokenExpired));
         }
+        // The wall clock decides; follow it if it moved against the monotonic one.
+        self.token_at = token_deadline(self.identity.expires);
         if self.last_inbound + self.gateway.config.idle_timeout <= now {
             return Err(Some(ErrorCode::HeartbeatTimeout));
         }
@@ -286,6 +313,7 @@ where
         match self.gateway.verifier.verify(token) {
             Ok(claims) if claims.sub == self.identity.user => {
                 self.identity.expires = claims.exp;
+                self.token_at = token_deadline(claims.exp);
                 Ok(())
             }
             Ok(_) => {

@@ -95,12 +95,11 @@ fn admit(
                 .map_err(|e| Problem::invalid_field("after", format!("{e}")))?,
         ),
     };
-    let session = format!("{}-{:016x}", gateway.node_id, rand::random::<u64>());
     Ok((
         Identity {
             user: claims.sub,
             expires: claims.exp,
-            session,
+            session: rand::random(),
         },
         resume_from,
     ))
@@ -129,7 +128,12 @@ fn accept(
                 .and_then(|p| p.to_str().ok())
                 .and_then(Codec::from_subprotocol)
                 .unwrap_or_default();
-            let span = tracing::debug_span!("conn", user = %identity.user, node = %gateway.node_id, session = %identity.session);
+            let span = tracing::debug_span!(
+                "conn",
+                user = %identity.user,
+                node = %gateway.node_id,
+                session = %format_args!("{}-{:016x}", gateway.node_id, identity.session)
+            );
             let drain = gateway.drain.clone();
             let connection = Connection::new(socket, gateway, identity, codec);
             drain.track(connection.run(resume_from).instrument(span))

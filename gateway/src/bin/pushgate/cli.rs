@@ -32,6 +32,22 @@ pub enum Command {
     Worker(WorkerRoleArgs),
     /// The REST sidecar on Redis.
     Api(ApiRoleArgs),
+    /// Print a user token signed with the JWT secret (for trying things by hand and scripts).
+    Token(TokenArgs),
+}
+
+/// Flags of `pushgate token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The user ID (the token's `sub`).
+    #[arg(long, env = "PUSHGATE_TOKEN_USER")]
+    pub user: String,
+    /// Lifetime in seconds.
+    #[arg(long, env = "PUSHGATE_TOKEN_TTL_SECS", default_value_t = 3600)]
+    pub ttl_secs: u64,
+    /// HS256 secret of user tokens.
+    #[arg(long, env = "PUSHGATE_JWT_SECRET", default_value = pushgate_gateway::DEV_JWT_SECRET, hide_env_values = true)]
+    pub jwt_secret: String,
 }
 
 /// Flags of `pushgate gateway`.

@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Parser;
 use pushgate_fanout::backplane::Backplane;
 use pushgate_fanout::redis::RedisConfig;
+use pushgate_fanout::token::TokenVerifier;
 use pushgate_gateway::config::GatewayConfig;
 use pushgate_gateway::node::{Roles, start};
 use pushgate_gateway::telemetry::init_logging;
@@ -45,6 +46,13 @@ async fn main() -> anyhow::Result<()> {
                 roles,
                 connect_redis(&args.redis.config()).await?,
             )
+        }
+        Command::Token(args) => {
+            println!(
+                "{}",
+                TokenVerifier::new(args.jwt_secret.as_bytes(), "").mint(&args.user, args.ttl_secs)
+            );
+            return Ok(());
         }
         Command::Api(args) => {
             let roles = Roles {
