@@ -16,8 +16,20 @@ pub type RingView = watch::Receiver<Arc<Ring>>;
 ///
 /// Polling rather than change notifications keeps one code path for every backplane, and a
 /// dead node leaves the ring within TTL + interval.
-pub fn watch_ring(membership: Arc<dyn Membership>, interval: Duration, drain: &Drain) -> RingView {
-    let (sender, view) = watch::channel(Arc::new(Ring::default()));
+///
+/// The first read happens before this returns, so a process answers `/v1/connect` and routes
+/// from its first request on (an unreachable backplane just starts it with an empty ring).
+pub async fn watch_ring(
+    membership: Arc<dyn Membership>,
+    interval: Duration,
+    drain: &Drain,
+) -> RingView {
+    let first = membership
+        .live()
+        .await
+        .map(|nodes| Ring::new(nodes, DEFAULT_VNODES))
+        .unwrap_or_default();
+    let (sender, view) = watch::channel(Arc::new(first));
     let drain_handle = drain.clone();
     drain.spawn(async move {
         let mut ticker = tokio::time::interval(interval);

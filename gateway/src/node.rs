@@ -144,7 +144,8 @@ pub async fn start(
         backplane.membership.clone(),
         config.membership_interval,
         &drain,
-    );
+    )
+    .await;
 
     let mut app = Router::new();
     let mut gateway = None;
