@@ -90,15 +90,6 @@ impl Registry {
         conns.len()
     }
 
-    /// Push to every connection on this node (drain).
-    pub fn push_all(&self, push: &Push) {
-        for conns in self.users.iter() {
-            for registration in conns.iter() {
-                registration.mailbox.push(push.clone());
-            }
-        }
-    }
-
     /// Users with at least one connection here.
     pub fn users(&self) -> Vec<UserId> {
         self.users.iter().map(|entry| entry.key().clone()).collect()

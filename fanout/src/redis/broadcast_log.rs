@@ -62,13 +62,22 @@ impl RedisBroadcastLog {
     }
 }
 
-/// Entries of one author from a `ZRANGE ... WITHSCORES` reply (`<post id>:<ts>`, position).
-fn entries(author: &str, reply: Value) -> BackplaneResult<Vec<BroadcastEntry>> {
+/// Entries from a `ZRANGE ... WITHSCORES` reply whose members are `<post id>:<ts>` followed,
+/// when `author` is `None`, by `:<author>` (the all-authors log).
+fn entries(author: Option<&str>, reply: Value) -> BackplaneResult<Vec<BroadcastEntry>> {
     let flat: Vec<String> = redis::from_redis_value(reply)?;
     flat.chunks_exact(2)
         .map(|pair| {
             let corrupt = || BackplaneError::Corrupt(format!("broadcast entry {pair:?}"));
-            let (id, ts) = pair[0].split_once(':').ok_or_else(corrupt)?;
+            let mut parts = pair[0].splitn(3, ':');
+            let (id, ts) = (
+                parts.next().ok_or_else(corrupt)?,
+                parts.next().ok_or_else(corrupt)?,
+            );
+            let author = match author {
+                Some(author) => author,
+                None => parts.next().ok_or_else(corrupt)?,
+            };
             Ok(BroadcastEntry {
                 seq: pair[1].parse().map_err(|_| corrupt())?,
                 item: FeedItem::Post {
@@ -132,7 +141,7 @@ impl BroadcastLog for RedisBroadcastLog {
         let mut complete = true;
         let mut all = Vec::new();
         for (author, pair) in authors.iter().zip(replies.chunks_exact(2)) {
-            all.extend(entries(author, pair[0].clone())?);
+            all.extend(entries(Some(author), pair[0].clone())?);
             let trimmed: Option<u64> = redis::from_redis_value(pair[1].clone())?;
             complete &= trimmed.unwrap_or(0) <= after;
         }
@@ -170,7 +179,7 @@ impl BroadcastLog for RedisBroadcastLog {
         let replies: Vec<Value> = self.conn.pipe(&pipe).await?;
         let mut all = Vec::new();
         for (author, reply) in authors.iter().zip(replies) {
-            all.extend(entries(author, reply)?);
+            all.extend(entries(Some(author), reply)?);
         }
         all.sort_by_key(|e| std::cmp::Reverse(e.seq));
         all.truncate(limit);
@@ -181,7 +190,7 @@ impl BroadcastLog for RedisBroadcastLog {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let reply: Vec<String> = self
+        let reply: Value = self
             .conn
             .query(
                 redis::cmd("ZRANGE")
@@ -195,22 +204,7 @@ impl BroadcastLog for RedisBroadcastLog {
                     .arg("WITHSCORES"),
             )
             .await?;
-        reply
-            .chunks_exact(2)
-            .map(|pair| {
-                let corrupt = || BackplaneError::Corrupt(format!("broadcast entry {pair:?}"));
-                let mut parts = pair[0].splitn(3, ':');
-                let (id, ts, author) = (parts.next(), parts.next(), parts.next());
-                Ok(BroadcastEntry {
-                    seq: pair[1].parse().map_err(|_| corrupt())?,
-                    item: FeedItem::Post {
-                        id: id.and_then(|v| v.parse().ok()).ok_or_else(corrupt)?,
-                        author: author.ok_or_else(corrupt)?.to_owned(),
-                        ts: ts.and_then(|v| v.parse().ok()).ok_or_else(corrupt)?,
-                    },
-                })
-            })
-            .collect()
+        entries(None, reply)
     }
 
     async fn head(&self) -> BackplaneResult<u64> {

@@ -13,7 +13,7 @@ use pushgate_protocol::{Codec, Cursor, ServerFrame};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::WsClient;
+use crate::support::{WsClient, rest_call};
 
 const SECRET: &str = "cluster-test-secret-0123456789";
 const API_KEY: &str = "cluster-test-api-key-0123456789";
@@ -89,20 +89,14 @@ impl ApiClient {
         bearer: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(bearer);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        match request.send().await {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                (status, response.json().await.unwrap_or(Value::Null))
-            }
-            Err(_) => (0, Value::Null),
-        }
+        rest_call(
+            &self.http,
+            method,
+            &format!("{}{path}", self.base),
+            bearer,
+            body,
+        )
+        .await
     }
 
     /// The WebSocket URL and node ID of `user`'s home, as `/v1/connect` says.

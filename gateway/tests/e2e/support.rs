@@ -97,17 +97,7 @@ impl TestNode {
         bearer: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, self.url(path))
-            .bearer_auth(bearer);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        rest_call(&self.http, method, &self.url(path), bearer, body).await
     }
 
     pub async fn follow(&self, user: &str, author: &str) {
@@ -150,6 +140,27 @@ impl TestNode {
             .await
             .expect("connects")
     }
+}
+
+/// One REST call with a bearer credential: status and JSON body (Null when empty), or status
+/// 0 when the server cannot be reached at all (a killed process, in the cluster tests).
+pub async fn rest_call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    bearer: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http.request(method, url).bearer_auth(bearer);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let Ok(response) = request.send().await else {
+        return (0, Value::Null);
+    };
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// A WebSocket client speaking one codec.
