@@ -402,6 +402,10 @@ async fn killing_a_gateway_loses_nothing_and_the_ring_and_presence_heal() {
     let victim_node = "gw1";
     let mut victims = Vec::new();
     let total = 30;
+    // A user who never comes back after the crash: presence must let go of it by itself.
+    let loner = WsClient::connect_url(&victim, &deployment.token("loner"), Codec::Json, None)
+        .await
+        .expect("connects");
     let mut collectors = Vec::new();
     for user in &users {
         let (url, node) = deployment.home(user).await;
@@ -433,6 +437,17 @@ async fn killing_a_gateway_loses_nothing_and_the_ring_and_presence_heal() {
     }
     // The ring no longer names the dead node, and its users are online elsewhere.
     deployment.wait_for_nodes(2).await;
+    drop(loner);
+    eventually(
+        "the crashed node's lease to take its users offline",
+        || async {
+            let (_, presence) = deployment
+                .call(Method::GET, "/v1/presence?users=loner", API_KEY, None)
+                .await;
+            presence["users"][0]["online"] == false && presence["users"][0]["last_seen"].is_u64()
+        },
+    )
+    .await;
     for user in &victims {
         assert_ne!(deployment.home(user).await.0, victim);
     }
@@ -583,4 +598,64 @@ async fn processes_recover_from_a_redis_restart_without_restarting() {
         presence["users"][0]["online"] == true
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cutting_a_gateways_inbox_subscription_loses_no_post() {
+    if !redis_available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let deployment = Deployment::start(&redis.url(), 1, 1).await;
+    deployment.follow("bob", "alice").await;
+    let (url, _) = deployment.home("bob").await;
+    let mut bob = WsClient::connect_url(&url, &deployment.token("bob"), Codec::Json, None)
+        .await
+        .expect("connects");
+    let first = deployment.post("alice", "before").await;
+    assert_eq!(bob.posts(1).await[0].0, first);
+
+    // Cut the gateway's inbox subscription: whatever is published before it resubscribes is
+    // lost on the bus, but not for bob (a later push reveals the gap and the feed fills it).
+    let mut posted = Vec::new();
+    let clients = Command::new("redis-cli")
+        .args(["-u", &redis.url(), "CLIENT", "LIST"])
+        .output()
+        .expect("redis-cli");
+    let subscribers: Vec<String> = String::from_utf8_lossy(&clients.stdout)
+        .lines()
+        .filter(|line| {
+            line.split(' ')
+                .any(|f| f.starts_with("sub=") && f != "sub=0")
+        })
+        .filter_map(|line| {
+            line.split(' ')
+                .find_map(|f| f.strip_prefix("id="))
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(
+        !subscribers.is_empty(),
+        "the gateway subscribes to its inbox"
+    );
+    for id in subscribers {
+        let killed = Command::new("redis-cli")
+            .args(["-u", &redis.url(), "CLIENT", "KILL", "ID", &id])
+            .output()
+            .expect("redis-cli");
+        assert!(killed.status.success());
+    }
+    for i in 0..3 {
+        posted.push(deployment.post("alice", &format!("during {i}")).await);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    posted.push(deployment.post("alice", "after").await);
+    let got: Vec<u64> = bob
+        .posts(posted.len())
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(got, posted, "every post once, in order");
+    bob.silent_for(Duration::from_millis(300)).await;
 }

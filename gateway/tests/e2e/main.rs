@@ -10,5 +10,6 @@ mod delivery;
 mod drain;
 mod heartbeat;
 mod hybrid;
+mod limits;
 mod rest;
 mod resume;

@@ -34,6 +34,7 @@ pub struct Options {
     pub config: GatewayConfig,
     pub memory: MemoryConfig,
     pub worker: WorkerConfig,
+    pub limits: ApiLimits,
 }
 
 impl Default for Options {
@@ -46,6 +47,11 @@ impl Default for Options {
             config,
             memory: MemoryConfig::default(),
             worker: WorkerConfig::default(),
+            // Tests call the API much faster than a person would.
+            limits: ApiLimits {
+                user_rps: std::num::NonZeroU32::new(10_000).expect("non-zero"),
+                service_rps: std::num::NonZeroU32::new(100_000).expect("non-zero"),
+            },
         }
     }
 }
@@ -58,15 +64,11 @@ impl TestNode {
     pub async fn start_with(options: Options) -> Self {
         let config = options.config.validate().expect("valid config");
         let verifier = TokenVerifier::new(config.jwt_secret.as_bytes(), &config.api_key);
-        let limits = ApiLimits {
-            user_rps: std::num::NonZeroU32::new(10_000).expect("non-zero"),
-            service_rps: std::num::NonZeroU32::new(100_000).expect("non-zero"),
-        };
         let node = start_dev(
             config,
             Backplane::memory(&options.memory),
             options.worker,
-            limits,
+            options.limits,
         )
         .await
         .expect("node starts");
