@@ -143,10 +143,21 @@ where
     }
 
     /// Serve until the client leaves or an error ends the connection, then clean up.
-    pub async fn run(mut self, resume_from: Option<Cursor>) {
-        let ending = match self.serve(resume_from).await {
-            Ok(ending) | Err(ending) => ending,
-        };
+    ///
+    /// A plain fn moving `self` into an `async` block rather than an `async fn`: an `async fn`
+    /// stores its by-value `self` twice (rust-lang/rust#62958), and every socket holds this.
+    pub fn run(self, resume_from: Option<Cursor>) -> impl Future<Output = ()> + Send {
+        let mut connection = self;
+        async move {
+            let ending = match connection.serve(resume_from).await {
+                Ok(ending) | Err(ending) => ending,
+            };
+            connection.finish(ending).await;
+        }
+    }
+
+    /// Unregister, count the ending, and send the close frame it calls for.
+    async fn finish(&mut self, ending: Ending) {
         self.gateway
             .unregister(&self.identity.user, self.registration.id);
         let reason = ending.map_or("client", |code| code.as_str());
@@ -157,9 +168,8 @@ where
                 code: code.close_code(),
                 reason: code.as_str().into(),
             };
-            let _ =
-                tokio::time::timeout(CLOSE_TIMEOUT, self.socket.send(Message::Close(Some(frame))))
-                    .await;
+            let close = self.socket.send(Message::Close(Some(frame)));
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
         }
     }
 

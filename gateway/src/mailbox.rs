@@ -1,11 +1,12 @@
 //! A connection's bounded outbound queue, which folds pushes instead of growing.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::task::{Poll, Waker};
 
 use pushgate_protocol::{Cursor, ErrorCode, FeedItem};
-use tokio::sync::Notify;
 
 /// Something to tell one connection.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,6 +38,14 @@ pub struct Folded {
 struct Queue {
     pushes: VecDeque<Push>,
     folded: Option<Folded>,
+    /// The connection task waiting in `ready`, woken by the next push.
+    waiter: Option<Waker>,
+}
+
+impl Queue {
+    fn is_empty(&self) -> bool {
+        self.pushes.is_empty() && self.folded.is_none()
+    }
 }
 
 /// The outbound queue of one connection.
@@ -47,11 +56,13 @@ struct Queue {
 /// `capacity` whatever the publish rate, the feed stays the source of truth, and a client that
 /// is merely slow loses nothing: it pages the gap over REST. A client that stays stuck is
 /// closed by the write timeout instead.
+///
+/// The waker sits under the queue's own lock instead of in a `tokio::sync::Notify`: one lock
+/// per push instead of a lock plus the notifier's atomics, and `ready` holds no waiter node,
+/// which every idle connection's future would otherwise carry.
 #[derive(Debug)]
 pub struct Mailbox {
     queue: Mutex<Queue>,
-    /// Wakes the connection task; a permit is stored when nobody waits, so no wake-up is lost.
-    ready: Notify,
     capacity: usize,
 }
 
@@ -60,7 +71,6 @@ impl Mailbox {
     pub fn new(capacity: usize) -> Self {
         Self {
             queue: Mutex::new(Queue::default()),
-            ready: Notify::new(),
             capacity: capacity.max(1),
         }
     }
@@ -70,7 +80,7 @@ impl Mailbox {
         let mut queue = self.queue.lock().expect("mailbox lock");
         let is_feed = matches!(push, Push::Feed { .. } | Push::Broadcast { .. });
         if is_feed && (queue.folded.is_some() || queue.pushes.len() >= self.capacity) {
-            let Queue { pushes, folded } = &mut *queue;
+            let Queue { pushes, folded, .. } = &mut *queue;
             let folded = folded.get_or_insert_with(Folded::default);
             pushes.retain(|queued| !fold(folded, queued));
             fold(folded, &push);
@@ -78,19 +88,33 @@ impl Mailbox {
         } else {
             queue.pushes.push_back(push);
         }
+        let waiter = queue.waiter.take();
         drop(queue);
-        self.ready.notify_one();
+        if let Some(waiter) = waiter {
+            waiter.wake();
+        }
     }
 
-    /// Take everything queued: pushes in order, then the folded marker if any.
-    pub fn take(&self) -> (Vec<Push>, Option<Folded>) {
+    /// Take everything queued: pushes in order, then the folded marker if any. The queue's
+    /// buffer goes with them, so an idle connection holds no allocation here.
+    pub fn take(&self) -> (VecDeque<Push>, Option<Folded>) {
         let mut queue = self.queue.lock().expect("mailbox lock");
-        (queue.pushes.drain(..).collect(), queue.folded.take())
+        (std::mem::take(&mut queue.pushes), queue.folded.take())
     }
 
     /// Wait until something is queued.
-    pub async fn ready(&self) {
-        self.ready.notified().await;
+    pub fn ready(&self) -> impl Future<Output = ()> + Send + '_ {
+        std::future::poll_fn(|cx| {
+            let mut queue = self.queue.lock().expect("mailbox lock");
+            if !queue.is_empty() {
+                return Poll::Ready(());
+            }
+            match &mut queue.waiter {
+                Some(waiter) => waiter.clone_from(cx.waker()),
+                None => queue.waiter = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
     }
 }
 
@@ -138,7 +162,18 @@ mod tests {
         );
         // Once drained it queues normally again.
         mailbox.push(feed(4));
-        assert_eq!(mailbox.take(), (vec![feed(4)], None));
+        assert_eq!(mailbox.take(), (VecDeque::from([feed(4)]), None));
+    }
+
+    #[test]
+    fn ready_only_when_something_is_queued() {
+        use futures_util::FutureExt;
+        let mailbox = Mailbox::new(2);
+        assert!(mailbox.ready().now_or_never().is_none());
+        mailbox.push(feed(1));
+        assert!(mailbox.ready().now_or_never().is_some());
+        let _ = mailbox.take();
+        assert!(mailbox.ready().now_or_never().is_none());
     }
 
     #[test]
