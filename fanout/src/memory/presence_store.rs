@@ -11,8 +11,9 @@ use crate::clock::now_millis;
 
 #[derive(Debug, Default)]
 struct UserPresence {
-    /// node -> (connections, epoch of the change that set it).
-    nodes: HashMap<String, (u32, u64)>,
+    /// (node, connections, epoch of the change that set it). A list rather than a map: a user
+    /// is on one node or a few, and a map per user would cost each connected user ~200 bytes.
+    nodes: Vec<(String, u32, u64)>,
     last_seen: Option<u64>,
 }
 
@@ -42,16 +43,27 @@ impl PresenceStore for MemoryPresenceStore {
         let now = now_millis();
         for change in changes {
             let user = state.users.entry(change.user.clone()).or_default();
-            let stored_epoch = user.nodes.get(node).map_or(0, |(_, epoch)| *epoch);
+            let stored = user.nodes.iter().position(|(n, ..)| n == node);
+            let stored_epoch = stored.map_or(0, |i| user.nodes[i].2);
             if change.epoch < stored_epoch {
                 continue;
             }
             user.last_seen = Some(now);
-            if change.connections == 0 {
-                user.nodes.remove(node);
-            } else {
-                user.nodes
-                    .insert(node.to_owned(), (change.connections, change.epoch));
+            match (stored, change.connections) {
+                (Some(i), 0) => {
+                    user.nodes.swap_remove(i);
+                }
+                (None, 0) => {}
+                (Some(i), connections) => {
+                    user.nodes[i].1 = connections;
+                    user.nodes[i].2 = change.epoch;
+                }
+                (None, connections) => {
+                    // Exactly one more: a first push would reserve room for four.
+                    user.nodes.reserve_exact(1);
+                    user.nodes
+                        .push((node.to_owned(), connections, change.epoch));
+                }
             }
         }
         Ok(())
@@ -74,8 +86,8 @@ impl PresenceStore for MemoryPresenceStore {
                 let connections = entry.map_or(0, |p| {
                     p.nodes
                         .iter()
-                        .filter(|(node, _)| live(node))
-                        .map(|(_, (n, _))| *n)
+                        .filter(|(node, ..)| live(node))
+                        .map(|(_, n, _)| *n)
                         .sum()
                 });
                 Presence {
