@@ -556,3 +556,6 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,214 @@
+//! The connection state machine driven over in-memory channels instead of a network.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::ws::Message;
+use futures_util::{Sink, Stream};
+use pushgate_fanout::backplane::Backplane;
+use pushgate_fanout::clock::now_micros;
+use pushgate_fanout::drain::Drain;
+use pushgate_fanout::memory::MemoryConfig;
+use pushgate_fanout::ring::Ring;
+use pushgate_protocol::{ClientFrame, Codec, Cursor, FeedItem, ServerFrame};
+use tokio::sync::{mpsc, watch};
+
+use super::{Connection, Identity};
+use crate::config::GatewayConfig;
+use crate::gateway::Gateway;
+use crate::mailbox::Push;
+
+/// A socket made of two channels: what the test sends in, what the connection writes out.
+struct MemorySocket {
+    inbound: mpsc::UnboundedReceiver<Message>,
+    outbound: mpsc::UnboundedSender<Message>,
+}
+
+impl Stream for MemorySocket {
+    type Item = Result<Message, axum::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inbound.poll_recv(cx).map(|message| message.map(Ok))
+    }
+}
+
+impl Sink<Message> for MemorySocket {
+    type Error = axum::Error;
+
+    fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+        self.outbound
+            .send(item)
+            .map_err(|_| axum::Error::new("peer gone"))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A peer's view of one running connection.
+struct Peer {
+    to_server: mpsc::UnboundedSender<Message>,
+    from_server: mpsc::UnboundedReceiver<Message>,
+}
+
+impl Peer {
+    async fn frame(&mut self) -> ServerFrame {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), self.from_server.recv())
+                .await
+                .expect("a frame in time")
+                .expect("connection alive");
+            if let Message::Text(text) = message {
+                return Codec::Json.decode(text.as_bytes()).expect("decodes");
+            }
+        }
+    }
+
+    async fn silent(&mut self) {
+        let next = tokio::time::timeout(Duration::from_millis(200), self.from_server.recv()).await;
+        assert!(next.is_err(), "expected silence, got {next:?}");
+    }
+
+    fn send(&self, frame: &ClientFrame) {
+        let text = String::from_utf8(Codec::Json.encode(frame).expect("encodes")).expect("utf8");
+        self.to_server
+            .send(Message::Text(text.into()))
+            .expect("connection alive");
+    }
+}
+
+fn post(id: u64) -> FeedItem {
+    FeedItem::Post {
+        id,
+        author: "alice".into(),
+        ts: id,
+    }
+}
+
+fn gateway() -> Arc<Gateway> {
+    let mut config = GatewayConfig::dev("127.0.0.1:0".parse().expect("addr"));
+    config.resume_window = Duration::ZERO;
+    let (_, ring) = watch::channel(Arc::new(Ring::default()));
+    let backplane = Backplane::memory(&MemoryConfig::default());
+    Gateway::new(
+        config,
+        "ws://test/v1/ws".into(),
+        backplane,
+        ring,
+        Drain::new(),
+    )
+}
+
+fn open(gateway: &Arc<Gateway>, resume_from: Option<Cursor>) -> Peer {
+    let (to_server, inbound) = mpsc::unbounded_channel();
+    let (outbound, from_server) = mpsc::unbounded_channel();
+    let identity = Identity {
+        user: "bob".into(),
+        expires: now_micros() / 1_000_000 + 3600,
+        session: 7,
+    };
+    let connection = Connection::new(
+        MemorySocket { inbound, outbound },
+        gateway.clone(),
+        identity,
+        Codec::Json,
+    );
+    tokio::spawn(connection.run(resume_from));
+    Peer {
+        to_server,
+        from_server,
+    }
+}
+
+async fn append(gateway: &Gateway, item: &FeedItem) -> u64 {
+    gateway
+        .backplane
+        .feeds
+        .append(&["bob".to_owned()], item)
+        .await
+        .expect("append")[0]
+}
+
+#[tokio::test]
+async fn gaps_are_filled_from_the_feed_and_duplicates_dropped() {
+    let gateway = gateway();
+    append(&gateway, &post(1)).await;
+    let mut peer = open(&gateway, None);
+    assert!(
+        matches!(peer.frame().await, ServerFrame::Welcome { cursor, .. } if cursor == Cursor::new(1, 0))
+    );
+
+    // Positions 2 and 3 never arrive as pushes (a lost inbox message); 4 does.
+    for id in 2..=4 {
+        append(&gateway, &post(id)).await;
+    }
+    gateway.registry.push(
+        "bob",
+        &Push::Feed {
+            seq: 4,
+            item: Arc::new(post(4)),
+        },
+    );
+    for want in 2..=4 {
+        match peer.frame().await {
+            ServerFrame::Post { id, cursor, .. } => {
+                assert_eq!((id, cursor), (want, Cursor::new(want, 0)))
+            }
+            other => panic!("expected post {want}, got {other:?}"),
+        }
+    }
+    // A late duplicate of 3 is dropped.
+    gateway.registry.push(
+        "bob",
+        &Push::Feed {
+            seq: 3,
+            item: Arc::new(post(3)),
+        },
+    );
+    peer.silent().await;
+}
+
+#[tokio::test]
+async fn resume_replays_then_holds_back_live_duplicates() {
+    let gateway = gateway();
+    for id in 1..=3 {
+        append(&gateway, &post(id)).await;
+    }
+    let mut peer = open(&gateway, None);
+    assert!(matches!(peer.frame().await, ServerFrame::Welcome { .. }));
+    peer.send(&ClientFrame::Resume {
+        after: Cursor::new(1, 0),
+    });
+    for want in 2..=3 {
+        assert!(matches!(peer.frame().await, ServerFrame::Post { id, .. } if id == want));
+    }
+    assert_eq!(
+        peer.frame().await,
+        ServerFrame::Resumed {
+            replayed: 2,
+            complete: true
+        }
+    );
+    // The live push of an entry the replay already sent is not sent twice.
+    gateway.registry.push(
+        "bob",
+        &Push::Feed {
+            seq: 3,
+            item: Arc::new(post(3)),
+        },
+    );
+    peer.silent().await;
+    peer.send(&ClientFrame::Ping);
+    assert_eq!(peer.frame().await, ServerFrame::Pong);
+}
