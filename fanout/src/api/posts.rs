@@ -1,5 +1,7 @@
 //! `POST/GET/DELETE /v1/posts`: create, read (visibility enforced) and delete posts.
 
+use std::collections::HashSet;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -9,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::caller::valid_user_id;
 use super::{ApiState, Authed, JsonBody, Params, Problem, ProblemBody};
-use crate::backplane::{CreateOutcome, NewPost, Post, Visibility};
+use crate::backplane::{CreateOutcome, NewPost, Post, UserId, Visibility};
 use crate::token::Caller;
 
 /// Longest post body, in characters.
@@ -209,23 +211,29 @@ async fn visible_posts(
         return Ok(posts);
     };
     let reader = &claims.sub;
-    let mut visible = Vec::with_capacity(posts.len());
-    for post in posts {
-        let allowed = match post.visibility {
+    // One follow-graph read for the whole batch, and only when a followers-only post by
+    // someone else is in it.
+    let needs_graph = posts
+        .iter()
+        .any(|p| p.visibility == Visibility::Followers && p.author != *reader);
+    let following: HashSet<UserId> = if needs_graph {
+        state
+            .backplane
+            .follows
+            .following(reader)
+            .await?
+            .into_iter()
+            .collect()
+    } else {
+        HashSet::new()
+    };
+    let visible = posts
+        .into_iter()
+        .filter(|post| match post.visibility {
             Visibility::Public => true,
             Visibility::Private => post.author == *reader,
-            Visibility::Followers => {
-                post.author == *reader
-                    || state
-                        .backplane
-                        .follows
-                        .filter_followers(&post.author, std::slice::from_ref(reader))
-                        .await?[0]
-            }
-        };
-        if allowed {
-            visible.push(post);
-        }
-    }
+            Visibility::Followers => post.author == *reader || following.contains(&post.author),
+        })
+        .collect();
     Ok(visible)
 }
