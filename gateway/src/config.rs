@@ -73,7 +73,8 @@ impl GatewayConfig {
             allowed_origins: Vec::new(),
             drain_window: Duration::from_secs(10),
             membership_interval: Duration::from_secs(1),
-            read_buffer_bytes: 1024,
+            // Client frames are tiny (ping, resume, refresh); the buffer grows for the rare larger one.
+            read_buffer_bytes: 128,
         }
     }
 

@@ -236,7 +236,7 @@ pub struct GatewayArgs {
     #[arg(long, env = "PUSHGATE_DRAIN_WINDOW_MS", default_value_t = 10_000)]
     pub drain_window_ms: u64,
     /// Initial read buffer per connection in bytes.
-    #[arg(long, env = "PUSHGATE_READ_BUFFER_BYTES", default_value_t = 1024)]
+    #[arg(long, env = "PUSHGATE_READ_BUFFER_BYTES", default_value_t = 128)]
     pub read_buffer_bytes: usize,
 }
 
