@@ -118,15 +118,17 @@ impl Client {
         let mut backoff = BACKOFF_MIN;
         while *phase.borrow() != Phase::Finishing {
             ctx.stats().counters.attempts += 1;
+            // Boxed: the connect future (HTTP lookup, TCP, handshake) is several KiB, and
+            // inline it would stay part of every idle client's task for the whole run.
             let opened = timeout(
                 connect_timeout,
-                ctx.dialect.open(
+                Box::pin(ctx.dialect.open(
                     &ctx.http,
                     self.index,
                     ctx.plan.source_addrs,
                     &mut self.destination,
                     self.cursor,
-                ),
+                )),
             )
             .await;
             let Ok(Ok(socket)) = opened else {
