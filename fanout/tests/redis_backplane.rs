@@ -437,6 +437,26 @@ async fn broadcasts_merge_authors_in_global_order_and_dedupe_by_post() {
     );
 }
 
+/// A broadcast reaches both subscribed inboxes.
+async fn broadcast_reaches(
+    bp: &Backplane,
+    n1: &mut pushgate_fanout::backplane::Inbox,
+    n2: &mut pushgate_fanout::backplane::Inbox,
+) {
+    let celebrity = NodeMessage::Broadcast {
+        id: 5,
+        author: "star".into(),
+        ts: 9,
+        seq: 1,
+    };
+    bp.bus
+        .broadcast(celebrity.clone())
+        .await
+        .expect("broadcast");
+    assert_eq!(recv(n1).await, celebrity);
+    assert_eq!(recv(n2).await, celebrity);
+}
+
 #[tokio::test]
 async fn pubsub_inboxes_receive_sends_and_broadcasts() {
     let Some((_server, bp)) = standalone(|_| {}).await else {
@@ -450,18 +470,7 @@ async fn pubsub_inboxes_receive_sends_and_broadcasts() {
         bp.bus.send("nobody", deliver(2)).await,
         Err(BackplaneError::Unavailable(_))
     ));
-    let celebrity = NodeMessage::Broadcast {
-        id: 5,
-        author: "star".into(),
-        ts: 9,
-        seq: 1,
-    };
-    bp.bus
-        .broadcast(celebrity.clone())
-        .await
-        .expect("broadcast");
-    assert_eq!(recv(&mut n1).await, celebrity);
-    assert_eq!(recv(&mut n2).await, celebrity);
+    broadcast_reaches(&bp, &mut n1, &mut n2).await;
     // A later subscribe replaces the inbox.
     let mut n1_again = bp.bus.subscribe("n1").await.expect("resubscribe");
     bp.bus.send("n1", deliver(3)).await.expect("send");
@@ -492,18 +501,7 @@ async fn stream_inboxes_receive_sends_and_broadcasts_to_live_nodes() {
     let mut n2 = bp.bus.subscribe("n2").await.expect("subscribe");
     bp.bus.send("n1", deliver(1)).await.expect("send");
     assert_eq!(recv(&mut n1).await, deliver(1), "an inbox starts empty");
-    let celebrity = NodeMessage::Broadcast {
-        id: 5,
-        author: "star".into(),
-        ts: 9,
-        seq: 1,
-    };
-    bp.bus
-        .broadcast(celebrity.clone())
-        .await
-        .expect("broadcast");
-    assert_eq!(recv(&mut n1).await, celebrity);
-    assert_eq!(recv(&mut n2).await, celebrity);
+    broadcast_reaches(&bp, &mut n1, &mut n2).await;
 }
 
 #[tokio::test]
