@@ -114,8 +114,20 @@ up() {
 down() {
   [[ -f $dir/pids ]] || { echo "nothing recorded in $dir/pids" >&2; return 0; }
   local role name pid left
+  # Pushgate processes first, so gateways can still leave membership; Redis after them.
   while read -r role name pid; do
-    kill -TERM "$pid" 2>/dev/null || true
+    [[ $role == redis ]] || kill -TERM "$pid" 2>/dev/null || true
+  done <"$dir/pids"
+  for _ in $(seq 1 100); do
+    left=0
+    while read -r role name pid; do
+      [[ $role != redis ]] && kill -0 "$pid" 2>/dev/null && left=$((left + 1))
+    done <"$dir/pids"
+    ((left == 0)) && break
+    sleep 0.1
+  done
+  while read -r role name pid; do
+    [[ $role == redis ]] && kill -TERM "$pid" 2>/dev/null
   done <"$dir/pids"
   for _ in $(seq 1 150); do
     left=0
