@@ -63,7 +63,7 @@ impl Collector {
                 } => {
                     self.counters[worker as usize] = counters;
                     self.timeline
-                        .add_tick(second, counters.connected, &latency)?;
+                        .add_tick(worker, second, counters.connected, &latency)?;
                     self.live.merge(&latency)?;
                     self.last_second = latency;
                 }

@@ -9,7 +9,6 @@ use crate::{LatencyHistogram, LoadtestError};
 #[derive(Clone, Debug, Default)]
 struct Bucket {
     latency: LatencyHistogram,
-    connected: u64,
     published: u64,
 }
 
@@ -17,6 +16,10 @@ struct Bucket {
 #[derive(Clone, Debug, Default)]
 pub struct Timeline {
     seconds: BTreeMap<u64, Bucket>,
+    /// Open sockets per worker, by the second it reported them. Kept per worker so a second
+    /// whose tick from some worker is missing (a CPU-starved worker ticks late and skips
+    /// seconds) counts that worker's last report instead of nothing.
+    connected: BTreeMap<u32, BTreeMap<u64, u64>>,
 }
 
 /// One second of the run, as reports and charts show it.
@@ -43,16 +46,27 @@ impl Timeline {
         }
     }
 
-    /// Add one worker's tick for `second`.
+    /// Add worker `worker`'s tick for `second`.
     pub fn add_tick(
         &mut self,
+        worker: u32,
         second: u64,
         connected: u64,
         latency: &LatencyHistogram,
     ) -> Result<(), LoadtestError> {
-        let bucket = self.bucket(second);
-        bucket.connected += connected;
-        bucket.latency.merge(latency)
+        self.connected
+            .entry(worker)
+            .or_default()
+            .insert(second, connected);
+        self.bucket(second).latency.merge(latency)
+    }
+
+    /// Sockets open at `second`: each worker's latest report at or before it.
+    fn connected_at(&self, second: u64) -> u64 {
+        self.connected
+            .values()
+            .filter_map(|reports| reports.range(..=second).next_back().map(|(_, &n)| n))
+            .sum()
     }
 
     /// Add the publisher's per-second counts.
@@ -70,16 +84,18 @@ impl Timeline {
         };
         (first..=last)
             .map(|second| {
+                let connected = self.connected_at(second);
                 let Some(bucket) = self.seconds.get(&second) else {
                     return TimelinePoint {
                         second,
+                        connected,
                         ..TimelinePoint::default()
                     };
                 };
                 let summary = bucket.latency.summary();
                 TimelinePoint {
                     second,
-                    connected: bucket.connected,
+                    connected,
                     published: bucket.published,
                     deliveries: summary.count,
                     p50_us: summary.p50_us,
@@ -98,15 +114,16 @@ mod tests {
 
     #[test]
     fn merges_workers_per_second_and_fills_gaps() {
+        // Worker 1 skips second 4 (starved): its second-2 count still counts there.
         let mut timeline = Timeline::default();
         let mut fast = LatencyHistogram::default();
         fast.record(1_000);
         let mut slow = LatencyHistogram::default();
         slow.record(9_000);
-        timeline.add_tick(2, 10, &fast).expect("merges");
-        timeline.add_tick(2, 5, &slow).expect("merges");
+        timeline.add_tick(0, 2, 10, &fast).expect("merges");
+        timeline.add_tick(1, 2, 5, &slow).expect("merges");
         timeline
-            .add_tick(4, 15, &LatencyHistogram::default())
+            .add_tick(0, 4, 15, &LatencyHistogram::default())
             .expect("merges");
         timeline.add_published(&BTreeMap::from([(2, 3), (3, 1)]));
         let points = timeline.points();
@@ -123,7 +140,8 @@ mod tests {
             (15, 2, 3)
         );
         assert!(points[0].max_us >= 8_990 && points[0].p50_us <= 1_001);
-        assert_eq!((points[1].connected, points[1].published), (0, 1));
+        assert_eq!((points[1].connected, points[1].published), (15, 1));
+        assert_eq!((points[2].connected, points[2].deliveries), (20, 0));
         assert!(Timeline::default().points().is_empty());
     }
 }
