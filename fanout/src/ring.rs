@@ -45,6 +45,23 @@ impl Ring {
         self.nodes.get(self.home_index(user)?)
     }
 
+    /// Where `user` should connect: its home, or when the home is full the next node
+    /// clockwise on the ring that has room (deterministic, so a user's devices agree; the
+    /// relay reaches it there). `None` when no node is live; the home when all are full.
+    pub fn connect_target(&self, user: &str) -> Option<&NodeInfo> {
+        let home = self.home(user)?;
+        if !home.is_full() {
+            return Some(home);
+        }
+        let hash = xxh3_64(user.as_bytes());
+        let start = self.points.partition_point(|(point, _)| *point < hash);
+        let clockwise = self.points[start..].iter().chain(&self.points[..start]);
+        clockwise
+            .map(|(_, index)| &self.nodes[*index])
+            .find(|node| !node.is_full())
+            .or(Some(home))
+    }
+
     /// Index into `nodes` of the first point clockwise from the user's hash.
     fn home_index(&self, user: &str) -> Option<usize> {
         let hash = xxh3_64(user.as_bytes());
@@ -97,6 +114,7 @@ mod tests {
                 id: format!("node-{i}"),
                 url: String::new(),
                 connections: 0,
+                capacity: 0,
             })
             .collect()
     }
@@ -161,6 +179,34 @@ mod tests {
         assert_eq!(
             ring.home("someone").map(|n| &n.id),
             shuffled.home("someone").map(|n| &n.id)
+        );
+    }
+
+    #[test]
+    fn users_of_a_full_home_go_to_the_next_node_with_room() {
+        let mut all = nodes(4);
+        let ring = Ring::new(all.clone(), DEFAULT_VNODES);
+        let user = "someone";
+        let home = ring.home(user).map(|n| n.id.clone()).expect("home");
+        assert_eq!(ring.connect_target(user).map(|n| &n.id), Some(&home));
+        for node in &mut all {
+            node.capacity = 10;
+            node.connections = if node.id == home { 10 } else { 3 };
+        }
+        let ring = Ring::new(all.clone(), DEFAULT_VNODES);
+        let target = ring.connect_target(user).expect("target");
+        assert_ne!(target.id, home);
+        assert!(!target.is_full());
+        // Routing of deliveries does not move: the home relays to wherever the user is.
+        assert_eq!(ring.home(user).map(|n| &n.id), Some(&home));
+        for node in &mut all {
+            node.connections = 10;
+        }
+        let ring = Ring::new(all, DEFAULT_VNODES);
+        assert_eq!(
+            ring.connect_target(user).map(|n| &n.id),
+            Some(&home),
+            "all full: home"
         );
     }
 

@@ -487,6 +487,7 @@ async fn stream_inboxes_receive_sends_and_broadcasts_to_live_nodes() {
             id: id.into(),
             url: format!("ws://{id}"),
             connections: 0,
+            capacity: 0,
         };
         bp.membership
             .heartbeat(&info, Duration::from_secs(60))
@@ -513,6 +514,7 @@ async fn membership_expires_by_ttl_and_lists_by_id() {
         id: id.into(),
         url: format!("ws://{id}:8080/v1/ws"),
         connections,
+        capacity: 100,
     };
     let long = Duration::from_secs(60);
     bp.membership
@@ -704,6 +706,7 @@ async fn a_cluster_serves_every_concept() {
         id: "n1".into(),
         url: "ws://n1".into(),
         connections: 3,
+        capacity: 0,
     };
     bp.membership
         .heartbeat(&info, lease)

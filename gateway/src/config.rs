@@ -50,6 +50,9 @@ pub struct GatewayConfig {
     pub membership_interval: Duration,
     /// Bytes the WebSocket reader starts with per connection (grows for larger frames).
     pub read_buffer_bytes: usize,
+    /// Sockets this node accepts at most (0 = no limit); past it upgrades get 503 and
+    /// `/v1/connect` sends users to the next node with room.
+    pub max_connections: u64,
 }
 
 impl GatewayConfig {
@@ -75,6 +78,7 @@ impl GatewayConfig {
             membership_interval: Duration::from_secs(1),
             // Client frames are tiny (ping, resume, refresh); the buffer grows for the rare larger one.
             read_buffer_bytes: 128,
+            max_connections: 0,
         }
     }
 

@@ -131,6 +131,7 @@ pub async fn start(
             id: config.node_id.clone(),
             url: public_url.clone(),
             connections: 0,
+            capacity: config.max_connections,
         };
         if let Err(e) = backplane
             .membership

@@ -31,6 +31,7 @@ pub async fn run(gateway: Arc<Gateway>) {
             id: gateway.node_id.clone(),
             url: gateway.public_url.clone(),
             connections: gateway.registry.connections(),
+            capacity: gateway.config.max_connections,
         };
         let changes = gateway.registry.take_changes();
         let round = async {

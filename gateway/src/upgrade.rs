@@ -56,6 +56,13 @@ fn admit(
             "this node is draining; ask /v1/connect",
         ));
     }
+    let capacity = gateway.config.max_connections;
+    if capacity > 0 && gateway.registry.connections() >= capacity {
+        return Err(Problem::new(
+            ErrorCode::Unavailable,
+            "this node is full; ask /v1/connect where to go",
+        ));
+    }
     if gateway.handshake_limiter.check_key(&peer.ip()).is_err() {
         return Err(Problem::new(
             ErrorCode::RateLimited,

@@ -28,7 +28,7 @@ pub(crate) async fn connect(
 ) -> Result<Json<ConnectInfo>, Problem> {
     let user = caller.user()?;
     let ring = state.ring.borrow().clone();
-    let home = ring.home(user).ok_or_else(|| {
+    let home = ring.connect_target(user).ok_or_else(|| {
         Problem::new(
             ErrorCode::Unavailable,
             "no gateway node is live; retry with backoff",

@@ -14,8 +14,19 @@ pub struct NodeInfo {
     pub id: String,
     /// Where clients connect, e.g. `ws://10.0.0.5:8080/v1/ws`.
     pub url: String,
-    /// Open sockets, for dashboards and load-aware tooling.
+    /// Open sockets, for dashboards and for routing around full nodes.
     pub connections: u64,
+    /// Sockets the node accepts at most (0 = no limit), so `/v1/connect` can send users
+    /// whose home is full to the next node with room instead of to a node that refuses them.
+    #[serde(default)]
+    pub capacity: u64,
+}
+
+impl NodeInfo {
+    /// Whether the node has no room for another socket (as of its last heartbeat).
+    pub fn is_full(&self) -> bool {
+        self.capacity > 0 && self.connections >= self.capacity
+    }
 }
 
 /// Node membership.

@@ -173,6 +173,10 @@ impl Deployment {
     }
 
     fn add_gateway(&mut self, i: usize) {
+        self.add_gateway_with(i, &[]);
+    }
+
+    fn add_gateway_with(&mut self, i: usize, extra: &[String]) {
         let args = [
             vec![
                 "gateway".into(),
@@ -180,6 +184,7 @@ impl Deployment {
                 "--resume-window-ms=100".into(),
             ],
             common(&self.redis_url, &self.prefix),
+            extra.to_vec(),
         ]
         .concat();
         self.gateways.push(Proc::spawn(&args));
@@ -658,4 +663,42 @@ async fn cutting_a_gateways_inbox_subscription_loses_no_post() {
         .collect();
     assert_eq!(got, posted, "every post once, in order");
     bob.silent_for(Duration::from_millis(300)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_whose_home_is_full_are_sent_to_a_node_with_room_and_still_get_pushes() {
+    if !redis_available() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let mut deployment = Deployment::start(&redis.url(), 0, 1).await;
+    deployment.add_gateway_with(0, &["--max-connections=2".into()]);
+    deployment.add_gateway(1);
+    deployment.wait_for_nodes(2).await;
+    let users = users(12);
+    for user in &users {
+        deployment.follow(user, "alice").await;
+    }
+    // Connect everyone where /v1/connect says, one at a time, letting the full node's
+    // heartbeat report its count before the next user asks.
+    let mut clients = Vec::new();
+    let mut on_small = 0;
+    for user in &users {
+        let (url, node) = deployment.home(user).await;
+        on_small += usize::from(node == "gw0");
+        let client = WsClient::connect_url(&url, &deployment.token(user), Codec::Json, None)
+            .await
+            .unwrap_or_else(|e| panic!("{user} refused at {node}: {e}"));
+        clients.push(client);
+        tokio::time::sleep(Duration::from_millis(450)).await;
+    }
+    assert!(
+        on_small <= 2,
+        "gw0 holds at most its capacity, got {on_small}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id = deployment.post("alice", "reaches everyone").await;
+    for client in &mut clients {
+        assert_eq!(client.posts(1).await[0].0, id);
+    }
 }

@@ -90,3 +90,28 @@ async fn api_calls_beyond_a_users_budget_get_429_problem_json() {
         200
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_node_refuses_upgrades_with_503_and_says_where_to_ask() {
+    let mut options = Options::default();
+    options.config.max_connections = 2;
+    let node = TestNode::start_with(options).await;
+    let first = node.connect("a").await;
+    let _second = node.connect("b").await;
+    let url = format!(
+        "ws://{}/v1/ws?access_token={}",
+        node.addr(),
+        node.token("c")
+    );
+    assert_eq!(
+        refusal(tokio_tungstenite::connect_async(&url).await),
+        Some(503)
+    );
+    drop(first);
+    // A freed slot is usable again once the node has counted the departure.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while tokio_tungstenite::connect_async(&url).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "slot never freed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -235,6 +235,10 @@ pub struct GatewayArgs {
     /// Window over which drain spreads reconnects, milliseconds.
     #[arg(long, env = "PUSHGATE_DRAIN_WINDOW_MS", default_value_t = 10_000)]
     pub drain_window_ms: u64,
+    /// Sockets this node accepts at most; 0 = no limit. Default: the open-files limit minus
+    /// 512 for everything else the process opens.
+    #[arg(long, env = "PUSHGATE_MAX_CONNECTIONS")]
+    pub max_connections: Option<u64>,
     /// Initial read buffer per connection in bytes.
     #[arg(long, env = "PUSHGATE_READ_BUFFER_BYTES", default_value_t = 128)]
     pub read_buffer_bytes: usize,
@@ -266,6 +270,7 @@ impl GatewayArgs {
             .collect();
         config.drain_window = Duration::from_millis(self.drain_window_ms);
         config.read_buffer_bytes = self.read_buffer_bytes;
+        config.max_connections = self.max_connections.unwrap_or_else(default_max_connections);
         config
     }
 }
@@ -326,4 +331,20 @@ impl DevArgs {
             ..MemoryConfig::default()
         }
     }
+}
+
+/// Headroom of file descriptors kept for everything but client sockets (Redis, HTTP, logs).
+const FD_HEADROOM: u64 = 512;
+
+/// The process's soft open-files limit minus headroom, read from `/proc/self/limits`; no
+/// limit where that file does not exist. Read by hand: the file is one line of text, and a
+/// libc binding is not worth a dependency.
+fn default_max_connections() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+            line.split_whitespace().nth(3)?.parse::<u64>().ok()
+        })
+        .map_or(0, |soft| soft.saturating_sub(FD_HEADROOM))
 }
