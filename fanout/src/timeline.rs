@@ -2,7 +2,7 @@
 
 use pushgate_protocol::{Cursor, FeedItem};
 
-use crate::backplane::{Backplane, BackplaneResult, UserId};
+use crate::backplane::{Backplane, BackplaneResult};
 
 /// One item of a merged feed and the cursor right after it.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,7 +61,9 @@ impl Timeline {
         let authors = self.backplane.follows.following(user).await?;
         let feed = self.backplane.feeds.since(user, after.feed, limit).await?;
         let broadcasts = self
-            .broadcasts_since(&authors, after.broadcast, limit)
+            .backplane
+            .broadcasts
+            .since(&authors, after.broadcast, limit)
             .await?;
         let full = feed.entries.len() == limit || broadcasts.entries.len() == limit;
         let own = feed.entries.into_iter().map(|e| (e.seq, e.item));
@@ -99,14 +101,12 @@ impl Timeline {
             .feeds
             .before(user, before.map(|c| c.feed), limit)
             .await?;
-        let celebrity = if authors.is_empty() {
-            Vec::new()
-        } else {
-            self.backplane
-                .broadcasts
-                .before(&authors, before.map(|c| c.broadcast), limit)
-                .await?
-        };
+        // Both backplanes answer an empty author list without a round trip.
+        let celebrity = self
+            .backplane
+            .broadcasts
+            .before(&authors, before.map(|c| c.broadcast), limit)
+            .await?;
         let own = own.into_iter().map(|e| (e.seq, e.item));
         let celebrity = celebrity.into_iter().map(|e| (e.seq, e.item));
         let (merged, _) = merge(own, celebrity, limit, |own, celebrity| own >= celebrity);
@@ -124,21 +124,6 @@ impl Timeline {
             items,
             next: (!exhausted).then_some(next),
         })
-    }
-
-    async fn broadcasts_since(
-        &self,
-        authors: &[UserId],
-        after: u64,
-        limit: usize,
-    ) -> BackplaneResult<crate::backplane::BroadcastSlice> {
-        if authors.is_empty() {
-            return Ok(crate::backplane::BroadcastSlice {
-                entries: Vec::new(),
-                complete: true,
-            });
-        }
-        self.backplane.broadcasts.since(authors, after, limit).await
     }
 }
 

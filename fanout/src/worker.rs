@@ -5,9 +5,7 @@ use std::time::Duration;
 use pushgate_protocol::{FeedItem, NodeMessage, Recipient};
 use rand::Rng;
 
-use crate::backplane::{
-    Backplane, BackplaneError, BackplaneResult, FanoutEvent, LoggedEvent, UserId,
-};
+use crate::backplane::{Backplane, BackplaneError, FanoutEvent, LoggedEvent, UserId};
 use crate::drain::Drain;
 use crate::ring_watcher::RingView;
 
@@ -220,12 +218,8 @@ impl Worker {
                 item: item.clone(),
                 recipients: batch,
             };
-            self.send(&node, message).await?;
+            self.backplane.bus.send(&node, message).await?;
         }
         Ok(count)
-    }
-
-    async fn send(&self, node: &str, message: NodeMessage) -> BackplaneResult<()> {
-        self.backplane.bus.send(node, message).await
     }
 }

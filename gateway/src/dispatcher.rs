@@ -36,10 +36,11 @@ pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
         match message {
             NodeMessage::Deliver { item, recipients } => {
                 let routes = gateway.relay.route(&recipients);
-                deliver_local(&gateway, Arc::new(item.clone()), &recipients);
+                let item = Arc::new(item);
+                deliver_local(&gateway, item.clone(), &recipients);
                 for (node, recipients) in routes {
                     let message = NodeMessage::Relay {
-                        item: item.clone(),
+                        item: (*item).clone(),
                         recipients,
                     };
                     if let Err(e) = gateway.backplane.bus.send(&node, message).await {

@@ -7,8 +7,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use pushgate_fanout::api::{Problem, valid_user_id};
-use pushgate_fanout::token::TokenError;
+use pushgate_fanout::api::{Problem, bearer, unauthorized, valid_user_id};
 use pushgate_protocol::{Codec, Cursor, ErrorCode};
 use serde::Deserialize;
 use tracing::Instrument;
@@ -76,19 +75,13 @@ fn admit(
             return Err(Problem::new(ErrorCode::Forbidden, "origin not allowed"));
         }
     }
-    let header_token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    let token = header_token
+    let token = bearer(headers)
         .or(query.access_token.as_deref())
         .ok_or_else(|| Problem::new(ErrorCode::Unauthorized, "missing token"))?;
-    let claims = gateway.verifier.verify(token).map_err(|e| match e {
-        TokenError::Expired => Problem::new(ErrorCode::TokenExpired, "the token has expired"),
-        TokenError::Invalid(_) => Problem::new(ErrorCode::Unauthorized, "invalid token"),
-    })?;
+    let claims = gateway
+        .verifier
+        .verify(token)
+        .map_err(|e| unauthorized(&e))?;
     if !valid_user_id(&claims.sub) {
         return Err(Problem::new(
             ErrorCode::Unauthorized,

@@ -1,8 +1,8 @@
 //! The request extractor that authenticates and rate-limits every API call.
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use pushgate_protocol::ErrorCode;
 
 use super::{ApiState, Problem};
@@ -39,9 +39,9 @@ impl Authed {
     }
 }
 
-/// The bearer credential of a request, if any.
-pub fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+/// The bearer credential of a request's `Authorization` header, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -68,7 +68,7 @@ impl FromRequestParts<ApiState> for Authed {
         parts: &mut Parts,
         state: &ApiState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)
+        let token = bearer(&parts.headers)
             .ok_or_else(|| Problem::new(ErrorCode::Unauthorized, "missing bearer token"))?;
         let caller = state
             .verifier
