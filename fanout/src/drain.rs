@@ -28,11 +28,6 @@ impl Drain {
         self.tracker.spawn(task)
     }
 
-    /// Track a future spawned elsewhere (e.g. by axum's upgrade) so shutdown waits for it.
-    pub fn track<F: Future>(&self, task: F) -> impl Future<Output = F::Output> + use<F> {
-        self.tracker.track_future(task)
-    }
-
     /// Resolves when shutdown begins; select on it in every loop.
     pub async fn cancelled(&self) {
         self.token.cancelled().await;

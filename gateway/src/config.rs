@@ -48,8 +48,6 @@ pub struct GatewayConfig {
     pub drain_window: Duration,
     /// Membership heartbeat interval; the TTL is 3x this.
     pub membership_interval: Duration,
-    /// Bytes the WebSocket reader starts with per connection (grows for larger frames).
-    pub read_buffer_bytes: usize,
     /// Sockets this node accepts at most (0 = no limit); past it upgrades get 503 and
     /// `/v1/connect` sends users to the next node with room.
     pub max_connections: u64,
@@ -77,7 +75,6 @@ impl GatewayConfig {
             drain_window: Duration::from_secs(10),
             membership_interval: Duration::from_secs(1),
             // Client frames are tiny (ping, resume, refresh); the buffer grows for the rare larger one.
-            read_buffer_bytes: 128,
             max_connections: 0,
         }
     }
@@ -97,8 +94,8 @@ impl GatewayConfig {
         if self.heartbeat.is_zero() || self.idle_timeout <= self.heartbeat {
             return fail("the idle timeout must be longer than the heartbeat interval");
         }
-        if self.mailbox_capacity == 0 || self.max_frame_bytes < 256 || self.read_buffer_bytes == 0 {
-            return fail("mailbox capacity, frame limit (>= 256) and read buffer must be positive");
+        if self.mailbox_capacity == 0 || self.max_frame_bytes < 256 {
+            return fail("the mailbox capacity must be positive and the frame limit at least 256");
         }
         if self.write_timeout.is_zero() || self.membership_interval.is_zero() {
             return fail("the write timeout and membership interval must be positive");

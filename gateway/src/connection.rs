@@ -4,7 +4,6 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use governor::clock::MonotonicClock;
 use governor::middleware::NoOpMiddleware;
@@ -17,6 +16,7 @@ use tokio::time::Instant;
 use crate::gateway::Gateway;
 use crate::mailbox::{Folded, Push};
 use crate::registry::Registration;
+use crate::websocket::{CloseFrame, Message, WebSocketError};
 
 /// Pages read per step while replaying a resume.
 const REPLAY_PAGE: usize = 256;
@@ -95,19 +95,19 @@ fn token_deadline(expires: u64) -> Instant {
 }
 
 /// A socket error that ended reading, mapped to how we close.
-fn read_error_ending(error: &axum::Error) -> Ending {
-    use std::error::Error as _;
-    let capacity = error
-        .source()
-        .and_then(|e| e.downcast_ref::<tokio_tungstenite::tungstenite::Error>())
-        .is_some_and(|e| matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)));
-    capacity.then_some(ErrorCode::TooLarge)
+fn read_error_ending(error: &WebSocketError) -> Ending {
+    match error {
+        WebSocketError::TooLarge { .. } => Some(ErrorCode::TooLarge),
+        WebSocketError::Protocol(_) => Some(ErrorCode::ProtocolError),
+        // The socket is gone; there is no one to send a close frame to.
+        WebSocketError::Io(_) => None,
+    }
 }
 
 impl<S> Connection<S>
 where
-    S: Stream<Item = Result<Message, axum::Error>>
-        + Sink<Message, Error = axum::Error>
+    S: Stream<Item = Result<Message, WebSocketError>>
+        + Sink<Message, Error = WebSocketError>
         + Unpin
         + Send,
 {
@@ -166,7 +166,7 @@ where
         if let Some(code) = ending {
             let frame = CloseFrame {
                 code: code.close_code(),
-                reason: code.as_str().into(),
+                reason: code.as_str().to_owned(),
             };
             let close = self.socket.send(Message::Close(Some(frame)));
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
@@ -195,7 +195,10 @@ where
             tokio::select! {
                 inbound = self.socket.next() => match inbound {
                     None | Some(Ok(Message::Close(_))) => return Ok(None),
-                    Some(Err(error)) => return Err(read_error_ending(&error)),
+                    Some(Err(error)) => {
+                        tracing::debug!(%error, "read failed");
+                        return Err(read_error_ending(&error));
+                    }
                     Some(Ok(message)) => {
                         self.last_inbound = Instant::now();
                         Box::pin(self.on_message(message)).await?;
@@ -267,7 +270,7 @@ where
         }
         if self.next_ping <= now {
             self.next_ping = now + self.gateway.config.heartbeat;
-            self.write(Message::Ping(Default::default())).await?;
+            self.write(Message::Ping(Vec::new())).await?;
             self.flush().await?;
         }
         Ok(())
@@ -525,11 +528,11 @@ where
                 Some(ErrorCode::Internal)
             })?;
             let message = if self.codec.is_binary() {
-                Message::Binary(bytes.into())
+                Message::Binary(bytes)
             } else {
                 // JSON encoding of our frames is always UTF-8.
                 match String::from_utf8(bytes) {
-                    Ok(text) => Message::Text(text.into()),
+                    Ok(text) => Message::Text(text),
                     Err(_) => return Err(Some(ErrorCode::Internal)),
                 }
             };
@@ -563,9 +566,12 @@ mod tests;
 /// Every open socket holds one connection future, so its size is memory per idle socket.
 #[cfg(test)]
 mod footprint {
-    use axum::extract::ws::WebSocket;
+    use hyper_util::rt::TokioIo;
 
     use super::Connection;
+    use crate::websocket::WebSocket;
+
+    type Socket = WebSocket<TokioIo<hyper::upgrade::Upgraded>>;
 
     fn future_size<S, F>(_: impl FnOnce(Connection<S>) -> F) -> usize {
         std::mem::size_of::<F>()
@@ -573,8 +579,8 @@ mod footprint {
 
     #[test]
     fn an_idle_connection_future_is_the_connection_plus_a_small_loop() {
-        let connection = std::mem::size_of::<Connection<WebSocket>>();
-        let future = future_size(|c: Connection<WebSocket>| c.run(None));
+        let connection = std::mem::size_of::<Connection<Socket>>();
+        let future = future_size(|c: Connection<Socket>| c.run(None));
         // 2,184 bytes when `run` was an `async fn` (its `self` stored twice) with inline
         // handlers; 1,024 with the loop's timer, drain wait and boxed handlers.
         assert!(

@@ -15,6 +15,7 @@
 //! - `node`: starting and stopping a process's roles.
 //! - `gateway`: state shared by a node's connections and tasks.
 //! - `upgrade`: the `GET /v1/ws` handshake checks.
+//! - `websocket`: a lean RFC 6455 server socket that keeps no buffers while idle.
 //! - `connection`: one socket's state machine (generic over `Sink`/`Stream`).
 //! - `mailbox`: a connection's bounded outbound queue with folding.
 //! - `registry`: user -> local connections, and presence bookkeeping.
@@ -36,6 +37,7 @@ pub mod registry;
 pub mod relay;
 pub mod telemetry;
 pub mod upgrade;
+pub mod websocket;
 
 /// The development JWT secret; `pushgate dev` warns while it is in use.
 pub const DEV_JWT_SECRET: &str = "pushgate-dev-secret";

@@ -3,10 +3,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
 use pushgate_fanout::api::{Problem, bearer, unauthorized, valid_user_id};
 use pushgate_protocol::{Codec, Cursor, ErrorCode};
 use serde::Deserialize;
@@ -14,6 +15,11 @@ use tracing::Instrument;
 
 use crate::connection::{Connection, Identity};
 use crate::gateway::Gateway;
+use crate::websocket::WebSocket;
+use crate::websocket::handshake::Handshake;
+
+/// Subprotocols we speak, preferred first.
+const SUBPROTOCOLS: [&str; 2] = [Codec::MSGPACK_SUBPROTOCOL, Codec::JSON_SUBPROTOCOL];
 
 /// Query parameters of the upgrade request.
 #[derive(Debug, Deserialize)]
@@ -29,11 +35,19 @@ pub async fn upgrade(
     State(gateway): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<UpgradeQuery>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    mut request: Request,
 ) -> Response {
-    match admit(&gateway, peer, &query, &headers) {
-        Ok((identity, resume_from)) => accept(gateway, upgrade, identity, resume_from),
+    let admitted = Handshake::check(request.version(), request.headers(), &SUBPROTOCOLS)
+        .map_err(|e| Problem::new(ErrorCode::ProtocolError, e.to_string()))
+        .and_then(|handshake| {
+            let (identity, resume_from) = admit(&gateway, peer, &query, request.headers())?;
+            Ok((handshake, identity, resume_from))
+        });
+    match admitted {
+        Ok((handshake, identity, resume_from)) => {
+            let on_upgrade = hyper::upgrade::on(&mut request);
+            accept(gateway, handshake, on_upgrade, identity, resume_from)
+        }
         Err(problem) => {
             metrics::counter!("pushgate_handshakes_refused_total", "code" => problem.code.as_str())
                 .increment(1);
@@ -105,37 +119,42 @@ fn admit(
     ))
 }
 
+/// Answer 101 and start the connection once hyper hands the socket over.
 fn accept(
     gateway: Arc<Gateway>,
-    upgrade: WebSocketUpgrade,
+    handshake: Handshake,
+    on_upgrade: OnUpgrade,
     identity: Identity,
     resume_from: Option<Cursor>,
 ) -> Response {
-    let config = &gateway.config;
-    let max = config.max_frame_bytes;
-    upgrade
-        .protocols([Codec::MSGPACK_SUBPROTOCOL, Codec::JSON_SUBPROTOCOL])
-        .read_buffer_size(config.read_buffer_bytes)
-        // Frames are written and flushed in batches right away; no buffer needs to linger.
-        .write_buffer_size(0)
-        .max_write_buffer_size(max.max(64 * 1024))
-        .max_message_size(max)
-        .max_frame_size(max)
-        .on_failed_upgrade(|error| tracing::debug!(%error, "upgrade failed"))
-        .on_upgrade(move |socket| {
-            let codec = socket
-                .protocol()
-                .and_then(|p| p.to_str().ok())
-                .and_then(Codec::from_subprotocol)
-                .unwrap_or_default();
-            let span = tracing::debug_span!(
-                "conn",
-                user = %identity.user,
-                node = %gateway.node_id,
-                session = %format_args!("{}-{:016x}", gateway.node_id, identity.session)
-            );
-            let drain = gateway.drain.clone();
-            let connection = Connection::new(socket, gateway, identity, codec);
-            drain.track(connection.run(resume_from).instrument(span))
-        })
+    let codec = handshake
+        .protocol()
+        .and_then(Codec::from_subprotocol)
+        .unwrap_or_default();
+    let drain = gateway.drain.clone();
+    drain.spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(error) => {
+                tracing::debug!(%error, "upgrade failed");
+                return;
+            }
+        };
+        let span = tracing::debug_span!(
+            "conn",
+            user = %identity.user,
+            node = %gateway.node_id,
+            session = %format_args!("{}-{:016x}", gateway.node_id, identity.session)
+        );
+        let socket = WebSocket::new(TokioIo::new(upgraded), gateway.config.max_frame_bytes);
+        let drain = gateway.drain.clone();
+        // A task of its own: this one's future keeps every captured value for its whole
+        // life, and every idle socket would pay for them.
+        drain.spawn(
+            Connection::new(socket, gateway, identity, codec)
+                .run(resume_from)
+                .instrument(span),
+        );
+    });
+    handshake.response()
 }

@@ -40,13 +40,16 @@ pub enum ErrorCode {
     Draining,
     /// A dependency (e.g. the backplane) is down; retry with backoff.
     Unavailable,
+    /// A WebSocket upgrade or frame that breaks RFC 6455: missing upgrade headers, an
+    /// unmasked or malformed frame, text that is not UTF-8.
+    ProtocolError,
     /// A bug or unexpected failure on the server; details are only in server logs.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::BadFrame,
         ErrorCode::UnknownType,
         ErrorCode::InvalidField,
@@ -62,6 +65,7 @@ impl ErrorCode {
         ErrorCode::HeartbeatTimeout,
         ErrorCode::Draining,
         ErrorCode::Unavailable,
+        ErrorCode::ProtocolError,
         ErrorCode::Internal,
     ];
 
@@ -83,6 +87,7 @@ impl ErrorCode {
             ErrorCode::HeartbeatTimeout => "heartbeat_timeout",
             ErrorCode::Draining => "draining",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::ProtocolError => "protocol_error",
             ErrorCode::Internal => "internal",
         }
     }
@@ -90,7 +95,10 @@ impl ErrorCode {
     /// The HTTP status of a problem response carrying this code.
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorCode::BadFrame | ErrorCode::UnknownType | ErrorCode::InvalidField => 400,
+            ErrorCode::BadFrame
+            | ErrorCode::UnknownType
+            | ErrorCode::InvalidField
+            | ErrorCode::ProtocolError => 400,
             ErrorCode::Unauthorized | ErrorCode::TokenExpired => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
@@ -109,6 +117,7 @@ impl ErrorCode {
     /// range (application-defined by RFC 6455) for the rest.
     pub fn close_code(self) -> u16 {
         match self {
+            ErrorCode::ProtocolError => 1002,
             ErrorCode::TooLarge => 1009,
             ErrorCode::Internal => 1011,
             ErrorCode::Draining => 1012,
@@ -153,7 +162,10 @@ mod tests {
         for code in ErrorCode::ALL {
             let close = code.close_code();
             assert!(
-                close == 1008 || (1009..=1013).contains(&close) || (4000..5000).contains(&close)
+                close == 1008
+                    || close == 1002
+                    || (1009..=1013).contains(&close)
+                    || (4000..5000).contains(&close)
             );
             if close != 1008 {
                 assert!(seen.insert(close, code).is_none(), "{close} used twice");

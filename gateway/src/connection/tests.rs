@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::ws::Message;
 use futures_util::{Sink, Stream};
 use pushgate_fanout::backplane::Backplane;
 use pushgate_fanout::clock::now_micros;
@@ -19,6 +18,7 @@ use super::{Connection, Identity};
 use crate::config::GatewayConfig;
 use crate::gateway::Gateway;
 use crate::mailbox::Push;
+use crate::websocket::{Message, WebSocketError};
 
 /// A socket made of two channels: what the test sends in, what the connection writes out.
 struct MemorySocket {
@@ -27,7 +27,7 @@ struct MemorySocket {
 }
 
 impl Stream for MemorySocket {
-    type Item = Result<Message, axum::Error>;
+    type Item = Result<Message, WebSocketError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.inbound.poll_recv(cx).map(|message| message.map(Ok))
@@ -35,7 +35,7 @@ impl Stream for MemorySocket {
 }
 
 impl Sink<Message> for MemorySocket {
-    type Error = axum::Error;
+    type Error = WebSocketError;
 
     fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
@@ -44,7 +44,7 @@ impl Sink<Message> for MemorySocket {
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
         self.outbound
             .send(item)
-            .map_err(|_| axum::Error::new("peer gone"))
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe).into())
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -83,7 +83,7 @@ impl Peer {
     fn send(&self, frame: &ClientFrame) {
         let text = String::from_utf8(Codec::Json.encode(frame).expect("encodes")).expect("utf8");
         self.to_server
-            .send(Message::Text(text.into()))
+            .send(Message::Text(text))
             .expect("connection alive");
     }
 }

@@ -72,6 +72,40 @@ async fn oversized_frames_close_with_1009() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_protocol_violations_close_with_1002_and_plain_gets_get_problem_json() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+    let node = TestNode::start().await;
+    let path = format!("/v1/ws?access_token={}", node.token("bob"));
+    let (status, body) = node.call(reqwest::Method::GET, &path, "", None).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["code"], "protocol_error", "{body}");
+
+    let old_version = reqwest::Client::new()
+        .get(node.url(&path))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "8")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(old_version.status().as_u16(), 400);
+
+    node.follow("carol", "alice").await;
+    let mut carol = node.connect("carol").await;
+    let mut bob = node.connect("bob").await;
+    let reserved = Frame::message(b"?".to_vec(), OpCode::Data(Data::Reserved(3)), true);
+    bob.send_raw(Message::Frame(reserved)).await;
+    let close = bob.closed().await.expect("close frame");
+    assert_eq!(u16::from(close.code), 1002);
+    assert_eq!(close.reason.as_str(), "protocol_error");
+    let id = node.post("alice", "unaffected").await;
+    assert_eq!(carol.posts(1).await[0].0, id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frame_floods_are_rate_limited() {
     let mut options = Options::default();
     options.config.frames_per_sec = std::num::NonZeroU32::new(2).expect("non-zero");

@@ -239,9 +239,6 @@ pub struct GatewayArgs {
     /// 512 for everything else the process opens.
     #[arg(long, env = "PUSHGATE_MAX_CONNECTIONS")]
     pub max_connections: Option<u64>,
-    /// Initial read buffer per connection in bytes.
-    #[arg(long, env = "PUSHGATE_READ_BUFFER_BYTES", default_value_t = 128)]
-    pub read_buffer_bytes: usize,
 }
 
 impl GatewayArgs {
@@ -269,7 +266,6 @@ impl GatewayArgs {
             .cloned()
             .collect();
         config.drain_window = Duration::from_millis(self.drain_window_ms);
-        config.read_buffer_bytes = self.read_buffer_bytes;
         config.max_connections = self.max_connections.unwrap_or_else(default_max_connections);
         config
     }

@@ -1,0 +1,162 @@
+//! The HTTP/1.1 upgrade request that opens a WebSocket, checked and answered (RFC 6455 4.2).
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, Version, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+/// Why an upgrade request was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HandshakeError {
+    #[error(
+        "not a WebSocket upgrade: send HTTP/1.1 with `Connection: upgrade` and `Upgrade: websocket`"
+    )]
+    NotUpgrade,
+    #[error("unsupported WebSocket version: send `Sec-WebSocket-Version: 13`")]
+    Version,
+    #[error("`Sec-WebSocket-Key` must be 16 random bytes in base64")]
+    Key,
+}
+
+/// A valid upgrade request, ready to be answered with `101 Switching Protocols`.
+#[derive(Debug)]
+pub struct Handshake {
+    /// `Sec-WebSocket-Accept`: proves to the client that we understood its key.
+    accept: HeaderValue,
+    /// The subprotocol chosen, if the client offered one we speak.
+    protocol: Option<&'static str>,
+}
+
+/// Whether any of `name`'s comma-separated values is `token` (case-insensitive).
+fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|item| item.trim().eq_ignore_ascii_case(token))
+}
+
+impl Handshake {
+    /// Check an upgrade request; `protocols` are the subprotocols we speak, preferred first.
+    pub fn check(
+        version: Version,
+        headers: &HeaderMap,
+        protocols: &[&'static str],
+    ) -> Result<Self, HandshakeError> {
+        if version != Version::HTTP_11
+            || !has_token(headers, header::CONNECTION, "upgrade")
+            || !has_token(headers, header::UPGRADE, "websocket")
+        {
+            return Err(HandshakeError::NotUpgrade);
+        }
+        if headers.get(header::SEC_WEBSOCKET_VERSION) != Some(&HeaderValue::from_static("13")) {
+            return Err(HandshakeError::Version);
+        }
+        let key = headers
+            .get(header::SEC_WEBSOCKET_KEY)
+            .ok_or(HandshakeError::Key)?;
+        if STANDARD.decode(key.as_bytes()).map(|nonce| nonce.len()) != Ok(16) {
+            return Err(HandshakeError::Key);
+        }
+        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let protocol = protocols
+            .iter()
+            .find(|ours| has_token(headers, header::SEC_WEBSOCKET_PROTOCOL, ours))
+            .copied();
+        Ok(Self {
+            accept: HeaderValue::from_str(&accept).map_err(|_| HandshakeError::Key)?,
+            protocol,
+        })
+    }
+
+    /// The subprotocol chosen, if any.
+    pub fn protocol(&self) -> Option<&'static str> {
+        self.protocol
+    }
+
+    /// The `101 Switching Protocols` answer.
+    pub fn response(self) -> Response<Body> {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let headers = response.headers_mut();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, self.accept);
+        if let Some(protocol) = self.protocol {
+            headers.insert(
+                header::SEC_WEBSOCKET_PROTOCOL,
+                HeaderValue::from_static(protocol),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(pairs: &[(header::HeaderName, &'static str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(name, HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    fn valid() -> Vec<(header::HeaderName, &'static str)> {
+        vec![
+            (header::CONNECTION, "keep-alive, Upgrade"),
+            (header::UPGRADE, "WebSocket"),
+            (header::SEC_WEBSOCKET_VERSION, "13"),
+            (header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]
+    }
+
+    #[test]
+    fn answers_the_rfc_example() {
+        let handshake = Handshake::check(Version::HTTP_11, &request(&valid()), &[]).unwrap();
+        let response = handshake.response();
+        assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+        assert_eq!(
+            response.headers()[header::SEC_WEBSOCKET_ACCEPT],
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn picks_our_preferred_protocol_among_those_offered() {
+        let mut pairs = valid();
+        pairs.push((header::SEC_WEBSOCKET_PROTOCOL, "b.v1, a.v1"));
+        let headers = request(&pairs);
+        let pick = |ours: &[&'static str]| {
+            Handshake::check(Version::HTTP_11, &headers, ours)
+                .unwrap()
+                .protocol()
+        };
+        assert_eq!(pick(&["a.v1", "b.v1"]), Some("a.v1"));
+        assert_eq!(pick(&["c.v1"]), None);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_websocket_upgrade() {
+        let without = |name: header::HeaderName| {
+            let pairs: Vec<_> = valid().into_iter().filter(|(n, _)| *n != name).collect();
+            Handshake::check(Version::HTTP_11, &request(&pairs), &[]).unwrap_err()
+        };
+        assert_eq!(without(header::CONNECTION), HandshakeError::NotUpgrade);
+        assert_eq!(without(header::UPGRADE), HandshakeError::NotUpgrade);
+        assert_eq!(
+            without(header::SEC_WEBSOCKET_VERSION),
+            HandshakeError::Version
+        );
+        assert_eq!(without(header::SEC_WEBSOCKET_KEY), HandshakeError::Key);
+        let mut short_key = valid();
+        short_key[3].1 = "c2hvcnQ=";
+        let refused = Handshake::check(Version::HTTP_11, &request(&short_key), &[]);
+        assert_eq!(refused.unwrap_err(), HandshakeError::Key);
+        let http10 = Handshake::check(Version::HTTP_10, &request(&valid()), &[]);
+        assert_eq!(http10.unwrap_err(), HandshakeError::NotUpgrade);
+    }
+}
