@@ -180,13 +180,16 @@ where
     /// memory only while it runs.
     async fn serve(&mut self, resume_from: Option<Cursor>) -> Result<Ending, Ending> {
         Box::pin(self.open(resume_from)).await?;
-        let drain = self.gateway.drain.clone();
+        // Drain arrives through the mailbox (`Gateway::send_away`); a connection registered
+        // after the drain's sweep sends itself away.
+        if self.gateway.drain.is_draining() {
+            self.gateway.send_away(&self.identity.user);
+        }
         let mailbox = self.registration.mailbox.clone();
-        let cancelled = drain.cancelled();
         // One timer for the connection's life, moved only when the deadline moves: a fresh
         // `sleep_until` per wake-up would add and remove a timer-wheel entry for every push.
         let timer = tokio::time::sleep_until(self.next_deadline());
-        tokio::pin!(cancelled, timer);
+        tokio::pin!(timer);
         loop {
             let deadline = self.next_deadline();
             if timer.deadline() != deadline {
@@ -208,7 +211,6 @@ where
                     Box::pin(self.flush_mailbox()).await?;
                 }
                 () = &mut timer => Box::pin(self.on_deadline()).await?,
-                () = &mut cancelled => return Box::pin(self.leave_for_drain()).await,
             }
         }
     }
@@ -498,25 +500,6 @@ where
         Ok(())
     }
 
-    /// Tell the client where to go, spread over the drain window, and close.
-    async fn leave_for_drain(&mut self) -> Result<Ending, Ending> {
-        let window = self.gateway.config.drain_window.as_millis() as u64;
-        let after_ms = if window == 0 {
-            0
-        } else {
-            rand::random_range(0..window)
-        };
-        let url = self.gateway.successor_url(&self.identity.user);
-        let reason = "node draining".to_owned();
-        self.send(&[ServerFrame::Reconnect {
-            url,
-            after_ms,
-            reason,
-        }])
-        .await?;
-        Ok(Some(ErrorCode::Draining))
-    }
-
     /// Encode and write frames, then flush once: one syscall for a batch of pushes.
     async fn send(&mut self, frames: &[ServerFrame]) -> Result<(), Ending> {
         if frames.is_empty() {
@@ -582,9 +565,10 @@ mod footprint {
         let connection = std::mem::size_of::<Connection<Socket>>();
         let future = future_size(|c: Connection<Socket>| c.run(None));
         // 2,184 bytes when `run` was an `async fn` (its `self` stored twice) with inline
-        // handlers; 1,024 with the loop's timer, drain wait and boxed handlers.
+        // handlers; 1,024 with boxed handlers; 640 once drain came through the mailbox
+        // instead of a per-connection cancellation future, with the lean WebSocket.
         assert!(
-            future <= connection + 512,
+            future <= connection + 320,
             "connection future is {future} bytes for a {connection}-byte connection"
         );
     }

@@ -10,9 +10,10 @@ use pushgate_fanout::ring::{DEFAULT_VNODES, Ring};
 use pushgate_fanout::ring_watcher::RingView;
 use pushgate_fanout::timeline::Timeline;
 use pushgate_fanout::token::TokenVerifier;
+use pushgate_protocol::ErrorCode;
 
 use crate::config::GatewayConfig;
-use crate::mailbox::Mailbox;
+use crate::mailbox::{Mailbox, Push};
 use crate::registry::{Registration, Registry};
 use crate::relay::Relay;
 
@@ -106,6 +107,36 @@ impl Gateway {
             .cloned()
             .collect();
         let _ = self.successor.set(Ring::new(others, DEFAULT_VNODES));
+    }
+
+    /// Tell every connection of `user` where to reconnect, after a delay spread over the drain
+    /// window so clients do not return as a herd, and close them.
+    ///
+    /// Drain reaches connections through their mailboxes rather than a cancellation future
+    /// in each connection: every idle socket's task would otherwise carry a waiter node.
+    pub fn send_away(&self, user: &str) {
+        let window = self.config.drain_window.as_millis() as u64;
+        let after_ms = if window == 0 {
+            0
+        } else {
+            rand::random_range(0..window)
+        };
+        let reconnect = Push::Reconnect {
+            url: self.successor_url(user),
+            after_ms,
+            reason: "node draining".to_owned(),
+        };
+        self.registry.push(user, &reconnect);
+        self.registry.push(user, &Push::Close(ErrorCode::Draining));
+    }
+
+    /// Once drain begins, send every connected user away (see [`Gateway::send_away`]).
+    /// Connections registered after this sweep see the drain flag themselves.
+    pub async fn send_everyone_away_on_drain(self: Arc<Self>) {
+        self.drain.cancelled().await;
+        for user in self.registry.users() {
+            self.send_away(&user);
+        }
     }
 
     /// The URL `user` should reconnect to after this node drains (this node's own URL when it

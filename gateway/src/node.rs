@@ -162,6 +162,7 @@ pub async fn start(
         drain.spawn(dispatcher::run(node.clone(), inbox));
         drain.spawn(node_heartbeat::run(node.clone()));
         drain.spawn(relay::announce(node.clone()));
+        drain.spawn(node.clone().send_everyone_away_on_drain());
         app = app.merge(
             Router::new()
                 .route("/v1/ws", get(upgrade::upgrade))

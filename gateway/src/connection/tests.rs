@@ -212,3 +212,27 @@ async fn resume_replays_then_holds_back_live_duplicates() {
     peer.send(&ClientFrame::Ping);
     assert_eq!(peer.frame().await, ServerFrame::Pong);
 }
+
+#[tokio::test]
+async fn a_connection_opened_after_the_drain_sweep_sends_itself_away() {
+    let gateway = gateway();
+    gateway.drain.drain();
+    // The sweep already ran (nobody was connected); this connection arrives after it.
+    gateway.clone().send_everyone_away_on_drain().await;
+    let mut peer = open(&gateway, None);
+    assert!(matches!(peer.frame().await, ServerFrame::Welcome { .. }));
+    match peer.frame().await {
+        ServerFrame::Reconnect { url, after_ms, .. } => {
+            assert_eq!(url, "ws://test/v1/ws");
+            assert!(after_ms < gateway.config.drain_window.as_millis() as u64);
+        }
+        other => panic!("expected reconnect, got {other:?}"),
+    }
+    let close = tokio::time::timeout(Duration::from_secs(5), peer.from_server.recv())
+        .await
+        .expect("closed in time");
+    match close {
+        Some(Message::Close(Some(frame))) => assert_eq!(frame.code, 1012),
+        other => panic!("expected close 1012, got {other:?}"),
+    }
+}
