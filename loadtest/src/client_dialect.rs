@@ -1,7 +1,8 @@
 //! What differs between pushgate clients and generic pub/sub clients: where they connect,
 //! how they authenticate, and what the frames they receive mean.
 
-use std::net::SocketAddr;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use pushgate_protocol::{ClientFrame, Codec, Cursor, ServerFrame};
@@ -325,9 +326,17 @@ async fn connect(
         .ok_or_else(|| LoadtestError::InvalidArgument(format!("{host} does not resolve")))?;
     let stream = match (source_addrs, addr) {
         (Some(range), SocketAddr::V4(v4)) if v4.ip().is_loopback() => {
-            let socket = TcpSocket::new_v4()?;
-            socket.bind(SocketAddr::from((range.for_client(index), 0)))?;
-            socket.connect(addr).await?
+            let source = range.for_client(index);
+            match connect_from(source, addr).await {
+                // The port may still be held by this client's previous connection (churn,
+                // failover) or an earlier run: let the kernel pick one then.
+                Err(e)
+                    if matches!(e.kind(), ErrorKind::AddrInUse | ErrorKind::AddrNotAvailable) =>
+                {
+                    connect_from(SocketAddrV4::new(*source.ip(), 0), addr).await?
+                }
+                result => result?,
+            }
         }
         _ => TcpStream::connect(addr).await?,
     };
@@ -336,6 +345,15 @@ async fn connect(
         .await
         .map_err(ws_error)?;
     Ok(socket)
+}
+
+/// A TCP connection from `source` (port 0: any) to `target`.
+async fn connect_from(source: SocketAddrV4, target: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    // Lets a fixed port be bound again while an earlier connection from it sits in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(source.into())?;
+    socket.connect(target).await
 }
 
 #[cfg(test)]
