@@ -36,8 +36,8 @@ impl SourceAddrs {
     /// next port, so no two clients of a run share a source.
     ///
     /// The port is chosen here rather than by the kernel because the kernel's search for a free
-    /// ephemeral port grows with the sockets already open: at ~320,000 sockets the load
-    /// generator spent most of its CPU in `__inet_hash_connect`, and connects stalled.
+    /// ephemeral port grows with the sockets already open: at ~320,000 sockets it was 18 % of
+    /// the machine's CPU (`__inet_hash_connect`), 3-6 % with fixed ports (BENCHMARKS.md).
     pub fn for_client(&self, index: u32) -> SocketAddrV4 {
         let address = Ipv4Addr::from(u32::from(self.first) + index % self.len());
         let port = FIRST_PORT + (index / self.len()) % PORTS;
