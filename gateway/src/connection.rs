@@ -549,12 +549,12 @@ mod tests;
 /// Every open socket holds one connection future, so its size is memory per idle socket.
 #[cfg(test)]
 mod footprint {
-    use hyper_util::rt::TokioIo;
+    use tokio::net::TcpStream;
 
     use super::Connection;
     use crate::websocket::WebSocket;
 
-    type Socket = WebSocket<TokioIo<hyper::upgrade::Upgraded>>;
+    type Socket = WebSocket<TcpStream>;
 
     fn future_size<S, F>(_: impl FnOnce(Connection<S>) -> F) -> usize {
         std::mem::size_of::<F>()

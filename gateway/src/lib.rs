@@ -14,6 +14,7 @@
 //! - `config`: validated node settings.
 //! - `node`: starting and stopping a process's roles.
 //! - `gateway`: state shared by a node's connections and tasks.
+//! - `http_server`: the HTTP/1.1 listener, which hands upgraded sockets over bare.
 //! - `upgrade`: the `GET /v1/ws` handshake checks.
 //! - `websocket`: a lean RFC 6455 server socket that keeps no buffers while idle.
 //! - `connection`: one socket's state machine (generic over `Sink`/`Stream`).
@@ -30,6 +31,7 @@ pub mod config;
 pub mod connection;
 pub mod dispatcher;
 pub mod gateway;
+pub mod http_server;
 pub mod mailbox;
 pub mod node;
 pub mod node_heartbeat;

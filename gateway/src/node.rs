@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use pushgate_fanout::api::{self, ApiLimits, ApiState};
 use pushgate_fanout::backplane::{Backplane, BackplaneError, NodeInfo};
 use pushgate_fanout::drain::Drain;
@@ -13,12 +12,11 @@ use pushgate_fanout::ring_watcher::watch_ring;
 use pushgate_fanout::token::TokenVerifier;
 use pushgate_fanout::worker::{Worker, WorkerConfig};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 use crate::config::GatewayConfig;
 use crate::gateway::Gateway;
 use crate::telemetry::metrics_handle;
-use crate::{dispatcher, node_heartbeat, relay, upgrade};
+use crate::{dispatcher, http_server, node_heartbeat, relay, upgrade};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +63,6 @@ pub struct RunningNode {
     /// The gateway state when this process holds sockets, for tests and introspection.
     pub gateway: Option<Arc<Gateway>>,
     drain: Drain,
-    serve: JoinHandle<std::io::Result<()>>,
 }
 
 impl RunningNode {
@@ -82,9 +79,6 @@ impl RunningNode {
             gateway.prepare_drain();
         }
         self.drain.drain_and_wait().await;
-        if let Ok(Err(e)) = self.serve.await {
-            tracing::warn!(error = %e, "HTTP server ended with an error");
-        }
     }
 }
 
@@ -184,23 +178,10 @@ pub async fn start(
             .route("/healthz", get(|| async { "ok" }))
             .route("/metrics", get(move || async move { metrics.render() })),
     };
-    let listener = listener.tap_io(|tcp| {
-        // Pushes are small and latency-bound: never wait to coalesce them.
-        let _ = tcp.set_nodelay(true);
-    });
-    let shutdown = drain.clone();
-    let serve = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-    });
+    drain.spawn(http_server::serve(listener, app, drain.clone()));
     Ok(RunningNode {
         addr,
         gateway,
         drain,
-        serve,
     })
 }

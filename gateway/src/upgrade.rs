@@ -7,7 +7,6 @@ use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 use pushgate_fanout::api::{Problem, bearer, unauthorized, valid_user_id};
 use pushgate_protocol::{Codec, Cursor, ErrorCode};
 use serde::Deserialize;
@@ -15,6 +14,7 @@ use tracing::Instrument;
 
 use crate::connection::{Connection, Identity};
 use crate::gateway::Gateway;
+use crate::http_server::UpgradedIo;
 use crate::websocket::WebSocket;
 use crate::websocket::handshake::Handshake;
 
@@ -140,13 +140,23 @@ fn accept(
                 return;
             }
         };
+        // Back to the bare TCP stream (`http_server` serves plain HTTP/1.1), plus any bytes
+        // the client sent right after its request.
+        let Ok(parts) = upgraded.downcast::<UpgradedIo>() else {
+            tracing::error!("an upgraded socket is not the server's TCP stream");
+            return;
+        };
         let span = tracing::debug_span!(
             "conn",
             user = %identity.user,
             node = %gateway.node_id,
             session = %format_args!("{}-{:016x}", gateway.node_id, identity.session)
         );
-        let socket = WebSocket::new(TokioIo::new(upgraded), gateway.config.max_frame_bytes);
+        let socket = WebSocket::new(
+            parts.io.into_inner(),
+            &parts.read_buf,
+            gateway.config.max_frame_bytes,
+        );
         let drain = gateway.drain.clone();
         // A task of its own: this one's future keeps every captured value for its whole
         // life, and every idle socket would pay for them.

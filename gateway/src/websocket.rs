@@ -73,11 +73,12 @@ impl<IO> WebSocket<IO>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    /// Speak WebSocket over `io`, whose handshake is done.
-    pub fn new(io: IO, max_message: usize) -> Self {
+    /// Speak WebSocket over `io`, whose handshake is done; `already_read` holds bytes the
+    /// client sent right behind its upgrade request.
+    pub fn new(io: IO, already_read: &[u8], max_message: usize) -> Self {
         Self {
             io,
-            read: Vec::new(),
+            read: already_read.to_vec(),
             fragments: None,
             write: Vec::new(),
             written: 0,

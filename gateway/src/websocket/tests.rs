@@ -21,7 +21,7 @@ async fn pair() -> (WebSocket<TcpStream>, TcpStream) {
         .await
         .unwrap();
     let (server, _) = listener.accept().await.unwrap();
-    (WebSocket::new(server, LIMIT), client)
+    (WebSocket::new(server, &[], LIMIT), client)
 }
 
 /// A client frame with the given first byte (FIN, opcode) and a mask.

@@ -13,3 +13,4 @@ mod hybrid;
 mod limits;
 mod rest;
 mod resume;
+mod upgrade;
