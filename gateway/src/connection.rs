@@ -401,8 +401,14 @@ where
     }
 
     /// Send what the mailbox holds, dropping duplicates and filling gaps from the feed.
+    ///
+    /// Records each live push's age (its creation to this write) in `pushgate_push_age_seconds`:
+    /// compared with what clients measure, it tells the server's part of the latency from
+    /// the network's and the client's.
     async fn flush_mailbox(&mut self) -> Result<(), Ending> {
         let (pushes, folded) = self.registration.mailbox.take();
+        let now = now_micros();
+        let age = metrics::histogram!("pushgate_push_age_seconds");
         let mut frames = Vec::with_capacity(pushes.len() + 1);
         for push in pushes {
             match push {
@@ -420,6 +426,7 @@ where
                     }
                     self.delivered.feed = seq;
                     self.last_feed_ts = item.ts();
+                    age.record(now.saturating_sub(item.ts()) as f64 / 1e6);
                     frames.push(item.to_frame(self.delivered));
                 }
                 Push::Broadcast { seq, item } => {
@@ -427,6 +434,7 @@ where
                         continue;
                     }
                     self.delivered.broadcast = seq;
+                    age.record(now.saturating_sub(item.ts()) as f64 / 1e6);
                     frames.push(item.to_frame(self.delivered));
                 }
                 Push::Reconnect {

@@ -39,6 +39,21 @@ async fn posts_reach_every_follower_device_and_never_a_non_follower() {
     }
     dave.silent_for(Duration::from_millis(300)).await;
 
+    // The server's share of each push's latency is exported.
+    let metrics = node
+        .http
+        .get(node.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("pushgate_push_age_seconds{quantile=\"0.99\"}"),
+        "{metrics}"
+    );
+
     let (status, body) = node
         .call(
             reqwest::Method::GET,
