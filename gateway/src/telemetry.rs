@@ -2,7 +2,14 @@
 
 use std::sync::OnceLock;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Bucket bounds (seconds) of latency histograms: around the 25 ms / 100 ms targets, so the
+/// share of pushes over each reads straight off the counts, summed over every gateway
+/// (summaries, the exporter's default, cannot be added up across processes).
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 /// The Prometheus recorder, installed on first use. A process has one global recorder, so
 /// several in-process nodes (tests) share it.
@@ -10,7 +17,10 @@ pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &LATENCY_BUCKETS)
+                .expect("the bucket list is not empty")
+                .build_recorder();
             let handle = recorder.handle();
             // Fails only if another recorder was installed first; ours then just stays empty.
             let _ = metrics::set_global_recorder(recorder);

@@ -50,7 +50,7 @@ async fn posts_reach_every_follower_device_and_never_a_non_follower() {
         .await
         .expect("text");
     assert!(
-        metrics.contains("pushgate_push_age_seconds{quantile=\"0.99\"}"),
+        metrics.contains("pushgate_push_age_seconds_bucket{le=\"0.025\"}"),
         "{metrics}"
     );
 
