@@ -13,7 +13,7 @@ use pushgate_protocol::{Codec, Cursor, ServerFrame};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{WsClient, rest_call};
+use crate::support::{WsClient, metrics_text, rest_call};
 
 const SECRET: &str = "cluster-test-secret-0123456789";
 const API_KEY: &str = "cluster-test-api-key-0123456789";
@@ -508,12 +508,7 @@ async fn a_killed_workers_unacknowledged_events_are_finished_by_another() {
         },
     )
     .await;
-    let metrics = reqwest::get(format!("http://{rescuer}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(rescuer).await;
     assert!(
         metrics.contains("pushgate_worker_events_total 5"),
         "{metrics}"

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{TestNode, WsClient};
+use crate::support::{TestNode, WsClient, metrics_text};
 use pushgate_protocol::{Codec, ServerFrame};
 use serde_json::json;
 
@@ -40,15 +40,7 @@ async fn posts_reach_every_follower_device_and_never_a_non_follower() {
     dave.silent_for(Duration::from_millis(300)).await;
 
     // The server's share of each push's latency is exported.
-    let metrics = node
-        .http
-        .get(node.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(node.addr()).await;
     assert!(
         metrics.contains("pushgate_push_age_seconds_bucket{le=\"0.025\"}"),
         "{metrics}"

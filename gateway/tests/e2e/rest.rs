@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::TestNode;
+use crate::support::{TestNode, metrics_text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_keys_return_the_same_post_and_fan_out_once() {
@@ -173,15 +173,7 @@ async fn connect_presence_and_operations_endpoints_answer() {
         .await
         .expect("json");
     assert_eq!(ready["ready"], true, "{ready}");
-    let metrics = node
-        .http
-        .get(node.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(node.addr()).await;
     assert!(metrics.contains("pushgate_connections"), "{metrics}");
     let spec: serde_json::Value = node
         .http

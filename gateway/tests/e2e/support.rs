@@ -144,6 +144,16 @@ impl TestNode {
     }
 }
 
+/// The Prometheus text a process serves at `/metrics` on `addr`.
+pub async fn metrics_text(addr: impl std::fmt::Display) -> String {
+    reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 /// One REST call with a bearer credential: status and JSON body (Null when empty), or status
 /// 0 when the server cannot be reached at all (a killed process, in the cluster tests).
 pub async fn rest_call(
