@@ -9,6 +9,12 @@ pub fn now_micros() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
+/// Seconds since `ts` (microseconds since the Unix epoch), for latency metrics; 0 for a
+/// timestamp in the future (clocks of different hosts disagree a little).
+pub fn age_seconds(ts: u64) -> f64 {
+    now_micros().saturating_sub(ts) as f64 / 1e6
+}
+
 /// Milliseconds since the Unix epoch (presence `last_seen`).
 pub fn now_millis() -> u64 {
     now_micros() / 1000

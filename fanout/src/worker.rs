@@ -1,11 +1,12 @@
 //! The fan-out worker: turns logged events into feed writes and one batch per home node.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pushgate_protocol::{FeedItem, NodeMessage, Recipient};
 use rand::Rng;
 
 use crate::backplane::{Backplane, BackplaneError, FanoutEvent, LoggedEvent, UserId};
+use crate::clock::age_seconds;
 use crate::drain::Drain;
 use crate::ring_watcher::RingView;
 
@@ -99,6 +100,9 @@ impl Worker {
 
     /// Process one event with retries; ack it, or dead-letter it after `max_attempts`.
     async fn handle(&self, event: LoggedEvent, drain: &Drain) {
+        let (FanoutEvent::Post { item, .. } | FanoutEvent::Notify { item, .. }) = &event.event;
+        metrics::histogram!("pushgate_worker_event_age_seconds").record(age_seconds(item.ts()));
+        let started = Instant::now();
         let mut attempt = event.attempts;
         loop {
             if attempt >= self.config.max_attempts {
@@ -112,6 +116,8 @@ impl Worker {
             }
             match self.fan_out(&event.event).await {
                 Ok(deliveries) => {
+                    metrics::histogram!("pushgate_worker_fanout_seconds")
+                        .record(started.elapsed().as_secs_f64());
                     metrics::counter!("pushgate_worker_events_total").increment(1);
                     metrics::counter!("pushgate_worker_recipients_total").increment(deliveries);
                     if let Err(e) = self

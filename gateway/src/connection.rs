@@ -9,7 +9,7 @@ use governor::clock::MonotonicClock;
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
-use pushgate_fanout::clock::now_micros;
+use pushgate_fanout::clock::{age_seconds, now_micros};
 use pushgate_protocol::{ClientFrame, Codec, Cursor, DecodeError, ErrorCode, ServerFrame};
 use tokio::time::Instant;
 
@@ -407,7 +407,6 @@ where
     /// the network's and the client's.
     async fn flush_mailbox(&mut self) -> Result<(), Ending> {
         let (pushes, folded) = self.registration.mailbox.take();
-        let now = now_micros();
         let age = metrics::histogram!("pushgate_push_age_seconds");
         let mut frames = Vec::with_capacity(pushes.len() + 1);
         for push in pushes {
@@ -426,7 +425,7 @@ where
                     }
                     self.delivered.feed = seq;
                     self.last_feed_ts = item.ts();
-                    age.record(now.saturating_sub(item.ts()) as f64 / 1e6);
+                    age.record(age_seconds(item.ts()));
                     frames.push(item.to_frame(self.delivered));
                 }
                 Push::Broadcast { seq, item } => {
@@ -434,7 +433,7 @@ where
                         continue;
                     }
                     self.delivered.broadcast = seq;
-                    age.record(now.saturating_sub(item.ts()) as f64 / 1e6);
+                    age.record(age_seconds(item.ts()));
                     frames.push(item.to_frame(self.delivered));
                 }
                 Push::Reconnect {

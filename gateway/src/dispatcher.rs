@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use pushgate_fanout::backplane::Inbox;
+use pushgate_fanout::clock::age_seconds;
 use pushgate_protocol::{FeedItem, NodeMessage, Recipient};
 
 use crate::broadcast_order::BroadcastOrder;
@@ -33,6 +34,12 @@ pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
             tracing::warn!("node inbox closed");
             return;
         };
+        if let NodeMessage::Deliver { item, .. } | NodeMessage::Relay { item, .. } = &message {
+            metrics::histogram!("pushgate_dispatch_age_seconds").record(age_seconds(item.ts()));
+        }
+        if let NodeMessage::Broadcast { ts, .. } = &message {
+            metrics::histogram!("pushgate_dispatch_age_seconds").record(age_seconds(*ts));
+        }
         match message {
             NodeMessage::Deliver { item, recipients } => {
                 let routes = gateway.relay.route(&recipients);

@@ -39,12 +39,12 @@ async fn posts_reach_every_follower_device_and_never_a_non_follower() {
     }
     dave.silent_for(Duration::from_millis(300)).await;
 
-    // The server's share of each push's latency is exported.
+    // The server's share of each push's latency is exported, stage by stage.
     let metrics = metrics_text(node.addr()).await;
-    assert!(
-        metrics.contains("pushgate_push_age_seconds_bucket{le=\"0.025\"}"),
-        "{metrics}"
-    );
+    for stage in ["worker_event_age", "dispatch_age", "push_age"] {
+        let bucket = format!("pushgate_{stage}_seconds_bucket{{le=\"0.025\"}}");
+        assert!(metrics.contains(&bucket), "no {bucket} in {metrics}");
+    }
 
     let (status, body) = node
         .call(
