@@ -78,6 +78,11 @@ impl RedisServer {
         Self::spawn(free_port(false), false)
     }
 
+    /// [`RedisServer::start`] where tests can run (see [`redis_available`]), else `None`.
+    pub fn start_if_available() -> Option<Self> {
+        redis_available().then(Self::start)
+    }
+
     fn spawn(port: u16, cluster: bool) -> Self {
         let dir =
             std::env::temp_dir().join(format!("pushgate-redis-{}-{port}", std::process::id()));
@@ -158,6 +163,11 @@ pub struct RedisCluster {
 
 impl RedisCluster {
     /// Start three cluster-enabled servers and join them into one cluster.
+    /// [`RedisCluster::start`] where tests can run (see [`redis_available`]), else `None`.
+    pub fn start_if_available() -> Option<Self> {
+        redis_available().then(Self::start)
+    }
+
     pub fn start() -> Self {
         let nodes: Vec<RedisServer> = (0..3)
             .map(|_| RedisServer::spawn(free_port(true), true))

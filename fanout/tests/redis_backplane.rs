@@ -8,7 +8,7 @@ use pushgate_fanout::backplane::{
     Visibility,
 };
 use pushgate_fanout::redis::{BusKind, RedisConfig};
-use pushgate_fanout::testing::{RedisCluster, RedisServer, redis_available};
+use pushgate_fanout::testing::{RedisCluster, RedisServer};
 use pushgate_protocol::{FeedItem, NodeMessage, Recipient};
 
 fn post(id: u64) -> FeedItem {
@@ -64,10 +64,7 @@ fn users(names: &[&str]) -> Vec<String> {
 
 /// A server and a backplane on it, or `None` when Redis is not installed (outside CI).
 async fn standalone(tune: impl FnOnce(&mut RedisConfig)) -> Option<(RedisServer, Backplane)> {
-    if !redis_available() {
-        return None;
-    }
-    let server = RedisServer::start();
+    let server = RedisServer::start_if_available()?;
     let mut config = RedisConfig::new(server.url());
     tune(&mut config);
     let backplane = Backplane::redis(&config).await.expect("connect");
@@ -612,10 +609,9 @@ async fn presence_is_fenced_by_epoch_and_ends_with_the_lease() {
 
 #[tokio::test]
 async fn a_cluster_serves_every_concept() {
-    if !redis_available() {
+    let Some(cluster) = RedisCluster::start_if_available() else {
         return;
-    }
-    let cluster = RedisCluster::start();
+    };
     let mut config = RedisConfig::new(cluster.url());
     config.claim_after = Duration::ZERO;
     config.feed_cap = 3;

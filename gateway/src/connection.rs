@@ -9,6 +9,7 @@ use governor::clock::MonotonicClock;
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
+use pushgate_fanout::backplane::BackplaneError;
 use pushgate_fanout::clock::{age_seconds, now_micros};
 use pushgate_protocol::{ClientFrame, Codec, Cursor, DecodeError, ErrorCode, ServerFrame};
 use tokio::time::Instant;
@@ -92,6 +93,15 @@ fn token_deadline(expires: u64) -> Instant {
         .saturating_mul(1_000_000)
         .saturating_sub(now_micros());
     Instant::now() + Duration::from_micros(left_micros)
+}
+
+/// A failed backplane read, logged with `what` failed, ending the connection with 1013 so
+/// the client reconnects with backoff and resumes.
+fn unavailable(what: &'static str) -> impl FnOnce(BackplaneError) -> Ending {
+    move |error| {
+        tracing::warn!(%error, "{what}");
+        Some(ErrorCode::Unavailable)
+    }
 }
 
 /// A socket error that ended reading, mapped to how we close.
@@ -222,10 +232,7 @@ where
             .timeline
             .head(&self.identity.user)
             .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "feed head unavailable at connect");
-                Some(ErrorCode::Unavailable)
-            })?;
+            .map_err(unavailable("feed head unavailable at connect"))?;
         self.delivered = head;
         self.floor = head;
         let welcome = ServerFrame::Welcome {
@@ -364,10 +371,7 @@ where
                 .timeline
                 .since(&user, cursor, REPLAY_PAGE)
                 .await
-                .map_err(|e| {
-                    tracing::warn!(error = %e, "resume read failed");
-                    Some(ErrorCode::Unavailable)
-                })?;
+                .map_err(unavailable("resume read failed"))?;
             complete &= page.complete;
             let mut frames = Vec::with_capacity(page.items.len());
             for entry in &page.items {
@@ -477,10 +481,7 @@ where
             .feeds
             .head(&self.identity.user)
             .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "duplicate check read failed");
-                Some(ErrorCode::Unavailable)
-            })?;
+            .map_err(unavailable("duplicate check read failed"))?;
         Ok(head < self.delivered.feed)
     }
 
@@ -494,10 +495,7 @@ where
             .feeds
             .since(&self.identity.user, self.delivered.feed, missing)
             .await;
-        let gap = gap.map_err(|e| {
-            tracing::warn!(error = %e, "gap fill read failed");
-            Some(ErrorCode::Unavailable)
-        })?;
+        let gap = gap.map_err(unavailable("gap fill read failed"))?;
         metrics::counter!("pushgate_gaps_filled_total").increment(1);
         for entry in gap.entries.into_iter().filter(|e| e.seq < seq) {
             self.delivered.feed = entry.seq;

@@ -34,11 +34,13 @@ pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
             tracing::warn!("node inbox closed");
             return;
         };
-        if let NodeMessage::Deliver { item, .. } | NodeMessage::Relay { item, .. } = &message {
-            metrics::histogram!("pushgate_dispatch_age_seconds").record(age_seconds(item.ts()));
-        }
-        if let NodeMessage::Broadcast { ts, .. } = &message {
-            metrics::histogram!("pushgate_dispatch_age_seconds").record(age_seconds(*ts));
+        let created = match &message {
+            NodeMessage::Deliver { item, .. } | NodeMessage::Relay { item, .. } => Some(item.ts()),
+            NodeMessage::Broadcast { ts, .. } => Some(*ts),
+            NodeMessage::Attach { .. } | NodeMessage::Detach { .. } => None,
+        };
+        if let Some(created) = created {
+            metrics::histogram!("pushgate_dispatch_age_seconds").record(age_seconds(created));
         }
         match message {
             NodeMessage::Deliver { item, recipients } => {

@@ -6,7 +6,6 @@
 //! socket and an indirection on every read and write. Served as HTTP/1.1, the upgraded socket
 //! downcasts back to the `TcpStream` it was (see `upgrade`).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -45,7 +44,7 @@ pub async fn serve(listener: TcpListener, app: Router, drain: Drain) {
         };
         // Pushes are small and latency-bound: never wait to coalesce them.
         let _ = tcp.set_nodelay(true);
-        let Ok(router) = make_service.call(peer).await.map_err(|e: Infallible| e);
+        let Ok(router) = make_service.call(peer).await;
         let connection_drain = drain.clone();
         drain.spawn(async move {
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {

@@ -144,7 +144,7 @@ where
                     continue;
                 }
                 OpCode::Continuation => {
-                    let Some(fragments) = self.fragments.as_mut() else {
+                    let Some(mut fragments) = self.fragments.take() else {
                         return Err(WebSocketError::Protocol(
                             "continuation frame without a message to continue",
                         ));
@@ -156,10 +156,10 @@ where
                     }
                     fragments.data.extend_from_slice(&payload);
                     if !fin {
+                        self.fragments = Some(fragments);
                         continue;
                     }
-                    let whole = self.fragments.take().map(|f| (f.opcode, f.data));
-                    whole.ok_or(WebSocketError::Protocol("fragments vanished"))?
+                    (fragments.opcode, fragments.data)
                 }
             };
             return match data {
@@ -195,6 +195,14 @@ where
         Ok(Message::Close(frame))
     }
 
+    /// Start writing queued control frames (pongs, the close reply) while reading, even if the
+    /// owner is not writing. A write error surfaces on the owner's next write.
+    fn nudge_queued(&mut self, cx: &mut Context<'_>) {
+        if self.written < self.write.len() {
+            let _ = self.poll_write_queued(cx);
+        }
+    }
+
     /// Write out everything queued, then free the buffer.
     fn poll_write_queued(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WebSocketError>> {
         while self.written < self.write.len() {
@@ -218,20 +226,14 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        // Pongs and close replies go out while reading, even if the owner is not writing.
-        // A write error surfaces on the owner's next write.
-        if this.written < this.write.len() {
-            let _ = this.poll_write_queued(cx);
-        }
+        this.nudge_queued(cx);
         loop {
             if this.read_closed {
                 return Poll::Ready(None);
             }
             match this.next_message() {
                 Ok(Some(message)) => {
-                    if this.written < this.write.len() {
-                        let _ = this.poll_write_queued(cx);
-                    }
+                    this.nudge_queued(cx);
                     return Poll::Ready(Some(Ok(message)));
                 }
                 Ok(None) => {}

@@ -62,6 +62,21 @@ impl RedisBroadcastLog {
     }
 }
 
+/// `ZRANGE` of the (at most `limit`) members of `key` positioned after `after`, with their
+/// positions: one shape for a per-author timeline and for the all-authors log.
+fn entries_after(key: String, after: u64, limit: usize) -> redis::Cmd {
+    let mut cmd = redis::cmd("ZRANGE");
+    cmd.arg(key)
+        .arg(format!("({after}"))
+        .arg("+inf")
+        .arg("BYSCORE")
+        .arg("LIMIT")
+        .arg(0)
+        .arg(limit)
+        .arg("WITHSCORES");
+    cmd
+}
+
 /// Entries from a `ZRANGE ... WITHSCORES` reply whose members are `<post id>:<ts>` followed,
 /// when `author` is `None`, by `:<author>` (the all-authors log).
 fn entries(author: Option<&str>, reply: Value) -> BackplaneResult<Vec<BroadcastEntry>> {
@@ -126,15 +141,7 @@ impl BroadcastLog for RedisBroadcastLog {
         }
         let mut pipe = redis::pipe();
         for author in authors {
-            pipe.cmd("ZRANGE")
-                .arg(self.keys.timeline(author))
-                .arg(format!("({after}"))
-                .arg("+inf")
-                .arg("BYSCORE")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(limit)
-                .arg("WITHSCORES");
+            pipe.add_command(entries_after(self.keys.timeline(author), after, limit));
             pipe.cmd("GET").arg(self.keys.timeline_trimmed(author));
         }
         let replies: Vec<Value> = self.conn.pipe(&pipe).await?;
@@ -192,17 +199,7 @@ impl BroadcastLog for RedisBroadcastLog {
         }
         let reply: Value = self
             .conn
-            .query(
-                redis::cmd("ZRANGE")
-                    .arg(self.keys.broadcast_all())
-                    .arg(format!("({after}"))
-                    .arg("+inf")
-                    .arg("BYSCORE")
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(limit)
-                    .arg("WITHSCORES"),
-            )
+            .query(&entries_after(self.keys.broadcast_all(), after, limit))
             .await?;
         entries(None, reply)
     }

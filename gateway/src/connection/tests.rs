@@ -131,6 +131,13 @@ fn open(gateway: &Arc<Gateway>, resume_from: Option<Cursor>) -> Peer {
     }
 }
 
+/// A live push of post `id` at feed position `id` to bob's connections, as the dispatcher
+/// would make it.
+fn push_live(gateway: &Gateway, id: u64) {
+    let item = Arc::new(post(id));
+    gateway.registry.push("bob", &Push::Feed { seq: id, item });
+}
+
 async fn append(gateway: &Gateway, item: &FeedItem) -> u64 {
     gateway
         .backplane
@@ -153,13 +160,7 @@ async fn gaps_are_filled_from_the_feed_and_duplicates_dropped() {
     for id in 2..=4 {
         append(&gateway, &post(id)).await;
     }
-    gateway.registry.push(
-        "bob",
-        &Push::Feed {
-            seq: 4,
-            item: Arc::new(post(4)),
-        },
-    );
+    push_live(&gateway, 4);
     for want in 2..=4 {
         match peer.frame().await {
             ServerFrame::Post { id, cursor, .. } => {
@@ -169,13 +170,7 @@ async fn gaps_are_filled_from_the_feed_and_duplicates_dropped() {
         }
     }
     // A late duplicate of 3 is dropped.
-    gateway.registry.push(
-        "bob",
-        &Push::Feed {
-            seq: 3,
-            item: Arc::new(post(3)),
-        },
-    );
+    push_live(&gateway, 3);
     peer.silent().await;
 }
 
@@ -201,13 +196,7 @@ async fn resume_replays_then_holds_back_live_duplicates() {
         }
     );
     // The live push of an entry the replay already sent is not sent twice.
-    gateway.registry.push(
-        "bob",
-        &Push::Feed {
-            seq: 3,
-            item: Arc::new(post(3)),
-        },
-    );
+    push_live(&gateway, 3);
     peer.silent().await;
     peer.send(&ClientFrame::Ping);
     assert_eq!(peer.frame().await, ServerFrame::Pong);
