@@ -41,7 +41,12 @@ async fn posts_reach_every_follower_device_and_never_a_non_follower() {
 
     // The server's share of each push's latency is exported, stage by stage.
     let metrics = metrics_text(node.addr()).await;
-    for stage in ["worker_event_age", "dispatch_age", "push_age"] {
+    for stage in [
+        "worker_event_age",
+        "worker_fanout",
+        "dispatch_age",
+        "push_age",
+    ] {
         let bucket = format!("pushgate_{stage}_seconds_bucket{{le=\"0.025\"}}");
         assert!(metrics.contains(&bucket), "no {bucket} in {metrics}");
     }
