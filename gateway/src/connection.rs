@@ -69,6 +69,8 @@ pub struct Connection<S> {
     floor: Cursor,
     bad_frames: u32,
     last_inbound: Instant,
+    /// On the node's [`PingClock`](crate::ping_clock::PingClock) slots, so pings go out in
+    /// runs rather than one wake-up each.
     next_ping: Instant,
     /// `identity.expires` on the monotonic clock, kept so the loop's timer only moves when a
     /// deadline really changes (re-read from the wall clock when it fires and on `refresh`).
@@ -137,7 +139,7 @@ where
             phase: Phase::Opening {
                 until: now + config.resume_window,
             },
-            next_ping: now + config.heartbeat,
+            next_ping: gateway.ping_clock.next_after(now),
             last_inbound: now,
             token_at: token_deadline(identity.expires),
             socket,
@@ -278,7 +280,7 @@ where
             }
         }
         if self.next_ping <= now {
-            self.next_ping = now + self.gateway.config.heartbeat;
+            self.next_ping = self.gateway.ping_clock.next_after(now);
             self.write(Message::Ping(Vec::new())).await?;
             self.flush().await?;
         }

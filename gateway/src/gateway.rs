@@ -14,6 +14,7 @@ use pushgate_protocol::ErrorCode;
 
 use crate::config::GatewayConfig;
 use crate::mailbox::{Mailbox, Push};
+use crate::ping_clock::PingClock;
 use crate::registry::{Registration, Registry};
 use crate::relay::Relay;
 
@@ -39,6 +40,8 @@ pub struct Gateway {
     pub drain: Drain,
     /// Attachments of users homed here but connected elsewhere, and announcements of ours.
     pub relay: Relay,
+    /// When each connection pings next, in slots shared by the node.
+    pub ping_clock: PingClock,
     /// Handshake budget per client IP.
     pub handshake_limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// The ring without this node, fixed when draining starts (where clients go next).
@@ -71,6 +74,7 @@ impl Gateway {
             verifier: TokenVerifier::new(config.jwt_secret.as_bytes(), &config.api_key),
             timeline: Timeline::new(backplane.clone()),
             handshake_limiter: governor::RateLimiter::keyed(quota),
+            ping_clock: PingClock::new(config.heartbeat),
             registry: Registry::default(),
             relay: Relay::default(),
             successor: OnceLock::new(),

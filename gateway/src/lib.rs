@@ -19,6 +19,7 @@
 //! - `websocket`: a lean RFC 6455 server socket that keeps no buffers while idle.
 //! - `connection`: one socket's state machine (generic over `Sink`/`Stream`).
 //! - `mailbox`: a connection's bounded outbound queue with folding.
+//! - `ping_clock`: server ping deadlines in slots shared by the node.
 //! - `registry`: user -> local connections, and presence bookkeeping.
 //! - `dispatcher`: node inbox -> mailboxes.
 //! - `broadcast_order`: celebrity broadcasts released in global position order.
@@ -35,6 +36,7 @@ pub mod http_server;
 pub mod mailbox;
 pub mod node;
 pub mod node_heartbeat;
+pub mod ping_clock;
 pub mod registry;
 pub mod relay;
 pub mod telemetry;
