@@ -9,20 +9,9 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 
 use crate::{
-    Arrival, ClientDialect, ClientOutcome, Destination, Event, FollowGraph, Socket, WorkerPlan,
-    WorkerStats, unix_micros,
+    Arrival, ClientDialect, ClientOutcome, Destination, Event, FollowGraph, Phase, Socket,
+    WorkerPlan, WorkerStats, unix_micros,
 };
-
-/// Where the run is, as every client of a worker sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Connecting, holding, publishing: slow clients do not read, churning clients churn.
-    Running,
-    /// Publishing is over: everyone reads and stays.
-    Draining,
-    /// Close and report.
-    Finishing,
-}
 
 /// What a worker's clients share.
 #[derive(Debug)]

@@ -25,7 +25,7 @@
 //! - `worker_pool`, `worker`, `worker_plan`, `worker_message`: the worker processes and
 //!   their JSON-lines protocol.
 //! - `client_task`, `client_dialect`, `worker_stats`: one simulated client, its protocol,
-//!   and what it records.
+//!   and what it records; `phase_signal`: when its worker tells it the run moved on.
 //! - `counters`, `delivery_tally`, `latency_histogram`, `timeline`: the figures and how they
 //!   merge.
 //! - `report`, `svg_chart`, `progress_line`: output.
@@ -45,6 +45,7 @@ mod gateway_probe;
 mod http_call;
 mod latency_histogram;
 mod load_run;
+mod phase_signal;
 mod progress_line;
 mod publisher;
 pub mod report;
@@ -63,7 +64,7 @@ mod worker_pool;
 mod worker_stats;
 
 pub use client_dialect::{ClientDialect, Destination, Event, Socket, ws_url};
-pub use client_task::{Phase, WorkerContext, run_client};
+pub use client_task::{WorkerContext, run_client};
 pub use clock::unix_micros;
 pub use counters::Counters;
 pub use delivery_tally::{ClientOutcome, DeliveryTally, Published};
@@ -74,6 +75,7 @@ pub use gateway_probe::{GatewayProbe, ProcessSample};
 pub use http_call::{json_body, send_checked};
 pub use latency_histogram::{LatencyHistogram, LatencySummary};
 pub use load_run::run_load;
+pub use phase_signal::{Phase, PhaseSignal};
 pub use progress_line::ProgressLine;
 pub use publisher::{PUBLISH_CONCURRENCY, PublishLog, PublishTarget, Publisher};
 pub use report::Report;

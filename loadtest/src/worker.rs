@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::{
-    ClientOutcome, DeliveryTally, LoadtestError, ParentCommand, Phase, WorkerContext,
+    ClientOutcome, DeliveryTally, LoadtestError, ParentCommand, Phase, PhaseSignal, WorkerContext,
     WorkerMessage, run_client, unix_micros,
 };
 
@@ -29,11 +29,11 @@ pub async fn run_worker() -> Result<(), LoadtestError> {
         return Err(bad("the first line must be the plan"));
     };
     let ctx = Arc::new(WorkerContext::new(*plan));
-    let (phase_tx, phase_rx) = watch::channel(Phase::Running);
+    let phase = Arc::new(PhaseSignal::default());
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_lines(out_rx));
     let ticker = tokio::spawn(tick(Arc::clone(&ctx), out_tx.clone()));
-    let ramp = tokio::spawn(ramp(Arc::clone(&ctx), phase_rx));
+    let ramp = tokio::spawn(ramp(Arc::clone(&ctx), Arc::clone(&phase)));
 
     let published = loop {
         let Some(line) = lines.next_line().await? else {
@@ -41,13 +41,13 @@ pub async fn run_worker() -> Result<(), LoadtestError> {
         };
         match serde_json::from_str(&line)? {
             ParentCommand::Drain => {
-                phase_tx.send_replace(Phase::Draining);
+                phase.set(Phase::Draining);
             }
             ParentCommand::Finish { published } => break published,
             ParentCommand::Start(_) => return Err(bad("a second plan")),
         }
     };
-    phase_tx.send_replace(Phase::Finishing);
+    phase.set(Phase::Finishing);
     let handles = ramp.await.map_err(|e| bad(&e.to_string()))?;
     let mut outcomes: Vec<ClientOutcome> = Vec::with_capacity(handles.len());
     for handle in handles {
@@ -78,15 +78,12 @@ pub async fn run_worker() -> Result<(), LoadtestError> {
 }
 
 /// Start the clients at the planned rate; returns their handles.
-async fn ramp(
-    ctx: Arc<WorkerContext>,
-    phase: watch::Receiver<Phase>,
-) -> Vec<JoinHandle<ClientOutcome>> {
+async fn ramp(ctx: Arc<WorkerContext>, phase: Arc<PhaseSignal>) -> Vec<JoinHandle<ClientOutcome>> {
     let start = Instant::now();
     let gap = Duration::from_secs_f64(1.0 / ctx.plan.ramp_per_sec.max(0.001));
     let mut handles = Vec::with_capacity(ctx.plan.clients as usize);
     for local in 0..ctx.plan.clients {
-        if *phase.borrow() == Phase::Finishing {
+        if phase.current() == Phase::Finishing {
             break;
         }
         sleep_until(start + gap.mul_f64(f64::from(local))).await;
@@ -94,7 +91,7 @@ async fn ramp(
         handles.push(tokio::spawn(run_client(
             Arc::clone(&ctx),
             index,
-            phase.clone(),
+            phase.subscribe(ctx.plan.is_slow(index) || ctx.plan.churns(index)),
         )));
     }
     handles
