@@ -118,6 +118,9 @@ pub async fn start(
     let drain = Drain::new();
     // Install the recorder before any task records a metric; earlier records would be lost.
     let metrics = metrics_handle();
+    // Shown so an operator can check what `--worker-threads` (or the core count) gave.
+    metrics::gauge!("pushgate_runtime_worker_threads")
+        .set(tokio::runtime::Handle::current().metrics().num_workers() as f64);
 
     if roles.gateway {
         // Announce before the ring watcher's first look, so the ring is not empty at start.

@@ -690,3 +690,19 @@ async fn users_whose_home_is_full_are_sent_to_a_node_with_room_and_still_get_pus
         assert_eq!(client.posts(1).await[0].0, id);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_runs_on_the_worker_threads_it_is_given() {
+    let Some(redis) = RedisServer::start_if_available() else {
+        return;
+    };
+    let mut deployment = Deployment::start(&redis.url(), 0, 0).await;
+    deployment.add_gateway_with(0, &["--worker-threads=1".into()]);
+    deployment.wait_for_nodes(1).await;
+    let metrics = metrics_text(deployment.gateways[0].addr).await;
+    let workers = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("pushgate_runtime_worker_threads "))
+        .unwrap_or_else(|| panic!("no worker-thread gauge in {metrics}"));
+    assert_eq!(workers.trim(), "1", "one runtime worker thread");
+}

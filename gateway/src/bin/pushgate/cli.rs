@@ -1,7 +1,7 @@
 //! Command-line and environment settings of the `pushgate` binary.
 
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -20,6 +20,8 @@ pub struct Cli {
     pub command: Command,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +162,15 @@ pub struct LogArgs {
     /// Log filter in RUST_LOG syntax.
     #[arg(long, env = "PUSHGATE_LOG", default_value = "info", global = true)]
     pub log: String,
+}
+
+/// Runtime flags shared by every role.
+#[derive(Debug, Args)]
+pub struct RuntimeArgs {
+    /// Threads running tasks (default: one per core). Fewer suits several pushgate processes
+    /// sharing a few cores, or a container given less CPU than the machine has.
+    #[arg(long, env = "PUSHGATE_WORKER_THREADS", global = true)]
+    pub worker_threads: Option<NonZeroUsize>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

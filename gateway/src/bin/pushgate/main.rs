@@ -13,9 +13,20 @@ use pushgate_gateway::telemetry::init_logging;
 
 use crate::cli::{Cli, Command};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = cli.runtime.worker_threads {
+        runtime.worker_threads(threads.get());
+    }
+    runtime
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     init_logging(cli.log.log_format.into(), &cli.log.log);
     let (config, roles, backplane) = match cli.command {
         Command::Dev(args) => {
