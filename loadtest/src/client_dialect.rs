@@ -324,27 +324,37 @@ async fn connect(
         .await?
         .next()
         .ok_or_else(|| LoadtestError::InvalidArgument(format!("{host} does not resolve")))?;
-    let stream = match (source_addrs, addr) {
-        (Some(range), SocketAddr::V4(v4)) if v4.ip().is_loopback() => {
-            let source = range.for_client(index);
-            match connect_from(source, addr).await {
-                // The port may still be held by this client's previous connection (churn,
-                // failover) or an earlier run: let the kernel pick one then.
-                Err(e)
-                    if matches!(e.kind(), ErrorKind::AddrInUse | ErrorKind::AddrNotAvailable) =>
-                {
-                    connect_from(SocketAddrV4::new(*source.ip(), 0), addr).await?
-                }
-                result => result?,
-            }
-        }
-        _ => TcpStream::connect(addr).await?,
-    };
+    let stream = tcp_connect(addr, index, source_addrs).await?;
     stream.set_nodelay(true)?;
     let (socket, _response) = client_async_with_config(request, stream, Some(socket_config()))
         .await
         .map_err(ws_error)?;
     Ok(socket)
+}
+
+/// A TCP connection to `target` from client `index`'s own source address and port when
+/// `target` is on loopback, from wherever the kernel picks otherwise.
+async fn tcp_connect(
+    target: SocketAddr,
+    index: u32,
+    source_addrs: Option<SourceAddrs>,
+) -> std::io::Result<TcpStream> {
+    match (source_addrs, target) {
+        (Some(range), SocketAddr::V4(v4)) if v4.ip().is_loopback() => {
+            let source = range.for_client(index);
+            match connect_from(source, target).await {
+                // The port may still be held by this client's previous connection (churn,
+                // failover), an earlier run or another program: let the kernel pick one then.
+                Err(e)
+                    if matches!(e.kind(), ErrorKind::AddrInUse | ErrorKind::AddrNotAvailable) =>
+                {
+                    connect_from(SocketAddrV4::new(*source.ip(), 0), target).await
+                }
+                result => result,
+            }
+        }
+        _ => TcpStream::connect(target).await,
+    }
 }
 
 /// A TCP connection from `source` (port 0: any) to `target`.
@@ -359,6 +369,37 @@ async fn connect_from(source: SocketAddrV4, target: SocketAddr) -> std::io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn clients_connect_from_their_own_source_or_any_port_when_it_is_taken() {
+        let target = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("target");
+        let target = target.local_addr().expect("addr");
+        let range: SourceAddrs = "127.0.0.77".parse().expect("range");
+
+        let free = tcp_connect(target, 3, Some(range)).await.expect("connects");
+        assert_eq!(
+            free.local_addr().expect("local"),
+            SocketAddr::V4(range.for_client(3))
+        );
+
+        // A listener on a client's source makes its bind fail even with SO_REUSEADDR; pick
+        // a client whose port nothing else on this machine holds.
+        let (index, _holder) = (10..1_000)
+            .find_map(|i| Some((i, std::net::TcpListener::bind(range.for_client(i)).ok()?)))
+            .expect("a free source port to occupy");
+        let taken = range.for_client(index);
+        let fallback = tcp_connect(target, index, Some(range))
+            .await
+            .expect("connects from another port");
+        let local = fallback.local_addr().expect("local");
+        assert_eq!(local.ip(), std::net::IpAddr::V4(*taken.ip()));
+        assert_ne!(local.port(), taken.port());
+
+        let anywhere = tcp_connect(target, index, None).await.expect("connects");
+        assert!(anywhere.local_addr().expect("local").ip().is_loopback());
+    }
 
     #[test]
     fn gateway_base_becomes_ws_url() {
