@@ -291,6 +291,9 @@ pub struct WorkerArgs {
     /// Followers loaded per fan-out step.
     #[arg(long, env = "PUSHGATE_FANOUT_CHUNK", default_value_t = 1000)]
     pub fanout_chunk: usize,
+    /// Events fanned out at once; one author's events stay in order.
+    #[arg(long, env = "PUSHGATE_FANOUT_LANES", default_value_t = 8)]
+    pub fanout_lanes: usize,
     /// Attempts before an event is dead-lettered.
     #[arg(long, env = "PUSHGATE_MAX_ATTEMPTS", default_value_t = 5)]
     pub max_attempts: u32,
@@ -305,6 +308,7 @@ impl WorkerArgs {
             consumer: self.worker_name.clone(),
             celebrity_threshold: self.celebrity_threshold,
             chunk: self.fanout_chunk.max(1),
+            lanes: self.fanout_lanes.max(1),
             max_attempts: self.max_attempts.max(1),
             ..WorkerConfig::default()
         }
