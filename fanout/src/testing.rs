@@ -162,12 +162,12 @@ pub struct RedisCluster {
 }
 
 impl RedisCluster {
-    /// Start three cluster-enabled servers and join them into one cluster.
     /// [`RedisCluster::start`] where tests can run (see [`redis_available`]), else `None`.
     pub fn start_if_available() -> Option<Self> {
         redis_available().then(Self::start)
     }
 
+    /// Start three cluster-enabled servers and join them into one cluster.
     pub fn start() -> Self {
         let nodes: Vec<RedisServer> = (0..3)
             .map(|_| RedisServer::spawn(free_port(true), true))

@@ -9,8 +9,8 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 
 use crate::{
-    Arrival, ClientDialect, ClientOutcome, Destination, Event, FollowGraph, Phase, Socket,
-    WorkerPlan, WorkerStats, unix_micros,
+    Arrival, ClientDialect, ClientOutcome, Destination, Event, FollowGraph, Phase, PhaseSignal,
+    Socket, WorkerPlan, WorkerStats, unix_micros,
 };
 
 /// What a worker's clients share.
@@ -76,19 +76,23 @@ struct Client {
     outcome: ClientOutcome,
 }
 
-/// Run client number `index` (global) until the phase is [`Phase::Finishing`].
+/// Run client number `index` (global) until the phase is [`Phase::Finishing`]; it hears
+/// `Draining` from `phase` only if it is slow or churns, the clients that act on it.
 pub async fn run_client(
     ctx: Arc<WorkerContext>,
     index: u32,
-    mut phase: watch::Receiver<Phase>,
+    phase: Arc<PhaseSignal>,
 ) -> ClientOutcome {
     let local = (index - ctx.plan.first_client) as usize;
+    let slow = ctx.plan.is_slow(index);
+    let churns = ctx.plan.churns(index);
+    let mut phase = phase.subscribe(slow || churns);
     let mut client = Client {
-        slow: ctx.plan.is_slow(index),
-        churns: ctx.plan.churns(index),
+        slow,
+        churns,
         outcome: ClientOutcome {
             topics: ctx.topics[local].clone(),
-            slow: ctx.plan.is_slow(index),
+            slow,
             ..ClientOutcome::default()
         },
         cursor: None,

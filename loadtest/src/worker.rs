@@ -91,7 +91,7 @@ async fn ramp(ctx: Arc<WorkerContext>, phase: Arc<PhaseSignal>) -> Vec<JoinHandl
         handles.push(tokio::spawn(run_client(
             Arc::clone(&ctx),
             index,
-            phase.subscribe(ctx.plan.is_slow(index) || ctx.plan.churns(index)),
+            Arc::clone(&phase),
         )));
     }
     handles
