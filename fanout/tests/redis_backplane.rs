@@ -188,14 +188,25 @@ async fn follower_pages_cover_everyone_once_and_unfollow_updates_both_sides() {
         vec![true, false, true]
     );
 
+    let revision = |author: &'static str| {
+        let follows = bp.follows.clone();
+        async move { follows.followers_revision(author).await.expect("revision") }
+    };
+    assert_eq!(revision("b").await, 0, "nothing recorded yet");
     assert!(bp.follows.follow("a", "b").await.expect("follow"));
+    let followed = revision("b").await;
+    assert_ne!(followed, 0, "a follow moves the revision");
     assert!(!bp.follows.follow("a", "b").await.expect("follow again"));
+    assert_eq!(revision("b").await, followed, "a no-op leaves it");
     assert_eq!(
         bp.follows.following("a").await.expect("following"),
         users(&["b"])
     );
     assert!(bp.follows.unfollow("a", "b").await.expect("unfollow"));
+    let unfollowed = revision("b").await;
+    assert_ne!(unfollowed, followed, "an unfollow moves it again");
     assert!(!bp.follows.unfollow("a", "b").await.expect("unfollow again"));
+    assert_eq!(revision("b").await, unfollowed);
     assert_eq!(bp.follows.follower_count("b").await.expect("count"), 0);
     assert!(
         bp.follows

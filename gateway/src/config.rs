@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+/// Longest write delay accepted: beyond it pushes would stop feeling live.
+const MAX_WRITE_DELAY: Duration = Duration::from_secs(1);
+
 /// Why settings were refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -34,6 +37,8 @@ pub struct GatewayConfig {
     pub write_timeout: Duration,
     /// Pushes queued per connection before they are folded into `feed_advanced`.
     pub mailbox_capacity: usize,
+    /// How long a push may wait for others to share its socket write; zero = write at once.
+    pub write_delay: Duration,
     /// Largest inbound WebSocket message; larger closes with 1009.
     pub max_frame_bytes: usize,
     /// Bad frames tolerated per connection before closing with 4003.
@@ -67,6 +72,7 @@ impl GatewayConfig {
             resume_window: Duration::from_millis(250),
             write_timeout: Duration::from_secs(10),
             mailbox_capacity: 256,
+            write_delay: Duration::ZERO,
             max_frame_bytes: 16 * 1024,
             max_bad_frames: 10,
             frames_per_sec: NonZeroU32::new(20).expect("non-zero"),
@@ -96,6 +102,9 @@ impl GatewayConfig {
         }
         if self.mailbox_capacity == 0 || self.max_frame_bytes < 256 {
             return fail("the mailbox capacity must be positive and the frame limit at least 256");
+        }
+        if self.write_delay > MAX_WRITE_DELAY {
+            return fail("the write delay must be at most 1000 ms");
         }
         if self.write_timeout.is_zero() || self.membership_interval.is_zero() {
             return fail("the write timeout and membership interval must be positive");

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use pushgate_fanout::backplane::Inbox;
+use pushgate_fanout::backplane::{Inbox, UserId};
 use pushgate_fanout::clock::age_seconds;
 use pushgate_protocol::{FeedItem, NodeMessage, Recipient};
 
@@ -121,32 +121,70 @@ async fn fill_broadcast_gap(
     }
 }
 
-/// A celebrity post reaches the local users who follow its author, found in batches.
+/// A celebrity post reaches the local users who follow its author.
 async fn deliver_broadcast(gateway: &Gateway, seq: u64, item: Arc<FeedItem>) {
-    // Owned: the item moves into the push below.
-    let author = match &*item {
-        FeedItem::Post { author, .. } => author.clone(),
+    let followers = match &*item {
+        FeedItem::Post { author, .. } => local_followers(gateway, author).await,
         FeedItem::Notify { .. } => return,
     };
-    let users = gateway.registry.users();
     let push = Push::Broadcast { seq, item };
-    let mut reached = 0;
+    let reached: usize = followers
+        .iter()
+        .map(|user| gateway.registry.push(user, &push))
+        .sum();
+    metrics::counter!("pushgate_deliveries_total").increment(reached as u64);
+}
+
+/// The local users who follow `author`: from the node's cache while neither the author's
+/// followers nor the node's users changed, else checked against the follow graph in batches.
+async fn local_followers(gateway: &Gateway, author: &str) -> Arc<[UserId]> {
+    // Both stamps are read before the users are, so a change racing the check leaves the
+    // cached entry stale-stamped (checked again next time) rather than stale.
+    let generation = gateway.registry.generation();
+    let revision = match gateway.backplane.follows.followers_revision(author).await {
+        // Zero: nothing recorded (data from before revisions, or no follower ever): no cache.
+        Ok(0) => None,
+        Ok(revision) => Some(revision),
+        Err(e) => {
+            tracing::warn!(error = %e, "followers revision read failed");
+            None
+        }
+    };
+    if let Some(hit) =
+        revision.and_then(|revision| gateway.follower_cache.get(author, revision, generation))
+    {
+        return hit;
+    }
+    let users = gateway.registry.users();
+    let mut followers = Vec::new();
+    let mut complete = true;
     for chunk in users.chunks(BROADCAST_CHUNK) {
         match gateway
             .backplane
             .follows
-            .filter_followers(&author, chunk)
+            .filter_followers(author, chunk)
             .await
         {
-            Ok(follows) => {
-                for (user, _) in chunk.iter().zip(follows).filter(|(_, follows)| *follows) {
-                    reached += gateway.registry.push(user, &push);
-                }
-            }
+            Ok(follows) => followers.extend(
+                chunk
+                    .iter()
+                    .zip(follows)
+                    .filter(|(_, follows)| *follows)
+                    .map(|(user, _)| user.clone()),
+            ),
             // Clients miss only the live hint: the post is in the broadcast log and their
             // next resume or feed read includes it.
-            Err(e) => tracing::warn!(error = %e, "broadcast follower check failed"),
+            Err(e) => {
+                complete = false;
+                tracing::warn!(error = %e, "broadcast follower check failed");
+            }
         }
     }
-    metrics::counter!("pushgate_deliveries_total").increment(reached as u64);
+    let followers: Arc<[UserId]> = followers.into();
+    if let (true, Some(revision)) = (complete, revision) {
+        gateway
+            .follower_cache
+            .put(author, revision, generation, followers.clone());
+    }
+    followers
 }

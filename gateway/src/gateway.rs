@@ -13,10 +13,12 @@ use pushgate_fanout::token::TokenVerifier;
 use pushgate_protocol::ErrorCode;
 
 use crate::config::GatewayConfig;
+use crate::follower_cache::FollowerCache;
 use crate::mailbox::{Mailbox, Push};
 use crate::ping_clock::PingClock;
 use crate::registry::{Registration, Registry};
 use crate::relay::Relay;
+use crate::write_coalescer::WriteCoalescer;
 
 /// Shared node state; one per process role `gateway` (or `dev`), behind an `Arc`.
 pub struct Gateway {
@@ -38,10 +40,16 @@ pub struct Gateway {
     pub ring: RingView,
     /// Shutdown for every task of the node.
     pub drain: Drain,
+    /// Local followers of celebrity authors, so a broadcast checks the follow graph only
+    /// when something changed.
+    pub follower_cache: FollowerCache,
     /// Attachments of users homed here but connected elsewhere, and announcements of ours.
     pub relay: Relay,
     /// When each connection pings next, in slots shared by the node.
     pub ping_clock: PingClock,
+    /// When a connection with a new push is woken (the write delay); its release task runs
+    /// beside the dispatcher.
+    pub write_coalescer: Arc<WriteCoalescer>,
     /// Handshake budget per client IP.
     pub handshake_limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// The ring without this node, fixed when draining starts (where clients go next).
@@ -75,8 +83,10 @@ impl Gateway {
             timeline: Timeline::new(backplane.clone()),
             handshake_limiter: governor::RateLimiter::keyed(quota),
             ping_clock: PingClock::new(config.heartbeat),
+            write_coalescer: WriteCoalescer::new(config.write_delay),
             registry: Registry::default(),
             relay: Relay::default(),
+            follower_cache: FollowerCache::default(),
             successor: OnceLock::new(),
             config,
             public_url,
@@ -88,9 +98,13 @@ impl Gateway {
 
     /// Register a new connection of `user` with a fresh mailbox.
     pub fn register(&self, user: &str) -> Registration {
-        let registration = self
-            .registry
-            .register(user, Arc::new(Mailbox::new(self.config.mailbox_capacity)));
+        let registration = self.registry.register(
+            user,
+            Arc::new(Mailbox::new(
+                self.config.mailbox_capacity,
+                self.write_coalescer.clone(),
+            )),
+        );
         self.relay.changed(user);
         registration
     }

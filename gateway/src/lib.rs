@@ -20,9 +20,11 @@
 //! - `connection`: one socket's state machine (generic over `Sink`/`Stream`).
 //! - `mailbox`: a connection's bounded outbound queue with folding.
 //! - `ping_clock`: server ping deadlines in slots shared by the node.
+//! - `write_coalescer`: the write delay, which lets close pushes share one socket write.
 //! - `registry`: user -> local connections, and presence bookkeeping.
 //! - `dispatcher`: node inbox -> mailboxes.
 //! - `broadcast_order`: celebrity broadcasts released in global position order.
+//! - `follower_cache`: which local users follow each celebrity, while nothing changed.
 //! - `relay`: one-hop forwarding for users connected away from their home node.
 //! - `node_heartbeat`: membership and presence leases.
 //! - `telemetry`: metrics recorder and logging.
@@ -31,6 +33,7 @@ pub mod broadcast_order;
 pub mod config;
 pub mod connection;
 pub mod dispatcher;
+pub mod follower_cache;
 pub mod gateway;
 pub mod http_server;
 pub mod mailbox;
@@ -42,6 +45,7 @@ pub mod relay;
 pub mod telemetry;
 pub mod upgrade;
 pub mod websocket;
+pub mod write_coalescer;
 
 /// The development JWT secret; `pushgate dev` warns while it is in use.
 pub const DEV_JWT_SECRET: &str = "pushgate-dev-secret";

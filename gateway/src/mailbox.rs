@@ -8,6 +8,8 @@ use std::task::{Poll, Waker};
 
 use pushgate_protocol::{Cursor, ErrorCode, FeedItem};
 
+use crate::write_coalescer::WriteCoalescer;
+
 /// Something to tell one connection.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Push {
@@ -64,14 +66,19 @@ impl Queue {
 pub struct Mailbox {
     queue: Mutex<Queue>,
     capacity: usize,
+    /// Decides when the waiting connection is woken: at once, or with the node's next
+    /// release so close pushes share a write.
+    coalescer: Arc<WriteCoalescer>,
 }
 
 impl Mailbox {
-    /// An empty mailbox holding at most `capacity` unfolded pushes.
-    pub fn new(capacity: usize) -> Self {
+    /// An empty mailbox holding at most `capacity` unfolded pushes, whose connection is woken
+    /// through `coalescer`.
+    pub fn new(capacity: usize, coalescer: Arc<WriteCoalescer>) -> Self {
         Self {
             queue: Mutex::new(Queue::default()),
             capacity: capacity.max(1),
+            coalescer,
         }
     }
 
@@ -91,7 +98,7 @@ impl Mailbox {
         let waiter = queue.waiter.take();
         drop(queue);
         if let Some(waiter) = waiter {
-            waiter.wake();
+            self.coalescer.wake(waiter);
         }
     }
 
@@ -131,6 +138,8 @@ fn fold(folded: &mut Folded, push: &Push) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn feed(seq: u64) -> Push {
@@ -146,7 +155,7 @@ mod tests {
 
     #[test]
     fn folds_when_full_and_keeps_control_pushes() {
-        let mailbox = Mailbox::new(2);
+        let mailbox = Mailbox::new(2, WriteCoalescer::new(Duration::ZERO));
         mailbox.push(feed(1));
         mailbox.push(Push::Close(ErrorCode::Draining));
         mailbox.push(feed(2));
@@ -168,7 +177,7 @@ mod tests {
     #[test]
     fn ready_only_when_something_is_queued() {
         use futures_util::FutureExt;
-        let mailbox = Mailbox::new(2);
+        let mailbox = Mailbox::new(2, WriteCoalescer::new(Duration::ZERO));
         assert!(mailbox.ready().now_or_never().is_none());
         mailbox.push(feed(1));
         assert!(mailbox.ready().now_or_never().is_some());
@@ -178,7 +187,7 @@ mod tests {
 
     #[test]
     fn memory_stays_bounded_under_a_flood() {
-        let mailbox = Mailbox::new(8);
+        let mailbox = Mailbox::new(8, WriteCoalescer::new(Duration::ZERO));
         for seq in 1..=100_000 {
             mailbox.push(feed(seq));
         }

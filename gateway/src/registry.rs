@@ -29,6 +29,9 @@ pub struct Registry {
     connections: AtomicU64,
     /// Monotonic per node; fences presence writes (see `PresenceChange::epoch`).
     epoch: AtomicU64,
+    /// Bumped by every register and unregister, so a list computed from `users` can tell it
+    /// is still current (the broadcast follower cache keys on it).
+    generation: AtomicU64,
 }
 
 impl Default for Registry {
@@ -41,6 +44,7 @@ impl Default for Registry {
             // Seeded from the clock: a node restarted under the same ID must not start below
             // the epochs its previous life stored, or its presence writes would be refused.
             epoch: AtomicU64::new(pushgate_fanout::clock::now_micros()),
+            generation: AtomicU64::new(0),
         }
     }
 }
@@ -59,6 +63,7 @@ impl Registry {
             .or_insert_with(|| Vec::with_capacity(1))
             .push(registration.clone());
         self.connections.fetch_add(1, Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.dirty.insert(user.to_owned());
         metrics::gauge!("pushgate_connections").increment(1.0);
         registration
@@ -76,6 +81,7 @@ impl Registry {
         self.users.remove_if(user, |_, conns| conns.is_empty());
         if removed {
             self.connections.fetch_sub(1, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::SeqCst);
             self.dirty.insert(user.to_owned());
             metrics::gauge!("pushgate_connections").decrement(1.0);
         }
@@ -95,6 +101,12 @@ impl Registry {
     /// Users with at least one connection here.
     pub fn users(&self) -> Vec<UserId> {
         self.users.iter().map(|entry| entry.key().clone()).collect()
+    }
+
+    /// Changes whenever a connection registers or leaves: read it before [`Registry::users`]
+    /// and a result derived from those users is current while it stays the same.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// Whether `user` has a connection on this node.
@@ -142,13 +154,22 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::write_coalescer::WriteCoalescer;
 
     #[test]
     fn counts_and_presence_follow_register_and_unregister() {
         let registry = Registry::default();
-        let a = registry.register("u", Arc::new(Mailbox::new(4)));
-        let b = registry.register("u", Arc::new(Mailbox::new(4)));
+        let a = registry.register(
+            "u",
+            Arc::new(Mailbox::new(4, WriteCoalescer::new(Duration::ZERO))),
+        );
+        let b = registry.register(
+            "u",
+            Arc::new(Mailbox::new(4, WriteCoalescer::new(Duration::ZERO))),
+        );
         assert_eq!(registry.connections(), 2);
         let changes = registry.take_changes();
         assert_eq!(changes.len(), 1);

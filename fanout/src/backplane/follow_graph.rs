@@ -36,6 +36,10 @@ pub trait FollowGraph: Send + Sync {
     /// For each of `users`, whether it follows `author` (same order).
     async fn filter_followers(&self, author: &str, users: &[UserId]) -> BackplaneResult<Vec<bool>>;
 
+    /// A value that changes whenever `author`'s followers change (0 while nothing is known),
+    /// so a caller may keep what [`FollowGraph::filter_followers`] said until it moves.
+    async fn followers_revision(&self, author: &str) -> BackplaneResult<u64>;
+
     /// Everyone `user` follows (feeds merge celebrity timelines from it).
     async fn following(&self, user: &str) -> BackplaneResult<Vec<UserId>>;
 }

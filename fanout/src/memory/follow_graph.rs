@@ -14,6 +14,8 @@ struct Graph {
     followers: HashMap<UserId, BTreeSet<UserId>>,
     /// user -> authors followed.
     following: HashMap<UserId, BTreeSet<UserId>>,
+    /// author -> revision of its followers, bumped by every change.
+    revisions: HashMap<UserId, u64>,
 }
 
 /// The embedded follow graph.
@@ -36,6 +38,9 @@ impl FollowGraph for MemoryFollowGraph {
             .entry(user.to_owned())
             .or_default()
             .insert(author.to_owned());
+        if new {
+            *graph.revisions.entry(author.to_owned()).or_default() += 1;
+        }
         Ok(new)
     }
 
@@ -47,6 +52,9 @@ impl FollowGraph for MemoryFollowGraph {
             .is_some_and(|f| f.remove(user));
         if let Some(f) = graph.following.get_mut(user) {
             f.remove(author);
+        }
+        if was {
+            *graph.revisions.entry(author.to_owned()).or_default() += 1;
         }
         Ok(was)
     }
@@ -83,6 +91,11 @@ impl FollowGraph for MemoryFollowGraph {
             .iter()
             .map(|u| followers.is_some_and(|f| f.contains(u)))
             .collect())
+    }
+
+    async fn followers_revision(&self, author: &str) -> BackplaneResult<u64> {
+        let graph = self.graph.read().expect("follow graph lock");
+        Ok(graph.revisions.get(author).copied().unwrap_or(0))
     }
 
     async fn following(&self, user: &str) -> BackplaneResult<Vec<UserId>> {

@@ -38,6 +38,18 @@ impl RedisFollowGraph {
             Some(v) => redis::from_redis_value(v)?,
             None => 0,
         };
+        if changed > 0 {
+            // After the change, never before it: a reader that sees the new revision must see
+            // the new followers. Random rather than counted, so a Redis that lost its data
+            // cannot count back up to a revision a cache still holds.
+            self.conn
+                .query::<()>(
+                    redis::cmd("SET")
+                        .arg(self.keys.followers_revision(author))
+                        .arg(rand::random::<u64>().max(1)),
+                )
+                .await?;
+        }
         Ok(changed > 0)
     }
 }
@@ -104,6 +116,14 @@ impl FollowGraph for RedisFollowGraph {
             )
             .await?;
         Ok(scores.into_iter().map(|s| s.is_some()).collect())
+    }
+
+    async fn followers_revision(&self, author: &str) -> BackplaneResult<u64> {
+        let revision: Option<u64> = self
+            .conn
+            .query(redis::cmd("GET").arg(self.keys.followers_revision(author)))
+            .await?;
+        Ok(revision.unwrap_or(0))
     }
 
     async fn following(&self, user: &str) -> BackplaneResult<Vec<UserId>> {

@@ -101,6 +101,11 @@ impl Keys {
         self.user_tagged("f", author, ":followers")
     }
 
+    /// A random value replaced on every change of an author's followers (in their slot).
+    pub(crate) fn followers_revision(&self, author: &str) -> String {
+        self.user_tagged("f", author, ":followers:rev")
+    }
+
     /// The authors a user follows.
     pub(crate) fn following(&self, user: &str) -> String {
         self.user_tagged("g", user, ":following")

@@ -74,3 +74,54 @@ async fn celebrity_posts_are_broadcast_and_merged_into_feeds_and_resumes() {
         }
     ));
 }
+
+/// The node remembers which of its users follow a celebrity; a follow, an unfollow or a new
+/// connection must each change who gets the next broadcast.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_audiences_follow_follows_unfollows_and_new_connections() {
+    let options = Options {
+        worker: WorkerConfig {
+            celebrity_threshold: 3,
+            ..WorkerConfig::default()
+        },
+        ..Options::default()
+    };
+    let node = TestNode::start_with(options).await;
+    for fan in ["f1", "f2", "f3"] {
+        node.follow(fan, "star").await;
+    }
+    let mut f1 = node.connect("f1").await;
+    let mut late = node.connect("late").await;
+    let quiet = std::time::Duration::from_millis(300);
+
+    let first = node.post("star", "one").await;
+    assert_eq!(f1.posts(1).await[0].0, first);
+    late.silent_for(quiet).await;
+
+    // A follow: the next broadcast reaches the new follower too.
+    node.follow("late", "star").await;
+    let second = node.post("star", "two").await;
+    assert_eq!(late.posts(1).await[0].0, second);
+    assert_eq!(f1.posts(1).await[0].0, second);
+
+    // An unfollow: it stops reaching f1 (star still has three followers: a celebrity).
+    let (status, body) = node
+        .call(
+            reqwest::Method::DELETE,
+            "/v1/follows/star",
+            &node.token("f1"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let third = node.post("star", "three").await;
+    assert_eq!(late.posts(1).await[0].0, third);
+    f1.silent_for(quiet).await;
+
+    // A new connection of a follower: reached without any follow change.
+    let mut f2 = node.connect("f2").await;
+    let fourth = node.post("star", "four").await;
+    assert_eq!(f2.posts(1).await[0].0, fourth);
+    assert_eq!(late.posts(1).await[0].0, fourth);
+    f1.silent_for(quiet).await;
+}

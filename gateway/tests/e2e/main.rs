@@ -14,3 +14,4 @@ mod limits;
 mod rest;
 mod resume;
 mod upgrade;
+mod write_delay;

@@ -228,6 +228,10 @@ pub struct GatewayArgs {
     /// Pushes queued per connection before folding into feed_advanced.
     #[arg(long, env = "PUSHGATE_MAILBOX_CAPACITY", default_value_t = 256)]
     pub mailbox_capacity: usize,
+    /// Hold a push up to this long so later ones share its socket write, milliseconds
+    /// (0: write at once). Trades latency for fewer writes at high per-socket rates.
+    #[arg(long, env = "PUSHGATE_WRITE_DELAY_MS", default_value_t = 0)]
+    pub write_delay_ms: u64,
     /// Largest inbound message in bytes (larger closes with 1009).
     #[arg(long, env = "PUSHGATE_MAX_FRAME_BYTES", default_value_t = 16 * 1024)]
     pub max_frame_bytes: usize,
@@ -266,6 +270,7 @@ impl GatewayArgs {
         config.resume_window = Duration::from_millis(self.resume_window_ms);
         config.write_timeout = Duration::from_millis(self.write_timeout_ms);
         config.mailbox_capacity = self.mailbox_capacity;
+        config.write_delay = Duration::from_millis(self.write_delay_ms);
         config.max_frame_bytes = self.max_frame_bytes;
         config.max_bad_frames = self.max_bad_frames;
         config.frames_per_sec = self.frames_per_sec;
