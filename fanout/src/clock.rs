@@ -12,7 +12,13 @@ pub fn now_micros() -> u64 {
 /// Seconds since `ts` (microseconds since the Unix epoch), for latency metrics; 0 for a
 /// timestamp in the future (clocks of different hosts disagree a little).
 pub fn age_seconds(ts: u64) -> f64 {
-    now_micros().saturating_sub(ts) as f64 / 1e6
+    age_seconds_at(ts, now_micros())
+}
+
+/// Seconds from `ts` to `now` (both microseconds since the Unix epoch), for callers timing
+/// many items against one reading of the clock; 0 when `ts` is later.
+pub fn age_seconds_at(ts: u64, now: u64) -> f64 {
+    now.saturating_sub(ts) as f64 / 1e6
 }
 
 /// Milliseconds since the Unix epoch (presence `last_seen`).

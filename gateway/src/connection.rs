@@ -10,8 +10,10 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use pushgate_fanout::backplane::BackplaneError;
-use pushgate_fanout::clock::{age_seconds, now_micros};
-use pushgate_protocol::{ClientFrame, Codec, Cursor, DecodeError, ErrorCode, ServerFrame};
+use pushgate_fanout::clock::{age_seconds_at, now_micros};
+use pushgate_protocol::{
+    ClientFrame, Codec, Cursor, DecodeError, ErrorCode, ServerFrame, SharedItem,
+};
 use tokio::time::Instant;
 
 use crate::gateway::Gateway;
@@ -244,7 +246,7 @@ where
             heartbeat_ms: self.gateway.config.heartbeat.as_millis() as u64,
             cursor: head,
         };
-        self.send(&[welcome]).await?;
+        self.send(&[welcome.into()]).await?;
         if let Some(after) = resume_from {
             self.resume(after).await?;
         }
@@ -308,7 +310,7 @@ where
                 .await;
         }
         match decoded {
-            Ok(ClientFrame::Ping) => self.send(&[ServerFrame::Pong]).await,
+            Ok(ClientFrame::Ping) => self.send(&[ServerFrame::Pong.into()]).await,
             Ok(ClientFrame::Resume { after }) => self.resume(after).await,
             Ok(ClientFrame::Refresh { token }) => self.refresh(&token).await,
             Err(error) => {
@@ -329,7 +331,8 @@ where
         if self.bad_frames > self.gateway.config.max_bad_frames {
             return Err(Some(ErrorCode::TooManyErrors));
         }
-        self.send(&[ServerFrame::Error { code, message }]).await
+        self.send(&[ServerFrame::Error { code, message }.into()])
+            .await
     }
 
     async fn refresh(&mut self, token: &str) -> Result<(), Ending> {
@@ -374,7 +377,7 @@ where
                 .await
                 .map_err(unavailable("resume read failed"))?;
             complete &= page.complete;
-            let mut frames = Vec::with_capacity(page.items.len());
+            let mut frames: Vec<Outgoing> = Vec::with_capacity(page.items.len());
             for entry in &page.items {
                 // Each item advances exactly one component: the one of the source it came from.
                 let pushed_live = if entry.cursor.feed != cursor.feed {
@@ -384,7 +387,7 @@ where
                         .contains(&entry.cursor.broadcast)
                 };
                 if !pushed_live {
-                    frames.push(entry.item.to_frame(entry.cursor));
+                    frames.push(entry.item.to_frame(entry.cursor).into());
                 }
                 if entry.cursor.feed != cursor.feed && entry.cursor.feed >= self.delivered.feed {
                     self.last_feed_ts = entry.item.ts();
@@ -400,7 +403,7 @@ where
         self.delivered = self.delivered.max(cursor);
         self.floor = self.delivered;
         metrics::counter!("pushgate_resumes_total", "complete" => if complete { "true" } else { "false" }).increment(1);
-        self.send(&[ServerFrame::Resumed { replayed, complete }])
+        self.send(&[ServerFrame::Resumed { replayed, complete }.into()])
             .await?;
         self.flush_mailbox().await
     }
@@ -413,12 +416,14 @@ where
     async fn flush_mailbox(&mut self) -> Result<(), Ending> {
         let (pushes, folded) = self.registration.mailbox.take();
         let age = metrics::histogram!("pushgate_push_age_seconds");
-        let mut frames = Vec::with_capacity(pushes.len() + 1);
+        // One clock reading for the batch: they are all written by the same syscall.
+        let now = now_micros();
+        let mut frames: Vec<Outgoing> = Vec::with_capacity(pushes.len() + 1);
         for push in pushes {
             match push {
                 Push::Feed { seq, item } => {
                     if seq <= self.delivered.feed {
-                        if !self.feed_was_reset(seq, item.ts()).await? {
+                        if !self.feed_was_reset(seq, item.item().ts()).await? {
                             continue;
                         }
                         // The store lost its data (Redis restarted without persistence) and
@@ -429,27 +434,30 @@ where
                         self.fill_gap(seq, &mut frames).await?;
                     }
                     self.delivered.feed = seq;
-                    self.last_feed_ts = item.ts();
-                    age.record(age_seconds(item.ts()));
-                    frames.push(item.to_frame(self.delivered));
+                    self.last_feed_ts = item.item().ts();
+                    age.record(age_seconds_at(item.item().ts(), now));
+                    frames.push(Outgoing::Push(item, self.delivered));
                 }
                 Push::Broadcast { seq, item } => {
                     if seq <= self.delivered.broadcast {
                         continue;
                     }
                     self.delivered.broadcast = seq;
-                    age.record(age_seconds(item.ts()));
-                    frames.push(item.to_frame(self.delivered));
+                    age.record(age_seconds_at(item.item().ts(), now));
+                    frames.push(Outgoing::Push(item, self.delivered));
                 }
                 Push::Reconnect {
                     url,
                     after_ms,
                     reason,
-                } => frames.push(ServerFrame::Reconnect {
-                    url,
-                    after_ms,
-                    reason,
-                }),
+                } => frames.push(
+                    ServerFrame::Reconnect {
+                        url,
+                        after_ms,
+                        reason,
+                    }
+                    .into(),
+                ),
                 Push::Close(code) => {
                     self.send(&frames).await?;
                     return Err(Some(code));
@@ -458,10 +466,13 @@ where
         }
         if let Some(Folded { cursor, count }) = folded {
             self.delivered = self.delivered.max(cursor);
-            frames.push(ServerFrame::FeedAdvanced {
-                cursor: self.delivered,
-                count,
-            });
+            frames.push(
+                ServerFrame::FeedAdvanced {
+                    cursor: self.delivered,
+                    count,
+                }
+                .into(),
+            );
         }
         metrics::counter!("pushgate_pushes_sent_total").increment(frames.len() as u64);
         self.send(&frames).await
@@ -488,7 +499,7 @@ where
 
     /// Entries between what was delivered and `seq` never arrived as pushes (racing workers,
     /// a lost inbox message): read them from the feed so the client sees no gap.
-    async fn fill_gap(&mut self, seq: u64, frames: &mut Vec<ServerFrame>) -> Result<(), Ending> {
+    async fn fill_gap(&mut self, seq: u64, frames: &mut Vec<Outgoing>) -> Result<(), Ending> {
         let missing = (seq - self.delivered.feed - 1) as usize;
         let gap = self
             .gateway
@@ -501,13 +512,13 @@ where
         for entry in gap.entries.into_iter().filter(|e| e.seq < seq) {
             self.delivered.feed = entry.seq;
             self.last_feed_ts = entry.item.ts();
-            frames.push(entry.item.to_frame(self.delivered));
+            frames.push(entry.item.to_frame(self.delivered).into());
         }
         Ok(())
     }
 
     /// Encode and write frames, then flush once: one syscall for a batch of pushes.
-    async fn send(&mut self, frames: &[ServerFrame]) -> Result<(), Ending> {
+    async fn send(&mut self, frames: &[Outgoing]) -> Result<(), Ending> {
         if frames.is_empty() {
             return Ok(());
         }
@@ -536,9 +547,29 @@ where
     }
 }
 
-/// A server frame as the WebSocket message its codec calls for.
-fn message_of((codec, frame): (Codec, &ServerFrame)) -> Result<Message, Ending> {
-    let bytes = codec.encode(frame).map_err(|e| {
+/// A frame on its way to the socket.
+#[derive(Debug)]
+enum Outgoing {
+    /// A control, replayed or gap-filled frame, encoded for this socket alone.
+    Frame(ServerFrame),
+    /// A live push at this connection's cursor, its encoding shared with the item's other
+    /// recipients.
+    Push(Arc<SharedItem>, Cursor),
+}
+
+impl From<ServerFrame> for Outgoing {
+    fn from(frame: ServerFrame) -> Self {
+        Outgoing::Frame(frame)
+    }
+}
+
+/// An outgoing frame as the WebSocket message its codec calls for.
+fn message_of((codec, outgoing): (Codec, &Outgoing)) -> Result<Message, Ending> {
+    let bytes = match outgoing {
+        Outgoing::Frame(frame) => codec.encode(frame),
+        Outgoing::Push(item, cursor) => item.encode(codec, *cursor),
+    }
+    .map_err(|e| {
         tracing::error!(error = %e, "frame encode failed");
         Some(ErrorCode::Internal)
     })?;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use pushgate_fanout::backplane::{Inbox, UserId};
 use pushgate_fanout::clock::age_seconds;
-use pushgate_protocol::{FeedItem, NodeMessage, Recipient};
+use pushgate_protocol::{FeedItem, NodeMessage, Recipient, SharedItem};
 
 use crate::broadcast_order::BroadcastOrder;
 use crate::gateway::Gateway;
@@ -45,11 +45,11 @@ pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
         match message {
             NodeMessage::Deliver { item, recipients } => {
                 let routes = gateway.relay.route(&recipients);
-                let item = Arc::new(item);
+                let item = Arc::new(SharedItem::new(item));
                 deliver_local(&gateway, item.clone(), &recipients);
                 for (node, recipients) in routes {
                     let message = NodeMessage::Relay {
-                        item: (*item).clone(),
+                        item: item.item().clone(),
                         recipients,
                     };
                     if let Err(e) = gateway.backplane.bus.send(&node, message).await {
@@ -59,7 +59,7 @@ pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
                 }
             }
             NodeMessage::Relay { item, recipients } => {
-                deliver_local(&gateway, Arc::new(item), &recipients)
+                deliver_local(&gateway, Arc::new(SharedItem::new(item)), &recipients)
             }
             NodeMessage::Attach { node, users } => gateway.relay.attach(&node, users),
             NodeMessage::Detach { node, users } => gateway.relay.detach(&node, users),
@@ -79,7 +79,7 @@ pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
 }
 
 /// Push `item` to the local connections of each recipient.
-fn deliver_local(gateway: &Gateway, item: Arc<FeedItem>, recipients: &[Recipient]) {
+fn deliver_local(gateway: &Gateway, item: Arc<SharedItem>, recipients: &[Recipient]) {
     let mut reached = 0;
     for recipient in recipients {
         let push = Push::Feed {
@@ -127,6 +127,7 @@ async fn deliver_broadcast(gateway: &Gateway, seq: u64, item: Arc<FeedItem>) {
         FeedItem::Post { author, .. } => local_followers(gateway, author).await,
         FeedItem::Notify { .. } => return,
     };
+    let item = Arc::new(SharedItem::new(Arc::unwrap_or_clone(item)));
     let push = Push::Broadcast { seq, item };
     let reached: usize = followers
         .iter()

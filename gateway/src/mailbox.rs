@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::task::{Poll, Waker};
 
-use pushgate_protocol::{Cursor, ErrorCode, FeedItem};
+use pushgate_protocol::{Cursor, ErrorCode, SharedItem};
 
 use crate::write_coalescer::WriteCoalescer;
 
@@ -14,9 +14,9 @@ use crate::write_coalescer::WriteCoalescer;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Push {
     /// An entry at position `seq` of the user's own feed.
-    Feed { seq: u64, item: Arc<FeedItem> },
+    Feed { seq: u64, item: Arc<SharedItem> },
     /// A celebrity post at position `seq` of the broadcast log.
-    Broadcast { seq: u64, item: Arc<FeedItem> },
+    Broadcast { seq: u64, item: Arc<SharedItem> },
     /// Move to another node (drain).
     Reconnect {
         url: String,
@@ -140,16 +140,18 @@ fn fold(folded: &mut Folded, push: &Push) -> bool {
 mod tests {
     use std::time::Duration;
 
+    use pushgate_protocol::FeedItem;
+
     use super::*;
 
     fn feed(seq: u64) -> Push {
         Push::Feed {
             seq,
-            item: Arc::new(FeedItem::Post {
+            item: Arc::new(SharedItem::new(FeedItem::Post {
                 id: seq,
                 author: "a".into(),
                 ts: 0,
-            }),
+            })),
         }
     }
 

@@ -73,10 +73,22 @@ impl Codec {
 
     /// Encode any serializable value (frames, node messages).
     pub fn encode<T: Serialize>(self, value: &T) -> Result<Vec<u8>, EncodeError> {
-        Ok(match self {
-            Codec::Json => serde_json::to_vec(value)?,
-            Codec::MsgPack => rmp_serde::to_vec_named(value)?,
-        })
+        let mut out = Vec::with_capacity(128);
+        self.encode_into(value, &mut out)?;
+        Ok(out)
+    }
+
+    /// Encode `value` at the end of `out`.
+    pub fn encode_into<T: Serialize>(
+        self,
+        value: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        match self {
+            Codec::Json => serde_json::to_writer(out, value)?,
+            Codec::MsgPack => rmp_serde::encode::write_named(out, value)?,
+        }
+        Ok(())
     }
 
     /// Decode a tagged frame, classifying failures for the error frame.

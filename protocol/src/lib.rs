@@ -15,6 +15,7 @@
 //! - `cursor`: the two-part resume position.
 //! - `feed_item`: post and notification references held in feeds.
 //! - `node_message`: backplane messages to a gateway node's inbox.
+//! - `shared_item`: a feed item whose push frame is encoded once for all its recipients.
 //! - `error_code`: the one error list, with close codes and HTTP statuses.
 
 mod client_frame;
@@ -24,6 +25,7 @@ mod error_code;
 mod feed_item;
 mod node_message;
 mod server_frame;
+mod shared_item;
 
 pub use client_frame::ClientFrame;
 pub use codec::{Codec, DecodeError, EncodeError, Frame};
@@ -32,3 +34,4 @@ pub use error_code::ErrorCode;
 pub use feed_item::{FeedEntry, FeedItem, PostId};
 pub use node_message::{NodeMessage, Recipient};
 pub use server_frame::ServerFrame;
+pub use shared_item::SharedItem;

@@ -11,7 +11,7 @@ use pushgate_fanout::clock::now_micros;
 use pushgate_fanout::drain::Drain;
 use pushgate_fanout::memory::MemoryConfig;
 use pushgate_fanout::ring::Ring;
-use pushgate_protocol::{ClientFrame, Codec, Cursor, FeedItem, ServerFrame};
+use pushgate_protocol::{ClientFrame, Codec, Cursor, FeedItem, ServerFrame, SharedItem};
 use tokio::sync::{mpsc, watch};
 
 use super::{Connection, Identity};
@@ -134,7 +134,7 @@ fn open(gateway: &Arc<Gateway>, resume_from: Option<Cursor>) -> Peer {
 /// A live push of post `id` at feed position `id` to bob's connections, as the dispatcher
 /// would make it.
 fn push_live(gateway: &Gateway, id: u64) {
-    let item = Arc::new(post(id));
+    let item = Arc::new(SharedItem::new(post(id)));
     gateway.registry.push("bob", &Push::Feed { seq: id, item });
 }
 
