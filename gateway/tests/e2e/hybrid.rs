@@ -5,8 +5,8 @@ use pushgate_protocol::{ClientFrame, Codec, Cursor, ServerFrame};
 
 use crate::support::{Options, TestNode, WsClient};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn celebrity_posts_are_broadcast_and_merged_into_feeds_and_resumes() {
+/// A node on which "star" is a celebrity (threshold 3) followed by f1, f2 and f3.
+async fn node_with_a_celebrity() -> TestNode {
     let options = Options {
         worker: WorkerConfig {
             celebrity_threshold: 3,
@@ -18,6 +18,12 @@ async fn celebrity_posts_are_broadcast_and_merged_into_feeds_and_resumes() {
     for fan in ["f1", "f2", "f3"] {
         node.follow(fan, "star").await;
     }
+    node
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn celebrity_posts_are_broadcast_and_merged_into_feeds_and_resumes() {
+    let node = node_with_a_celebrity().await;
     node.follow("f1", "friend").await;
     let mut f1 = node.connect("f1").await;
     let mut f2 = node.connect("f2").await;
@@ -79,17 +85,7 @@ async fn celebrity_posts_are_broadcast_and_merged_into_feeds_and_resumes() {
 /// connection must each change who gets the next broadcast.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcast_audiences_follow_follows_unfollows_and_new_connections() {
-    let options = Options {
-        worker: WorkerConfig {
-            celebrity_threshold: 3,
-            ..WorkerConfig::default()
-        },
-        ..Options::default()
-    };
-    let node = TestNode::start_with(options).await;
-    for fan in ["f1", "f2", "f3"] {
-        node.follow(fan, "star").await;
-    }
+    let node = node_with_a_celebrity().await;
     let mut f1 = node.connect("f1").await;
     let mut late = node.connect("late").await;
     let quiet = std::time::Duration::from_millis(300);
