@@ -133,6 +133,14 @@ pub struct RunArgs {
         default_value_t = 10.0
     )]
     pub handshake_timeout: f64,
+    /// Connection attempts in flight at once over all workers (0: no cap). Past it, clients
+    /// wait their turn instead of piling onto a saturated server and timing out.
+    #[arg(
+        long,
+        env = "PUSHGATE_LOADTEST_MAX_PENDING_CONNECTS",
+        default_value_t = 1024
+    )]
+    pub max_pending_connects: u32,
     /// Server process to watch for memory (VmRSS) and CPU time; repeatable.
     #[arg(
         long = "gateway-pid",

@@ -1,16 +1,18 @@
 //! One simulated client: connect, read pushes, reconnect and resume, until the run ends.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use pushgate_protocol::Cursor;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::time::{Instant, sleep_until, timeout};
 
+use crate::worker_plan::ProtocolPlan;
 use crate::{
-    Arrival, ClientDialect, ClientOutcome, Destination, Event, FollowGraph, Phase, PhaseSignal,
-    Socket, WorkerPlan, WorkerStats, unix_micros,
+    Arrival, ClientDialect, ClientOutcome, Destination, Event, FollowGraph, LoadtestError, Phase,
+    PhaseSignal, Socket, WorkerPlan, WorkerStats, unix_micros,
 };
 
 /// What a worker's clients share.
@@ -19,6 +21,8 @@ pub struct WorkerContext {
     pub plan: WorkerPlan,
     pub dialect: ClientDialect,
     pub http: reqwest::Client,
+    /// Turns for connection attempts (`WorkerPlan::pending_connects`); `None`: no cap.
+    pub connect_turns: Option<Semaphore>,
     pub stats: Mutex<WorkerStats>,
     /// Topics (followed authors or the one channel) per client of this worker.
     pub topics: Vec<Vec<u32>>,
@@ -26,7 +30,7 @@ pub struct WorkerContext {
 
 impl WorkerContext {
     /// The context of `plan`, regenerating the follow graph for its clients' topics.
-    pub fn new(plan: WorkerPlan) -> Self {
+    pub fn new(plan: WorkerPlan) -> Result<Self, LoadtestError> {
         let dialect = ClientDialect::new(&plan.protocol);
         let topics = match dialect.graph() {
             Some(params) => {
@@ -36,13 +40,22 @@ impl WorkerContext {
                 .map(|index| dialect.channel_of(index).into_iter().collect())
                 .collect(),
         };
-        Self {
+        let http = reqwest::Client::builder()
+            .local_address(http_source(&plan).map(IpAddr::V4))
+            .build()
+            .map_err(|source| LoadtestError::Http {
+                what: "the worker's HTTP client".to_owned(),
+                source,
+            })?;
+        Ok(Self {
             stats: Mutex::new(WorkerStats::new(plan.clients)),
-            http: reqwest::Client::new(),
+            connect_turns: (plan.pending_connects > 0)
+                .then(|| Semaphore::new(plan.pending_connects as usize)),
+            http,
             dialect,
             topics,
             plan,
-        }
+        })
     }
 
     /// The stats, even if a client task panicked while holding them.
@@ -51,6 +64,28 @@ impl WorkerContext {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Where the worker's HTTP calls leave from: its own source address when every gateway is on
+/// loopback (see [`crate::SourceAddrs::for_worker`]); the kernel's choice otherwise, since a loopback
+/// source cannot reach another host.
+fn http_source(plan: &WorkerPlan) -> Option<Ipv4Addr> {
+    let range = plan.source_addrs?;
+    let ProtocolPlan::Pushgate(pushgate) = &plan.protocol else {
+        return None;
+    };
+    let loopback = |target: &String| {
+        let url = reqwest::Url::parse(target).ok();
+        let host = url.as_ref().and_then(|url| url.host_str());
+        host.is_some_and(|host| {
+            host == "localhost" || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        })
+    };
+    pushgate
+        .targets
+        .iter()
+        .all(loopback)
+        .then(|| range.for_worker(plan.index))
 }
 
 /// First retry delay after a failed attempt; doubled per failure up to [`BACKOFF_MAX`].
@@ -110,6 +145,15 @@ impl Client {
         let connect_timeout = Duration::from_millis(ctx.plan.connect_timeout_ms);
         let mut backoff = BACKOFF_MIN;
         while *phase.borrow() != Phase::Finishing {
+            // A saturated server answers late; attempts beyond what it can take would only
+            // time out and come back, so they queue here instead (congestion control).
+            let turn = match &ctx.connect_turns {
+                Some(turns) => tokio::select! {
+                    turn = turns.acquire() => turn.ok(),
+                    _ = phase.wait_for(|p| *p == Phase::Finishing) => break,
+                },
+                None => None,
+            };
             ctx.stats().counters.attempts += 1;
             // Boxed: the connect future (HTTP lookup, TCP, handshake) is several KiB, and
             // inline it would stay part of every idle client's task for the whole run.
@@ -124,6 +168,7 @@ impl Client {
                 )),
             )
             .await;
+            drop(turn);
             let Ok(Ok(socket)) = opened else {
                 ctx.stats().counters.handshake_errors += 1;
                 self.destination.target_offset += 1;
@@ -255,6 +300,47 @@ async fn pause(duration: Duration, phase: &mut watch::Receiver<Phase>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn plan(targets: &[&str], source_addrs: Option<&str>) -> WorkerPlan {
+        WorkerPlan {
+            index: 3,
+            first_client: 0,
+            clients: 1,
+            epoch_us: 0,
+            ramp_per_sec: 1.0,
+            connect_timeout_ms: 1_000,
+            pending_connects: 0,
+            source_addrs: source_addrs.map(|range| range.parse().expect("range")),
+            churn: None,
+            slow_fraction: 0.0,
+            protocol: ProtocolPlan::Pushgate(crate::worker_plan::PushgatePlan {
+                targets: targets.iter().map(|t| (*t).to_owned()).collect(),
+                run_id: "t".into(),
+                codec: crate::WireCodec::Json,
+                jwt_secret: "x".repeat(16),
+                token_ttl_s: 60,
+                follow_connect: true,
+                graph: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn http_calls_leave_from_the_workers_own_address_only_on_loopback() {
+        let range = Some("127.0.0.2-127.0.0.254");
+        let loopback = ["http://127.0.0.1:8480", "http://localhost:8481"];
+        assert_eq!(
+            http_source(&plan(&loopback, range)),
+            Some(Ipv4Addr::new(127, 0, 0, 5))
+        );
+        assert_eq!(
+            http_source(&plan(&loopback, None)),
+            None,
+            "no range: kernel's choice"
+        );
+        let remote = ["http://127.0.0.1:8480", "http://10.0.0.7:8480"];
+        assert_eq!(http_source(&plan(&remote, range)), None, "a remote target");
+    }
 
     #[test]
     fn jitter_stays_in_range() {

@@ -262,6 +262,7 @@ impl RunSpec {
                     epoch_us,
                     ramp_per_sec: self.run.ramp / f64::from(count),
                     connect_timeout_ms: (self.run.handshake_timeout * 1000.0) as u64,
+                    pending_connects: self.run.max_pending_connects.div_ceil(count),
                     source_addrs,
                     churn: self.churn.as_ref().map(|churn| ChurnPlan {
                         fraction: churn.churn_fraction,

@@ -39,9 +39,24 @@ impl SourceAddrs {
     /// ephemeral port grows with the sockets already open: at ~320,000 sockets it was 18 % of
     /// the machine's CPU (`__inet_hash_connect`), 3-6 % with fixed ports (BENCHMARKS.md).
     pub fn for_client(&self, index: u32) -> SocketAddrV4 {
-        let address = Ipv4Addr::from(u32::from(self.first) + index % self.len());
         let port = FIRST_PORT + (index / self.len()) % PORTS;
-        SocketAddrV4::new(address, port as u16)
+        SocketAddrV4::new(self.address(index), port as u16)
+    }
+
+    /// The address of worker `index`'s HTTP connections, round robin like clients'.
+    ///
+    /// Those connections take kernel-chosen ports, and the kernel's search for a free one
+    /// walks past every port of that address already talking to the same server. With all
+    /// workers on one address, lookups abandoned by timeouts piled up there until each
+    /// `connect()` took hundreds of microseconds and the ramp stalled (BENCHMARKS.md, toward
+    /// 1,000,000); one address per worker divides that pile by the number of workers.
+    pub fn for_worker(&self, index: u32) -> Ipv4Addr {
+        self.address(index)
+    }
+
+    /// The `index`-th address of the range, wrapping around.
+    fn address(&self, index: u32) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.first) + index % self.len())
     }
 }
 
@@ -87,6 +102,12 @@ mod tests {
         );
         let single: SourceAddrs = "127.0.0.9".parse().expect("single");
         assert_eq!(single.len(), 1);
+        assert_eq!(range.for_worker(3), Ipv4Addr::new(127, 0, 0, 5));
+        assert_eq!(
+            range.for_worker(253),
+            Ipv4Addr::new(127, 0, 0, 2),
+            "wraps around"
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub async fn run_worker() -> Result<(), LoadtestError> {
     let ParentCommand::Start(plan) = serde_json::from_str(&first)? else {
         return Err(bad("the first line must be the plan"));
     };
-    let ctx = Arc::new(WorkerContext::new(*plan));
+    let ctx = Arc::new(WorkerContext::new(*plan)?);
     let phase = Arc::new(PhaseSignal::default());
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_lines(out_rx));

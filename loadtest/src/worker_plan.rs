@@ -21,6 +21,8 @@ pub struct WorkerPlan {
     pub ramp_per_sec: f64,
     /// How long one connection attempt may take.
     pub connect_timeout_ms: u64,
+    /// Connection attempts this worker runs at once (0: no cap).
+    pub pending_connects: u32,
     /// Source addresses to bind to, for loopback targets.
     pub source_addrs: Option<SourceAddrs>,
     /// Clients that disconnect and resume over and over.
