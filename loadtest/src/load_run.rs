@@ -17,8 +17,12 @@ use crate::{
     RunSpec, Timeline, TokenMinter, WorkerMessage, WorkerPool, load_follows, unix_micros,
 };
 
-/// How long workers get to report after `finish` (closing 18k sockets and tallying).
-const FINISH_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long workers get to report after `finish`: closing their sockets and tallying. The
+/// servers see every socket close at once, so the time grows with the run: a million
+/// sockets on 2 cores took longer than a flat minute.
+fn finish_timeout(connections: u32) -> Duration {
+    Duration::from_secs(60) + Duration::from_millis(u64::from(connections) / 10)
+}
 
 /// Everything workers reported so far.
 #[derive(Debug)]
@@ -247,7 +251,7 @@ pub async fn run_load(spec: &RunSpec, exe: &Path) -> Result<Report, LoadtestErro
     collector
         .pump(
             &mut events,
-            Instant::now() + FINISH_TIMEOUT,
+            Instant::now() + finish_timeout(run.connections),
             (&progress, "finishing"),
             Collector::all_done,
         )
