@@ -108,16 +108,6 @@ fn unavailable(what: &'static str) -> impl FnOnce(BackplaneError) -> Ending {
     }
 }
 
-/// A socket error that ended reading, mapped to how we close.
-fn read_error_ending(error: &WebSocketError) -> Ending {
-    match error {
-        WebSocketError::TooLarge { .. } => Some(ErrorCode::TooLarge),
-        WebSocketError::Protocol(_) => Some(ErrorCode::ProtocolError),
-        // The socket is gone; there is no one to send a close frame to.
-        WebSocketError::Io(_) => None,
-    }
-}
-
 impl<S> Connection<S>
 where
     S: Stream<Item = Result<Message, WebSocketError>>
@@ -214,7 +204,7 @@ where
                     None | Some(Ok(Message::Close(_))) => return Ok(None),
                     Some(Err(error)) => {
                         tracing::debug!(%error, "read failed");
-                        return Err(read_error_ending(&error));
+                        return Err(error.error_code());
                     }
                     Some(Ok(message)) => {
                         self.last_inbound = Instant::now();

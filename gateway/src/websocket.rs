@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use futures_util::{Sink, Stream};
+use pushgate_protocol::ErrorCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use self::frame::{OpCode, parse_header, unmask, write_frame};
@@ -39,6 +40,18 @@ pub enum WebSocketError {
     /// The socket itself failed.
     #[error("socket error: {0}")]
     Io(#[from] io::Error),
+}
+
+impl WebSocketError {
+    /// The error to close the connection with, or `None` when the socket is gone and there is
+    /// no one to send a close frame to.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        match self {
+            WebSocketError::Protocol(_) => Some(ErrorCode::ProtocolError),
+            WebSocketError::TooLarge { .. } => Some(ErrorCode::TooLarge),
+            WebSocketError::Io(_) => None,
+        }
+    }
 }
 
 /// A message being reassembled from fragments; boxed because almost no client fragments.
