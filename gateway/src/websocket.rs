@@ -6,8 +6,9 @@
 //! with the smallest settings, a third of pushgate's per-socket budget. A gateway only reads
 //! small client frames and writes whole server frames, so the protocol it needs is small: this
 //! socket keeps bytes only while a frame is partly read or not yet written. The handshake is
-//! in [`handshake`]; frame headers are in [`frame`]; the tests at the bottom run it against
-//! tungstenite's client over real TCP.
+//! in [`handshake`]; frame headers are in [`frame`]; text is checked as it arrives by
+//! [`utf8`]; the tests at the bottom run it against tungstenite's client over real TCP.
+//! Autobahn|Testsuite results are in docs/websocket-conformance.md.
 
 pub mod frame;
 pub mod handshake;
