@@ -108,16 +108,6 @@ fn unavailable(what: &'static str) -> impl FnOnce(BackplaneError) -> Ending {
     }
 }
 
-/// A socket error that ended reading, mapped to how we close.
-fn read_error_ending(error: &WebSocketError) -> Ending {
-    match error {
-        WebSocketError::TooLarge { .. } => Some(ErrorCode::TooLarge),
-        WebSocketError::Protocol(_) => Some(ErrorCode::ProtocolError),
-        // The socket is gone; there is no one to send a close frame to.
-        WebSocketError::Io(_) => None,
-    }
-}
-
 impl<S> Connection<S>
 where
     S: Stream<Item = Result<Message, WebSocketError>>
@@ -214,7 +204,7 @@ where
                     None | Some(Ok(Message::Close(_))) => return Ok(None),
                     Some(Err(error)) => {
                         tracing::debug!(%error, "read failed");
-                        return Err(read_error_ending(&error));
+                        return Err(error.error_code());
                     }
                     Some(Ok(message)) => {
                         self.last_inbound = Instant::now();
@@ -289,6 +279,14 @@ where
     }
 
     async fn on_message(&mut self, message: Message) -> Result<(), Ending> {
+        // Control frames count too: the WebSocket layer answers pings by itself, so without
+        // this a ping flood would cost the node without limit. A flood over the rate gets
+        // error frames, each written out before the next frame is read, then close 4003.
+        if self.limiter.check().is_err() {
+            return self
+                .reject(ErrorCode::RateLimited, "too many frames; slow down".into())
+                .await;
+        }
         let decoded = match (&message, self.codec) {
             (Message::Text(text), Codec::Json) => self.codec.decode::<ClientFrame>(text.as_bytes()),
             (Message::Binary(bytes), Codec::MsgPack) => self.codec.decode::<ClientFrame>(bytes),
@@ -304,11 +302,6 @@ where
             // Pings are answered by the WebSocket layer; both only prove liveness.
             _ => return Ok(()),
         };
-        if self.limiter.check().is_err() {
-            return self
-                .reject(ErrorCode::RateLimited, "too many frames; slow down".into())
-                .await;
-        }
         match decoded {
             Ok(ClientFrame::Ping) => self.send(&[ServerFrame::Pong.into()]).await,
             Ok(ClientFrame::Resume { after }) => self.resume(after).await,

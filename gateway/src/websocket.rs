@@ -6,26 +6,35 @@
 //! with the smallest settings, a third of pushgate's per-socket budget. A gateway only reads
 //! small client frames and writes whole server frames, so the protocol it needs is small: this
 //! socket keeps bytes only while a frame is partly read or not yet written. The handshake is
-//! in [`handshake`]; frame headers are in [`frame`]; the tests at the bottom run it against
-//! tungstenite's client over real TCP.
+//! in [`handshake`]; frame headers are in [`frame`]; text is checked as it arrives by
+//! [`utf8`]; the tests at the bottom run it against tungstenite's client over real TCP.
+//! Autobahn|Testsuite results are in docs/websocket-conformance.md.
 
 pub mod frame;
 pub mod handshake;
 pub mod message;
+pub mod utf8;
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use futures_util::{Sink, Stream};
+use pushgate_protocol::ErrorCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use self::frame::{OpCode, parse_header, unmask, write_frame};
-pub use self::message::{CloseFrame, Message};
+use self::frame::{Header, MAX_CONTROL_PAYLOAD, OpCode, parse_header, unmask_at, write_frame};
+pub use self::message::{CloseFrame, Message, close_code_is_valid};
+use self::utf8::Utf8Validator;
 
 /// Bytes read from the socket per readiness event; a stack buffer, so it costs idle sockets
 /// nothing. Client frames are small, so one read almost always holds whole frames.
 const READ_CHUNK: usize = 4096;
+
+/// Unsent output past which the socket stops reading (and writers wait). Reading is what
+/// makes a client's pings and closes queue output, so a client that sends without reading
+/// meets TCP backpressure instead of growing this buffer.
+const MAX_UNSENT: usize = 64 * 1024;
 
 /// Why a WebSocket stopped.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +42,10 @@ pub enum WebSocketError {
     /// The peer broke RFC 6455 (the connection should close with 1002).
     #[error("websocket protocol violation: {0}")]
     Protocol(&'static str),
+    /// A text message or close reason that is not UTF-8 (1007), noticed at the first byte
+    /// that makes it invalid.
+    #[error("text that is not UTF-8")]
+    InvalidUtf8,
     /// A frame or message over the size limit (1009).
     #[error("message larger than {limit} bytes")]
     TooLarge { limit: usize },
@@ -41,11 +54,80 @@ pub enum WebSocketError {
     Io(#[from] io::Error),
 }
 
-/// A message being reassembled from fragments; boxed because almost no client fragments.
+impl WebSocketError {
+    /// The error to close the connection with, or `None` when the socket is gone and there is
+    /// no one to send a close frame to.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        match self {
+            WebSocketError::Protocol(_) => Some(ErrorCode::ProtocolError),
+            WebSocketError::InvalidUtf8 => Some(ErrorCode::InvalidUtf8),
+            WebSocketError::TooLarge { .. } => Some(ErrorCode::TooLarge),
+            WebSocketError::Io(_) => None,
+        }
+    }
+}
+
+/// A data message partly received: boxed, because almost no client fragments a message or
+/// sends a text frame larger than one read.
 #[derive(Debug)]
-struct Fragments {
+struct Partial {
+    /// Text or binary: what the message is once whole.
     opcode: OpCode,
+    /// Whether its first frame came without FIN, so continuation frames come next (rather
+    /// than this being one text frame checked as it arrives).
+    fragmented: bool,
+    /// Payload of the message's frames that arrived whole.
     data: Vec<u8>,
+    /// Text: the UTF-8 check up to the last byte that arrived.
+    utf8: Utf8Validator,
+    /// Payload bytes of the text frame at the head of `read` already unmasked and checked,
+    /// so each byte is checked once however many reads the frame takes.
+    head_checked: usize,
+}
+
+impl Partial {
+    fn new(opcode: OpCode) -> Box<Self> {
+        Box::new(Self {
+            opcode,
+            fragmented: false,
+            data: Vec::new(),
+            utf8: Utf8Validator::default(),
+            head_checked: 0,
+        })
+    }
+}
+
+/// The answer to the newest ping, held while older output is still unwritten: RFC 6455 5.5.3
+/// allows answering only the latest ping, so a client that pings without reading replaces
+/// this rather than growing the write buffer.
+#[derive(Debug)]
+struct PendingPong {
+    /// How many bytes of `payload` the ping carried.
+    len: u8,
+    /// The ping's payload, echoed; a fixed array so replacing it never allocates.
+    payload: [u8; MAX_CONTROL_PAYLOAD as usize],
+}
+
+impl PendingPong {
+    fn new(payload: &[u8]) -> Box<Self> {
+        let mut pong = Box::new(Self {
+            len: 0,
+            payload: [0; MAX_CONTROL_PAYLOAD as usize],
+        });
+        pong.set(payload);
+        pong
+    }
+
+    /// Answer this ping instead (`parse_header` keeps pings within 125 bytes).
+    fn set(&mut self, payload: &[u8]) {
+        let len = payload.len().min(self.payload.len());
+        self.payload[..len].copy_from_slice(&payload[..len]);
+        self.len = len as u8;
+    }
+
+    fn payload(&self) -> &[u8] {
+        &self.payload[..usize::from(self.len)]
+    }
 }
 
 /// A server-side WebSocket over `io` (a TCP stream once the HTTP upgrade is done).
@@ -55,14 +137,19 @@ pub struct WebSocket<IO> {
     /// Bytes read but not yet consumed as whole frames. Freed as soon as it is empty, so an
     /// idle socket holds no read buffer.
     read: Vec<u8>,
-    /// The data message being reassembled, if the client fragments one.
-    fragments: Option<Box<Fragments>>,
+    /// The data message being received, while it is fragmented or its text is checked as
+    /// it arrives.
+    partial: Option<Box<Partial>>,
     /// Encoded frames not yet written; freed once written, for the same reason as `read`.
     write: Vec<u8>,
     /// How much of `write` the socket has taken.
     written: usize,
-    /// Largest message accepted from the client, in bytes.
-    max_message: usize,
+    /// The newest ping's answer, waiting for `write` to empty; boxed so an idle socket pays
+    /// a pointer for it.
+    pong: Option<Box<PendingPong>>,
+    /// Largest message accepted from the client, in bytes; a `u32` (4 GiB is far past any
+    /// sane limit) so it shares a word with the flags below: every idle socket holds this.
+    max_message: u32,
     /// The client sent close, or the stream ended: nothing more is read.
     read_closed: bool,
     /// We sent close: nothing more is written.
@@ -79,13 +166,23 @@ where
         Self {
             io,
             read: already_read.to_vec(),
-            fragments: None,
+            partial: None,
             write: Vec::new(),
             written: 0,
-            max_message,
+            pong: None,
+            max_message: u32::try_from(max_message).unwrap_or(u32::MAX),
             read_closed: false,
             close_sent: false,
         }
+    }
+
+    fn max_message(&self) -> usize {
+        self.max_message as usize
+    }
+
+    /// Bytes queued that the socket has not taken yet.
+    fn unsent(&self) -> usize {
+        self.write.len() - self.written
     }
 
     /// Queue one frame for writing (flushed by the next `poll_flush`).
@@ -93,23 +190,79 @@ where
         write_frame(&mut self.write, opcode, payload);
     }
 
-    /// Take the next whole frame out of `read`, if it holds one.
+    /// Answer a ping: queued at once when nothing else waits to be written, else kept as the
+    /// one pending answer (replacing an older one) until the buffer empties.
+    fn queue_pong(&mut self, payload: &[u8]) {
+        if self.unsent() == 0 {
+            self.queue(OpCode::Pong, payload);
+        } else if let Some(pong) = &mut self.pong {
+            pong.set(payload);
+        } else {
+            self.pong = Some(PendingPong::new(payload));
+        }
+    }
+
+    /// Queue our close frame, behind the answer to the latest ping if one still waits.
+    fn queue_close(&mut self, payload: &[u8]) {
+        if let Some(pong) = self.pong.take() {
+            self.queue(OpCode::Pong, pong.payload());
+        }
+        self.close_sent = true;
+        self.queue(OpCode::Close, payload);
+    }
+
+    /// Take the next whole frame out of `read`, if it holds one. Framing errors and the UTF-8
+    /// of text are caught as soon as the bytes that show them arrive.
     fn next_frame(&mut self) -> Result<Option<(OpCode, bool, Vec<u8>)>, WebSocketError> {
         let Some(header) = parse_header(&self.read)? else {
             return Ok(None);
         };
-        let limit = self.max_message;
+        let fragmented = self.partial.as_ref().filter(|partial| partial.fragmented);
+        let (so_far, text) = match (header.opcode, fragmented) {
+            (OpCode::Text | OpCode::Binary, Some(_)) => {
+                return Err(WebSocketError::Protocol(
+                    "a new message started inside a fragmented one",
+                ));
+            }
+            (OpCode::Continuation, None) => {
+                return Err(WebSocketError::Protocol(
+                    "continuation frame without a message to continue",
+                ));
+            }
+            (OpCode::Continuation, Some(partial)) => {
+                (partial.data.len(), partial.opcode == OpCode::Text)
+            }
+            (opcode, _) => (0, opcode == OpCode::Text),
+        };
+        let limit = self.max_message();
         let payload_len = usize::try_from(header.payload_len)
             .ok()
-            .filter(|&len| len <= limit)
+            .filter(|&len| len <= limit - so_far)
             .ok_or(WebSocketError::TooLarge { limit })?;
         let end = header.header_len + payload_len;
         if self.read.len() < end {
+            if text {
+                self.check_arrived_text(&header)?;
+            }
             self.read.reserve(end - self.read.len());
             return Ok(None);
         }
+        let checked = match &mut self.partial {
+            Some(partial) if !header.opcode.is_control() => {
+                std::mem::take(&mut partial.head_checked)
+            }
+            _ => 0,
+        };
         let mut payload = self.read[header.header_len..end].to_vec();
-        unmask(&mut payload, header.mask);
+        unmask_at(&mut payload[checked..], header.mask, checked);
+        // Text that is not one whole frame is checked here; a whole one-frame message is
+        // checked once, as it becomes a `String`.
+        if text && (self.partial.is_some() || !header.fin) {
+            let partial = self
+                .partial
+                .get_or_insert_with(|| Partial::new(OpCode::Text));
+            partial.utf8.feed(&payload[checked..])?;
+        }
         if self.read.len() == end {
             self.read = Vec::new();
         } else {
@@ -118,103 +271,129 @@ where
         Ok(Some((header.opcode, header.fin, payload)))
     }
 
+    /// Unmask and check the part of the text frame at the head of `read` that has arrived,
+    /// so invalid UTF-8 fails the connection before the rest of the frame comes.
+    fn check_arrived_text(&mut self, header: &Header) -> Result<(), WebSocketError> {
+        let arrived_from = header.header_len
+            + self
+                .partial
+                .as_ref()
+                .map_or(0, |partial| partial.head_checked);
+        if arrived_from >= self.read.len() {
+            return Ok(());
+        }
+        let partial = self
+            .partial
+            .get_or_insert_with(|| Partial::new(OpCode::Text));
+        let arrived = &mut self.read[arrived_from..];
+        unmask_at(arrived, header.mask, partial.head_checked);
+        partial.utf8.feed(arrived)?;
+        partial.head_checked += arrived.len();
+        Ok(())
+    }
+
     /// Turn the frames in `read` into the next message, answering control frames on the way.
     fn next_message(&mut self) -> Result<Option<Message>, WebSocketError> {
         while let Some((opcode, fin, payload)) = self.next_frame()? {
-            let data = match opcode {
+            match opcode {
                 OpCode::Ping => {
                     if !self.close_sent {
-                        self.queue(OpCode::Pong, &payload);
+                        self.queue_pong(&payload);
                     }
                     return Ok(Some(Message::Ping(payload)));
                 }
                 OpCode::Pong => return Ok(Some(Message::Pong(payload))),
                 OpCode::Close => return self.on_close(&payload).map(Some),
-                OpCode::Text | OpCode::Binary if self.fragments.is_some() => {
-                    return Err(WebSocketError::Protocol(
-                        "a new message started inside a fragmented one",
-                    ));
-                }
-                OpCode::Text | OpCode::Binary if fin => (opcode, payload),
-                OpCode::Text | OpCode::Binary => {
-                    self.fragments = Some(Box::new(Fragments {
-                        opcode,
-                        data: payload,
-                    }));
-                    continue;
-                }
-                OpCode::Continuation => {
-                    let Some(mut fragments) = self.fragments.take() else {
-                        return Err(WebSocketError::Protocol(
-                            "continuation frame without a message to continue",
-                        ));
+                OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                    // `next_frame` has started a partial for any text that is not one whole
+                    // frame; binary gets its own at its first fragment.
+                    let mut partial = match self.partial.take() {
+                        Some(partial) => partial,
+                        None if fin => {
+                            return Self::whole(opcode, payload).map(Some);
+                        }
+                        None => Partial::new(opcode),
                     };
-                    if fragments.data.len() + payload.len() > self.max_message {
-                        return Err(WebSocketError::TooLarge {
-                            limit: self.max_message,
-                        });
+                    if partial.data.is_empty() {
+                        partial.data = payload;
+                    } else {
+                        partial.data.extend_from_slice(&payload);
                     }
-                    fragments.data.extend_from_slice(&payload);
                     if !fin {
-                        self.fragments = Some(fragments);
+                        partial.fragmented = true;
+                        self.partial = Some(partial);
                         continue;
                     }
-                    (fragments.opcode, fragments.data)
+                    partial.utf8.finish()?;
+                    return Self::whole(partial.opcode, partial.data).map(Some);
                 }
-            };
-            return match data {
-                (OpCode::Text, bytes) => String::from_utf8(bytes)
-                    .map(|text| Some(Message::Text(text)))
-                    .map_err(|_| WebSocketError::Protocol("text message is not UTF-8")),
-                (_, bytes) => Ok(Some(Message::Binary(bytes))),
-            };
+            }
         }
         Ok(None)
     }
 
-    /// The client started the closing handshake: answer it (echoing its code) and stop reading.
+    /// A data message once all of it arrived.
+    fn whole(opcode: OpCode, data: Vec<u8>) -> Result<Message, WebSocketError> {
+        match opcode {
+            OpCode::Text => String::from_utf8(data)
+                .map(Message::Text)
+                .map_err(|_| WebSocketError::InvalidUtf8),
+            _ => Ok(Message::Binary(data)),
+        }
+    }
+
+    /// The client started the closing handshake (or answered ours): check it, answer it with
+    /// its code, and stop reading.
     fn on_close(&mut self, payload: &[u8]) -> Result<Message, WebSocketError> {
         self.read_closed = true;
         let frame = match payload {
             [] => None,
             [_] => return Err(WebSocketError::Protocol("close payload of one byte")),
             [high, low, reason @ ..] => {
-                let reason = std::str::from_utf8(reason)
-                    .map_err(|_| WebSocketError::Protocol("close reason is not UTF-8"))?;
+                let code = u16::from_be_bytes([*high, *low]);
+                if !close_code_is_valid(code) {
+                    return Err(WebSocketError::Protocol("invalid close code"));
+                }
+                let reason =
+                    std::str::from_utf8(reason).map_err(|_| WebSocketError::InvalidUtf8)?;
                 Some(CloseFrame {
-                    code: u16::from_be_bytes([*high, *low]),
+                    code,
                     reason: reason.to_owned(),
                 })
             }
         };
         if !self.close_sent {
-            self.close_sent = true;
             let echo = frame.as_ref().map_or(&[][..], |_| &payload[..2]);
-            self.queue(OpCode::Close, echo);
+            self.queue_close(echo);
         }
         Ok(Message::Close(frame))
     }
 
-    /// Start writing queued control frames (pongs, the close reply) while reading, even if the
-    /// owner is not writing. A write error surfaces on the owner's next write.
+    /// Start writing what is queued without waiting for it; a write error comes back on the
+    /// next read or write.
     fn nudge_queued(&mut self, cx: &mut Context<'_>) {
-        if self.written < self.write.len() {
+        if self.unsent() > 0 {
             let _ = self.poll_write_queued(cx);
         }
     }
 
-    /// Write out everything queued, then free the buffer.
+    /// Write out everything queued, then free the buffer; a pending pong goes out last.
     fn poll_write_queued(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WebSocketError>> {
-        while self.written < self.write.len() {
-            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.write[self.written..]))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
+        loop {
+            while self.written < self.write.len() {
+                let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.write[self.written..]))?;
+                if n == 0 {
+                    return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
+                }
+                self.written += n;
             }
-            self.written += n;
+            self.write = Vec::new();
+            self.written = 0;
+            let Some(pong) = self.pong.take() else {
+                return Poll::Ready(Ok(()));
+            };
+            self.queue(OpCode::Pong, pong.payload());
         }
-        self.write = Vec::new();
-        self.written = 0;
-        Poll::Ready(Ok(()))
     }
 }
 
@@ -226,10 +405,19 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        this.nudge_queued(cx);
         loop {
             if this.read_closed {
                 return Poll::Ready(None);
+            }
+            // Nothing is read while output is backed up: the write's waker wakes us.
+            if this.unsent() > 0 {
+                if let Poll::Ready(Err(error)) = this.poll_write_queued(cx) {
+                    this.read_closed = true;
+                    return Poll::Ready(Some(Err(error)));
+                }
+                if this.unsent() > MAX_UNSENT {
+                    return Poll::Pending;
+                }
             }
             match this.next_message() {
                 Ok(Some(message)) => {
@@ -250,7 +438,7 @@ where
             }
             if buf.filled().is_empty() {
                 this.read_closed = true;
-                let midway = !this.read.is_empty() || this.fragments.is_some();
+                let midway = !this.read.is_empty() || this.partial.is_some();
                 return Poll::Ready(
                     midway.then(|| Err(io::Error::from(io::ErrorKind::UnexpectedEof).into())),
                 );
@@ -272,7 +460,7 @@ where
         // Writes are bounded by the caller's batches; write out a batch that grew large
         // before queueing more, so a stuck client cannot make the buffer grow without end.
         let this = self.get_mut();
-        if this.write.len() - this.written >= this.max_message.max(64 * 1024) {
+        if this.unsent() >= MAX_UNSENT {
             ready!(this.poll_write_queued(cx))?;
         }
         Poll::Ready(Ok(()))
@@ -289,8 +477,10 @@ where
             Message::Ping(bytes) => this.queue(OpCode::Ping, &bytes),
             Message::Pong(bytes) => this.queue(OpCode::Pong, &bytes),
             Message::Close(frame) => {
-                this.close_sent = true;
                 let mut payload = Vec::new();
+                // A code that may not go on the wire (1005, 1006, 1015, ...) is sent as no
+                // code at all, as uWebSockets does: the peer must never see it.
+                let frame = frame.filter(|frame| close_code_is_valid(frame.code));
                 if let Some(CloseFrame { code, reason }) = frame {
                     payload.extend_from_slice(&code.to_be_bytes());
                     // A control frame holds at most 125 bytes; cut the reason at a char edge.
@@ -300,7 +490,7 @@ where
                     }
                     payload.extend_from_slice(&reason.as_bytes()[..end]);
                 }
-                this.queue(OpCode::Close, &payload);
+                this.queue_close(&payload);
             }
         }
         Ok(())

@@ -41,15 +41,17 @@ pub enum ErrorCode {
     /// A dependency (e.g. the backplane) is down; retry with backoff.
     Unavailable,
     /// A WebSocket upgrade or frame that breaks RFC 6455: missing upgrade headers, an
-    /// unmasked or malformed frame, text that is not UTF-8.
+    /// unmasked or malformed frame, an invalid close code.
     ProtocolError,
+    /// A WebSocket text message or close reason that is not UTF-8 (RFC 6455 8.1).
+    InvalidUtf8,
     /// A bug or unexpected failure on the server; details are only in server logs.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::BadFrame,
         ErrorCode::UnknownType,
         ErrorCode::InvalidField,
@@ -66,6 +68,7 @@ impl ErrorCode {
         ErrorCode::Draining,
         ErrorCode::Unavailable,
         ErrorCode::ProtocolError,
+        ErrorCode::InvalidUtf8,
         ErrorCode::Internal,
     ];
 
@@ -88,6 +91,7 @@ impl ErrorCode {
             ErrorCode::Draining => "draining",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::ProtocolError => "protocol_error",
+            ErrorCode::InvalidUtf8 => "invalid_utf8",
             ErrorCode::Internal => "internal",
         }
     }
@@ -98,7 +102,8 @@ impl ErrorCode {
             ErrorCode::BadFrame
             | ErrorCode::UnknownType
             | ErrorCode::InvalidField
-            | ErrorCode::ProtocolError => 400,
+            | ErrorCode::ProtocolError
+            | ErrorCode::InvalidUtf8 => 400,
             ErrorCode::Unauthorized | ErrorCode::TokenExpired => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
@@ -113,11 +118,12 @@ impl ErrorCode {
 
     /// The WebSocket close code used when this error ends a connection.
     ///
-    /// Standard codes where one fits (1009 too big, 1011 internal, 1012 restart), the 4000
-    /// range (application-defined by RFC 6455) for the rest.
+    /// Standard codes where one fits (1007 not UTF-8, 1009 too big, 1011 internal, 1012
+    /// restart), the 4000 range (application-defined by RFC 6455) for the rest.
     pub fn close_code(self) -> u16 {
         match self {
             ErrorCode::ProtocolError => 1002,
+            ErrorCode::InvalidUtf8 => 1007,
             ErrorCode::TooLarge => 1009,
             ErrorCode::Internal => 1011,
             ErrorCode::Draining => 1012,
@@ -164,6 +170,7 @@ mod tests {
             assert!(
                 close == 1008
                     || close == 1002
+                    || close == 1007
                     || (1009..=1013).contains(&close)
                     || (4000..5000).contains(&close)
             );

@@ -113,7 +113,14 @@ pub fn parse_header(bytes: &[u8]) -> Result<Option<Header>, WebSocketError> {
 
 /// Undo the client's masking in place.
 pub fn unmask(payload: &mut [u8], mask: [u8; 4]) {
-    for (byte, key) in payload.iter_mut().zip(mask.iter().cycle()) {
+    unmask_at(payload, mask, 0);
+}
+
+/// Undo the masking of a piece of a payload that starts `offset` bytes into it (a frame whose
+/// text is checked as it arrives is unmasked piece by piece).
+pub fn unmask_at(piece: &mut [u8], mask: [u8; 4], offset: usize) {
+    let keys = mask.iter().cycle().skip(offset % 4);
+    for (byte, key) in piece.iter_mut().zip(keys) {
         *byte ^= key;
     }
 }
@@ -207,6 +214,22 @@ mod tests {
             let mut body = frame[header.header_len..].to_vec();
             unmask(&mut body, header.mask);
             prop_assert_eq!(body, payload);
+        }
+
+        #[test]
+        fn unmasking_in_pieces_equals_unmasking_whole(
+            mask in any::<[u8; 4]>(),
+            payload in proptest::collection::vec(any::<u8>(), 0..64),
+            cut in 0usize..64,
+        ) {
+            let cut = cut.min(payload.len());
+            let mut whole = payload.clone();
+            unmask(&mut whole, mask);
+            let mut pieces = payload;
+            let (head, tail) = pieces.split_at_mut(cut);
+            unmask_at(head, mask, 0);
+            unmask_at(tail, mask, cut);
+            prop_assert_eq!(pieces, whole);
         }
 
         #[test]

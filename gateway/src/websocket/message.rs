@@ -21,3 +21,33 @@ pub struct CloseFrame {
     pub code: u16,
     pub reason: String,
 }
+
+/// Whether `code` may appear in a close frame on the wire (RFC 6455 7.4, IANA registry).
+///
+/// 1000-1003 and 1007-1014 are the defined codes; 1004 is reserved, and 1005, 1006 and 1015
+/// only report locally that no code came, that the connection dropped, or that TLS failed.
+/// 3000-3999 are registered for libraries and 4000-4999 private; everything else is not a
+/// close code. A received close with any other code fails the connection (1002), and a close
+/// sent with one goes out without a code.
+pub fn close_code_is_valid(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_codes_follow_the_registry() {
+        for valid in [
+            1000, 1001, 1002, 1003, 1007, 1008, 1011, 1014, 3000, 3999, 4000, 4999,
+        ] {
+            assert!(close_code_is_valid(valid), "{valid}");
+        }
+        for invalid in [
+            0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+        ] {
+            assert!(!close_code_is_valid(invalid), "{invalid}");
+        }
+    }
+}

@@ -2,9 +2,7 @@
 //! Redis (or a 3-master Cluster); node and worker kills; a Redis restart under live clients.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use pushgate_fanout::testing::{RedisCluster, RedisServer};
@@ -13,60 +11,18 @@ use pushgate_protocol::{Codec, Cursor, ServerFrame};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{WsClient, metrics_text, rest_call};
+use crate::support::{Process as Proc, WsClient, metrics_text, rest_call};
 
 const SECRET: &str = "cluster-test-secret-0123456789";
 const API_KEY: &str = "cluster-test-api-key-0123456789";
 /// Short membership beats so a dead node leaves the ring within a second.
 const MEMBERSHIP_MS: &str = "200";
 
-/// One `pushgate` process, killed on drop.
-struct Proc {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Proc {
-    /// Start `pushgate <args>` and wait for the address it prints.
-    fn spawn(args: &[String]) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pushgate"))
-            .args(args)
-            .env("PUSHGATE_JWT_SECRET", SECRET)
-            .env("PUSHGATE_API_KEY", API_KEY)
-            .env(
-                "PUSHGATE_LOG",
-                std::env::var("PUSHGATE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start pushgate");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("stdout");
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the listening line");
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
-        Proc { child, addr }
-    }
-
-    /// SIGKILL: no drain, no goodbye, as a crash.
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
+/// What every process of the deployment is started with.
+const CREDENTIALS: &[(&str, &str)] = &[
+    ("PUSHGATE_JWT_SECRET", SECRET),
+    ("PUSHGATE_API_KEY", API_KEY),
+];
 
 /// A REST client of the deployment's API process; cheap to clone into client tasks.
 #[derive(Clone)]
@@ -142,7 +98,10 @@ fn common(redis: &str, prefix: &str) -> Vec<String> {
 impl Deployment {
     async fn start(redis_url: &str, gateways: usize, workers: usize) -> Deployment {
         let prefix = format!("t{}", rand::random::<u32>());
-        let api = Proc::spawn(&[vec!["api".into()], common(redis_url, &prefix)].concat());
+        let api = Proc::spawn(
+            &[vec!["api".into()], common(redis_url, &prefix)].concat(),
+            CREDENTIALS,
+        );
         let client = ApiClient {
             base: format!("http://{}", api.addr),
             http: reqwest::Client::new(),
@@ -187,7 +146,7 @@ impl Deployment {
             extra.to_vec(),
         ]
         .concat();
-        self.gateways.push(Proc::spawn(&args));
+        self.gateways.push(Proc::spawn(&args, CREDENTIALS));
     }
 
     fn add_worker(&mut self, extra: &[String]) {
@@ -197,7 +156,7 @@ impl Deployment {
             extra.to_vec(),
         ]
         .concat();
-        self.workers.push(Proc::spawn(&args));
+        self.workers.push(Proc::spawn(&args, CREDENTIALS));
     }
 
     fn token(&self, user: &str) -> String {

@@ -1,6 +1,8 @@
 //! Test harness: an in-process `pushgate dev` node on port 0, a REST client, WebSocket clients.
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -141,6 +143,53 @@ impl TestNode {
         WsClient::connect(self.addr(), &self.token(user), Codec::Json, None)
             .await
             .expect("connects")
+    }
+}
+
+/// A real `pushgate` process, killed on drop.
+pub struct Process {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Process {
+    /// Start `pushgate <args>` with `env` set and wait for the address it prints.
+    pub fn spawn(args: &[String], env: &[(&str, &str)]) -> Process {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pushgate"))
+            .args(args)
+            .envs(env.iter().copied())
+            .env(
+                "PUSHGATE_LOG",
+                std::env::var("PUSHGATE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start pushgate");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the listening line");
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        Process { child, addr }
+    }
+
+    /// SIGKILL: no drain, no goodbye, as a crash.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill9();
     }
 }
 
