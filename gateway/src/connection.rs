@@ -381,10 +381,10 @@ where
             for entry in &page.items {
                 // Each item advances exactly one component: the one of the source it came from.
                 let pushed_live = if entry.cursor.feed != cursor.feed {
-                    (self.floor.feed + 1..=self.delivered.feed).contains(&entry.cursor.feed)
+                    entry.cursor.feed > self.floor.feed && entry.cursor.feed <= self.delivered.feed
                 } else {
-                    (self.floor.broadcast + 1..=self.delivered.broadcast)
-                        .contains(&entry.cursor.broadcast)
+                    entry.cursor.broadcast > self.floor.broadcast
+                        && entry.cursor.broadcast <= self.delivered.broadcast
                 };
                 if !pushed_live {
                     frames.push(entry.item.to_frame(entry.cursor).into());
@@ -428,9 +428,9 @@ where
                         }
                         // The store lost its data (Redis restarted without persistence) and
                         // positions started over: follow them down instead of muting pushes.
-                        self.delivered.feed = seq - 1;
+                        self.delivered.feed = seq.saturating_sub(1);
                     }
-                    if seq > self.delivered.feed + 1 {
+                    if seq > self.delivered.feed.saturating_add(1) {
                         self.fill_gap(seq, &mut frames).await?;
                     }
                     self.delivered.feed = seq;

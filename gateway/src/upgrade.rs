@@ -7,8 +7,8 @@ use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
-use pushgate_fanout::api::{Problem, bearer, unauthorized, valid_user_id};
-use pushgate_protocol::{Codec, Cursor, ErrorCode};
+use pushgate_fanout::api::{Problem, bearer, unauthorized};
+use pushgate_protocol::{Codec, Cursor, ErrorCode, check_user_id};
 use serde::Deserialize;
 use tracing::Instrument;
 
@@ -96,7 +96,7 @@ fn admit(
         .verifier
         .verify(token)
         .map_err(|e| unauthorized(&e))?;
-    if !valid_user_id(&claims.sub) {
+    if check_user_id(&claims.sub).is_err() {
         return Err(Problem::new(
             ErrorCode::Unauthorized,
             "token subject is not a valid user id",

@@ -2,14 +2,12 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use pushgate_protocol::check_user_id;
 
-use super::caller::valid_user_id;
 use super::{ApiState, Authed, Problem, ProblemBody};
 
 fn check(user: &str, author: &str) -> Result<(), Problem> {
-    if !valid_user_id(author) {
-        return Err(Problem::invalid_field("author", "not a valid user id"));
-    }
+    check_user_id(author).map_err(|e| Problem::invalid_field("author", e.to_string()))?;
     if user == author {
         return Err(Problem::invalid_field(
             "author",

@@ -23,7 +23,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use metrics_exporter_prometheus::PrometheusHandle;
 use utoipa::OpenApi;
 
-pub use caller::{Authed, bearer, unauthorized, valid_user_id};
+pub use caller::{Authed, bearer, unauthorized};
 pub use json_body::JsonBody;
 pub use params::Params;
 pub use problem::{Problem, ProblemBody};
