@@ -12,6 +12,30 @@ const MAX_WRITE_DELAY: Duration = Duration::from_secs(1);
 pub enum ConfigError {
     #[error("{0}")]
     Invalid(String),
+    /// A production role would run on a credential everyone knows: the development JWT
+    /// secret lets anyone forge tokens, the development key lets anyone act as a service.
+    #[error(
+        "{0} is not set or is the development value: production roles need a secret of their own (at least 16 bytes)"
+    )]
+    DevelopmentCredential(Credential),
+}
+
+/// A credential a production role must be given, named by its environment variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// `PUSHGATE_JWT_SECRET`, which signs user tokens.
+    JwtSecret,
+    /// `PUSHGATE_API_KEY`, the service key.
+    ApiKey,
+}
+
+impl std::fmt::Display for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credential::JwtSecret => "PUSHGATE_JWT_SECRET (--jwt-secret)",
+            Credential::ApiKey => "PUSHGATE_API_KEY (--api-key)",
+        })
+    }
 }
 
 /// Settings of one connection server, checked by [`GatewayConfig::validate`].
@@ -89,10 +113,13 @@ impl GatewayConfig {
     pub fn validate(self) -> Result<Self, ConfigError> {
         let fail = |msg: &str| Err(ConfigError::Invalid(msg.to_owned()));
         if self.jwt_secret.len() < 16 {
-            return fail("the JWT secret must be at least 16 bytes");
+            return fail(&format!(
+                "{} must be at least 16 bytes",
+                Credential::JwtSecret
+            ));
         }
         if self.api_key.len() < 16 {
-            return fail("the API key must be at least 16 bytes");
+            return fail(&format!("{} must be at least 16 bytes", Credential::ApiKey));
         }
         if self.node_id.is_empty() || self.node_id.len() > 64 {
             return fail("the node id must be 1 to 64 characters");
@@ -110,6 +137,18 @@ impl GatewayConfig {
             return fail("the write timeout and membership interval must be positive");
         }
         Ok(self)
+    }
+
+    /// [`GatewayConfig::validate`], and also refuse the development JWT secret and API key:
+    /// for every role but `pushgate dev`.
+    pub fn validate_production(self) -> Result<Self, ConfigError> {
+        if self.jwt_secret == crate::DEV_JWT_SECRET {
+            return Err(ConfigError::DevelopmentCredential(Credential::JwtSecret));
+        }
+        if self.api_key == crate::DEV_API_KEY {
+            return Err(ConfigError::DevelopmentCredential(Credential::ApiKey));
+        }
+        self.validate()
     }
 
     /// The URL clients use for this node.

@@ -6,6 +6,7 @@ mod auth;
 mod backpressure;
 mod bad_input;
 mod cluster;
+mod credentials;
 mod delivery;
 mod drain;
 mod heartbeat;

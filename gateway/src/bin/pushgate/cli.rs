@@ -91,12 +91,14 @@ pub struct CommonArgs {
     /// Address for HTTP: WebSocket and REST (dev, gateway, api) or health and metrics (worker).
     #[arg(long, env = "PUSHGATE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// HS256 secret of user tokens (at least 16 bytes).
-    #[arg(long, env = "PUSHGATE_JWT_SECRET", default_value = pushgate_gateway::DEV_JWT_SECRET, hide_env_values = true)]
-    pub jwt_secret: String,
-    /// Service key for backend calls (at least 16 bytes).
-    #[arg(long, env = "PUSHGATE_API_KEY", default_value = pushgate_gateway::DEV_API_KEY, hide_env_values = true)]
-    pub api_key: String,
+    /// HS256 secret of user tokens (at least 16 bytes). Required by gateway, worker and api;
+    /// `pushgate dev` falls back to the development secret.
+    #[arg(long, env = "PUSHGATE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Service key for backend calls (at least 16 bytes). Required by gateway, worker and
+    /// api; `pushgate dev` falls back to the development key.
+    #[arg(long, env = "PUSHGATE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
     /// How often membership is heartbeated and re-read, milliseconds (TTL is 3x).
     #[arg(long, env = "PUSHGATE_MEMBERSHIP_INTERVAL_MS", default_value_t = 1000)]
     pub membership_interval_ms: u64,
@@ -146,8 +148,12 @@ impl CommonArgs {
     /// Settings of a process without the gateway role (its gateway fields keep defaults).
     pub fn config(&self) -> GatewayConfig {
         let mut config = GatewayConfig::dev(self.listen);
-        config.jwt_secret = self.jwt_secret.clone();
-        config.api_key = self.api_key.clone();
+        if let Some(secret) = &self.jwt_secret {
+            config.jwt_secret = secret.clone();
+        }
+        if let Some(key) = &self.api_key {
+            config.api_key = key.clone();
+        }
         config.membership_interval = Duration::from_millis(self.membership_interval_ms);
         config
     }
