@@ -4,8 +4,13 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use crate::trusted_proxies::TrustedProxies;
+
 /// Longest write delay accepted: beyond it pushes would stop feeling live.
 const MAX_WRITE_DELAY: Duration = Duration::from_secs(1);
+
+/// Sockets per user and node unless configured: tabs and devices of one person, with room.
+pub const DEFAULT_MAX_CONNECTIONS_PER_USER: u32 = 32;
 
 /// Why settings were refused.
 #[derive(Debug, thiserror::Error)]
@@ -69,8 +74,11 @@ pub struct GatewayConfig {
     pub max_bad_frames: u32,
     /// Sustained inbound frames per second per connection (bursts of twice that).
     pub frames_per_sec: NonZeroU32,
-    /// Sustained WebSocket handshakes per second per client IP (bursts of 5x that).
+    /// Sustained WebSocket handshakes per second per client address (bursts of 5x that).
     pub handshakes_per_sec: NonZeroU32,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` name the client (for the handshake limit
+    /// and logs); nobody by default, so those headers are ignored.
+    pub trusted_proxies: TrustedProxies,
     /// Allowed `Origin` values for browser upgrades; empty = any.
     pub allowed_origins: Vec<String>,
     /// Drain spreads `reconnect` delays over this window so clients do not return as a herd.
@@ -80,6 +88,9 @@ pub struct GatewayConfig {
     /// Sockets this node accepts at most (0 = no limit); past it upgrades get 503 and
     /// `/v1/connect` sends users to the next node with room.
     pub max_connections: u64,
+    /// Sockets one user may hold on this node (0 = no limit); past it upgrades get 429
+    /// `too_many_connections`, so one token cannot hold a node's sockets.
+    pub max_connections_per_user: u32,
 }
 
 impl GatewayConfig {
@@ -101,11 +112,13 @@ impl GatewayConfig {
             max_bad_frames: 10,
             frames_per_sec: NonZeroU32::new(20).expect("non-zero"),
             handshakes_per_sec: NonZeroU32::new(500).expect("non-zero"),
+            trusted_proxies: TrustedProxies::default(),
             allowed_origins: Vec::new(),
             drain_window: Duration::from_secs(10),
             membership_interval: Duration::from_secs(1),
             // Client frames are tiny (ping, resume, refresh); the buffer grows for the rare larger one.
             max_connections: 0,
+            max_connections_per_user: DEFAULT_MAX_CONNECTIONS_PER_USER,
         }
     }
 

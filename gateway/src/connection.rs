@@ -125,9 +125,15 @@ where
         + Unpin
         + Send,
 {
-    /// A connection for `identity` over `socket`, registered with the node.
-    pub fn new(socket: S, gateway: Arc<Gateway>, identity: Identity, codec: Codec) -> Self {
-        let registration = gateway.register(&identity.user);
+    /// A connection for `identity` over `socket`, with the registration its upgrade took
+    /// (admission registers, so the per-user limit holds while upgrades are in flight).
+    pub fn new(
+        socket: S,
+        gateway: Arc<Gateway>,
+        identity: Identity,
+        registration: Registration,
+        codec: Codec,
+    ) -> Self {
         let now = Instant::now();
         let config = &gateway.config;
         let burst = config

@@ -5,12 +5,14 @@ use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
 use pushgate_fanout::api::ApiLimits;
 use pushgate_fanout::memory::MemoryConfig;
 use pushgate_fanout::redis::{BusKind, RedisConfig};
 use pushgate_fanout::worker::WorkerConfig;
-use pushgate_gateway::config::GatewayConfig;
+use pushgate_gateway::config::{DEFAULT_MAX_CONNECTIONS_PER_USER, GatewayConfig};
 use pushgate_gateway::telemetry::LogFormat;
+use pushgate_gateway::trusted_proxies::{ForwardedHeader, TrustedProxies, parse_network};
 
 /// pushgate: a real-time WebSocket push gateway.
 #[derive(Debug, Parser)]
@@ -122,6 +124,12 @@ pub struct RedisArgs {
     /// A fan-out event unacknowledged this long is taken over by another worker, milliseconds.
     #[arg(long, env = "PUSHGATE_CLAIM_AFTER_MS", default_value_t = 30_000)]
     pub claim_after_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ForwardedHeaderArg {
+    XForwardedFor,
+    Forwarded,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -250,6 +258,13 @@ pub struct GatewayArgs {
     /// Sustained handshakes per second per client IP.
     #[arg(long, env = "PUSHGATE_HANDSHAKES_PER_SEC", default_value_t = NonZeroU32::new(500).expect("non-zero"))]
     pub handshakes_per_sec: NonZeroU32,
+    /// Proxies (CIDRs or addresses, comma-separated) whose forwarding header names the client,
+    /// for the handshake limit and logs. Default: none, headers ignored.
+    #[arg(long, env = "PUSHGATE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
+    pub trusted_proxies: Vec<IpNet>,
+    /// The header trusted proxies write (only that one is read).
+    #[arg(long, env = "PUSHGATE_FORWARDED_HEADER", value_enum, default_value_t = ForwardedHeaderArg::XForwardedFor)]
+    pub forwarded_header: ForwardedHeaderArg,
     /// Allowed Origin values for browser upgrades, comma-separated (empty: any).
     #[arg(long, env = "PUSHGATE_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
@@ -260,6 +275,9 @@ pub struct GatewayArgs {
     /// 512 for everything else the process opens.
     #[arg(long, env = "PUSHGATE_MAX_CONNECTIONS")]
     pub max_connections: Option<u64>,
+    /// Sockets one user may hold on this node; 0 = no limit.
+    #[arg(long, env = "PUSHGATE_MAX_CONNECTIONS_PER_USER", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_USER)]
+    pub max_connections_per_user: u32,
 }
 
 impl GatewayArgs {
@@ -281,6 +299,13 @@ impl GatewayArgs {
         config.max_bad_frames = self.max_bad_frames;
         config.frames_per_sec = self.frames_per_sec;
         config.handshakes_per_sec = self.handshakes_per_sec;
+        config.trusted_proxies = TrustedProxies::new(
+            self.trusted_proxies.clone(),
+            match self.forwarded_header {
+                ForwardedHeaderArg::XForwardedFor => ForwardedHeader::XForwardedFor,
+                ForwardedHeaderArg::Forwarded => ForwardedHeader::Forwarded,
+            },
+        );
         config.allowed_origins = self
             .allowed_origins
             .iter()
@@ -289,6 +314,7 @@ impl GatewayArgs {
             .collect();
         config.drain_window = Duration::from_millis(self.drain_window_ms);
         config.max_connections = self.max_connections.unwrap_or_else(default_max_connections);
+        config.max_connections_per_user = self.max_connections_per_user;
         config
     }
 }
