@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::gateway::Gateway;
 use crate::mailbox::{Folded, Push};
 use crate::registry::Registration;
+use crate::resume_budget::{RESUME_BURST, ResumeBudget};
 use crate::websocket::{CloseFrame, Message, WebSocketError};
 
 /// Pages read per step while replaying a resume.
@@ -78,6 +79,8 @@ pub struct Connection<S> {
     /// deadline really changes (re-read from the wall clock when it fires and on `refresh`).
     token_at: Instant,
     limiter: FrameLimiter,
+    /// Replays left to ask for (each reads and writes the whole gap).
+    resumes: ResumeBudget,
 }
 
 impl<S> std::fmt::Debug for Connection<S> {
@@ -159,6 +162,7 @@ where
             last_feed_ts: 0,
             floor: Cursor::default(),
             bad_frames: 0,
+            resumes: ResumeBudget::default(),
         }
     }
 
@@ -365,8 +369,16 @@ where
         }
     }
 
-    /// Replay everything after `after` that was not pushed live already, then go live.
+    /// Replay everything after `after` that was not pushed live already, then go live; or
+    /// refuse with `rate_limited` once the connection's replay budget is spent.
+    ///
+    /// One replay at a time: the loop reads no frame while this runs, so a `resume` sent
+    /// during a replay waits in the socket until it ends, then takes from the budget too.
     async fn resume(&mut self, after: Cursor) -> Result<(), Ending> {
+        if !self.resumes.take() {
+            let message = format!("too many resumes: at most {RESUME_BURST} a minute");
+            return self.reject(ErrorCode::RateLimited, message).await;
+        }
         self.phase = Phase::Live;
         let user = self.identity.user.clone();
         // A cursor from the future means the store was reset (or the cursor forged): replay

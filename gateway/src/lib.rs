@@ -21,6 +21,7 @@
 //! - `websocket`: a lean RFC 6455 server socket that keeps no buffers while idle.
 //! - `connection`: one socket's state machine (generic over `Sink`/`Stream`).
 //! - `mailbox`: a connection's bounded outbound queue with folding.
+//! - `resume_budget`: how many replays one connection may ask for.
 //! - `ping_clock`: server ping deadlines in slots shared by the node.
 //! - `write_coalescer`: the write delay, which lets close pushes share one socket write.
 //! - `registry`: user -> local connections, and presence bookkeeping.
@@ -45,6 +46,7 @@ pub mod node_heartbeat;
 pub mod ping_clock;
 pub mod registry;
 pub mod relay;
+pub mod resume_budget;
 pub mod telemetry;
 pub mod trusted_proxies;
 pub mod upgrade;

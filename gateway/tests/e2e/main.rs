@@ -12,6 +12,7 @@ mod drain;
 mod heartbeat;
 mod hybrid;
 mod limits;
+mod per_user;
 mod rest;
 mod resume;
 mod upgrade;
