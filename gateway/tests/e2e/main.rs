@@ -11,6 +11,7 @@ mod delivery;
 mod drain;
 mod heartbeat;
 mod hybrid;
+mod input_rules;
 mod limits;
 mod per_user;
 mod rest;

@@ -51,6 +51,7 @@ impl Default for Options {
             limits: ApiLimits {
                 user_rps: std::num::NonZeroU32::new(10_000).expect("non-zero"),
                 service_rps: std::num::NonZeroU32::new(100_000).expect("non-zero"),
+                ..ApiLimits::default()
             },
         }
     }

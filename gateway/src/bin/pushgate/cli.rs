@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
-use pushgate_fanout::api::ApiLimits;
+use pushgate_fanout::api::{ApiLimits, DEFAULT_MAX_FOLLOWING};
 use pushgate_fanout::memory::MemoryConfig;
 use pushgate_fanout::redis::{BusKind, RedisConfig};
 use pushgate_fanout::worker::WorkerConfig;
@@ -361,6 +361,9 @@ pub struct ApiArgs {
     /// Sustained API requests per second for service-key callers together.
     #[arg(long, env = "PUSHGATE_SERVICE_RPS", default_value_t = NonZeroU32::new(20_000).expect("non-zero"))]
     pub service_rps: NonZeroU32,
+    /// Authors one user may follow (past it: 409 limit_reached).
+    #[arg(long, env = "PUSHGATE_MAX_FOLLOWING", default_value_t = DEFAULT_MAX_FOLLOWING)]
+    pub max_following: NonZeroUsize,
 }
 
 impl ApiArgs {
@@ -368,6 +371,7 @@ impl ApiArgs {
         ApiLimits {
             user_rps: self.user_rps,
             service_rps: self.service_rps,
+            max_following: self.max_following,
         }
     }
 }
