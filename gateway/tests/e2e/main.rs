@@ -5,6 +5,7 @@ mod support;
 mod auth;
 mod backpressure;
 mod bad_input;
+mod client_address;
 mod cluster;
 mod credentials;
 mod delivery;
