@@ -383,7 +383,7 @@ where
         let user = self.identity.user.clone();
         // A cursor from the future means the store was reset (or the cursor forged): replay
         // everything the feed holds and say the history is incomplete.
-        let reset = after.feed > self.delivered.feed || after.broadcast > self.delivered.broadcast;
+        let reset = after.is_beyond(self.delivered);
         let mut cursor = if reset { Cursor::default() } else { after };
         let mut replayed = 0u64;
         let mut complete = !reset;
