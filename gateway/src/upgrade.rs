@@ -1,4 +1,4 @@
-//! `GET /v1/ws`: checks origin, rate, token, subprotocol and the per-user limit, then hands the socket over.
+//! `GET /v1/ws`: checks origin, rate, token, subprotocol and per-user limit; hands the socket over.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
