@@ -4,7 +4,8 @@
 #   scripts/local-cluster.sh [gateways=3] [workers=2]
 #
 # Environment: REDIS_PORT (default 6390), API_PORT (8080), FIRST_GATEWAY_PORT (8081),
-# FIRST_WORKER_PORT (9091), PUSHGATE_JWT_SECRET, PUSHGATE_API_KEY (dev values by default).
+# FIRST_WORKER_PORT (9091), PUSHGATE_JWT_SECRET, PUSHGATE_API_KEY (production roles refuse the
+# development values: random ones per run unless set, written to target/local-cluster/credentials).
 # Everything stops on Ctrl-C. Logs go to target/local-cluster/*.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,11 @@ gateway_port=${FIRST_GATEWAY_PORT:-8081}
 worker_port=${FIRST_WORKER_PORT:-9091}
 logs=target/local-cluster
 mkdir -p "$logs"
+PUSHGATE_JWT_SECRET=${PUSHGATE_JWT_SECRET:-$(head -c 24 /dev/urandom | base64)}
+PUSHGATE_API_KEY=${PUSHGATE_API_KEY:-$(head -c 24 /dev/urandom | base64)}
+export PUSHGATE_JWT_SECRET PUSHGATE_API_KEY
+(umask 077; printf 'export PUSHGATE_JWT_SECRET=%q\nexport PUSHGATE_API_KEY=%q\n' \
+  "$PUSHGATE_JWT_SECRET" "$PUSHGATE_API_KEY" >"$logs/credentials")
 
 command -v redis-server >/dev/null || { echo "redis-server is missing: apt-get install -y redis-server" >&2; exit 1; }
 cargo build --release -q -p pushgate-gateway --bin pushgate
@@ -52,6 +58,7 @@ pids+=($!)
 echo "api            http://127.0.0.1:$api_port   (pid $!)"
 echo "redis          $redis"
 echo
+echo "Credentials: source $logs/credentials; then TOKEN=\$($bin token --user bob)"
 echo "Ask where a user connects: curl -H \"Authorization: Bearer \$TOKEN\" localhost:$api_port/v1/connect"
 echo "Ctrl-C stops everything."
 wait

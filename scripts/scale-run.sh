@@ -18,7 +18,9 @@
 # Environment: PUSHGATE_BIN (default target/release/pushgate, or $CARGO_TARGET_DIR/release/
 # pushgate), SCALE_DIR (/tmp/pushgate-scale), REDIS_PORT (6491), FIRST_API_PORT (8480),
 # FIRST_GATEWAY_PORT (8501), FIRST_WORKER_PORT (9501), PREFIX (Redis key prefix, "pg"),
-# GATEWAY_FLAGS / WORKER_FLAGS / API_FLAGS (extra flags), PUSHGATE_LOG (warn).
+# GATEWAY_FLAGS / WORKER_FLAGS / API_FLAGS (extra flags), PUSHGATE_LOG (warn),
+# PUSHGATE_JWT_SECRET / PUSHGATE_API_KEY (production roles refuse the development values: random
+# ones per `up` unless set, exported in $SCALE_DIR/env so pushgate-loadtest mints valid tokens).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +46,9 @@ up() {
   [[ -x $bin ]] || { echo "no $bin: cargo build --release -p pushgate-gateway" >&2; exit 1; }
   mkdir -p "$dir"
   : >"$dir/pids"
+  PUSHGATE_JWT_SECRET=${PUSHGATE_JWT_SECRET:-$(head -c 24 /dev/urandom | base64)}
+  PUSHGATE_API_KEY=${PUSHGATE_API_KEY:-$(head -c 24 /dev/urandom | base64)}
+  export PUSHGATE_JWT_SECRET PUSHGATE_API_KEY
   # Sockets per process are capped by the open-file limit: use the whole hard limit.
   ulimit -n "$(ulimit -Hn)"
 
@@ -106,6 +111,8 @@ up() {
     echo "GATEWAY_URLS=$(IFS=,; echo "${gateway_urls[*]}")"
     echo "API_URLS=$(IFS=,; echo "${api_urls[*]}")"
     echo "LT_TARGETS='${targets# }'"
+    printf 'export PUSHGATE_JWT_SECRET=%q\nexport PUSHGATE_API_KEY=%q\n' \
+      "$PUSHGATE_JWT_SECRET" "$PUSHGATE_API_KEY"
   } >"$dir/env"
   cat "$dir/env"
   echo "# started: $(wc -l <"$dir/pids") processes ($gateways gateways, $workers workers, $apis APIs); logs in $dir" >&2
@@ -178,5 +185,5 @@ case ${1:-} in
   up) shift; up "$@" ;;
   down) down ;;
   status) status ;;
-  *) sed -n '2,22p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,24p' "$0" >&2; exit 2 ;;
 esac

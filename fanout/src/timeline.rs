@@ -180,7 +180,10 @@ mod tests {
     #[tokio::test]
     async fn merges_own_feed_and_celebrities_with_resumable_cursors() {
         let bp = Backplane::memory(&MemoryConfig::default());
-        bp.follows.follow("reader", "star").await.expect("follow");
+        bp.follows
+            .follow("reader", "star", 10)
+            .await
+            .expect("follow");
         let reader = vec!["reader".to_owned()];
         bp.feeds
             .append(&reader, &post(1, "friend", 10))

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use pushgate_fanout::backplane::{
-    Backplane, BackplaneError, CreateOutcome, FanoutEvent, NewPost, NodeInfo, PresenceChange,
-    Visibility,
+    Backplane, BackplaneError, CreateOutcome, FanoutEvent, Followed, NewPost, NodeInfo,
+    PresenceChange, Visibility,
 };
 use pushgate_fanout::redis::{BusKind, RedisConfig};
 use pushgate_fanout::testing::{RedisCluster, RedisServer};
@@ -157,7 +157,7 @@ async fn follower_pages_cover_everyone_once_and_unfollow_updates_both_sides() {
     };
     for i in 0..25 {
         bp.follows
-            .follow(&format!("u{i:02}"), "star")
+            .follow(&format!("u{i:02}"), "star", 10)
             .await
             .expect("follow");
     }
@@ -193,10 +193,16 @@ async fn follower_pages_cover_everyone_once_and_unfollow_updates_both_sides() {
         async move { follows.followers_revision(author).await.expect("revision") }
     };
     assert_eq!(revision("b").await, 0, "nothing recorded yet");
-    assert!(bp.follows.follow("a", "b").await.expect("follow"));
+    assert_eq!(
+        bp.follows.follow("a", "b", 10).await.expect("follow"),
+        Followed::New
+    );
     let followed = revision("b").await;
     assert_ne!(followed, 0, "a follow moves the revision");
-    assert!(!bp.follows.follow("a", "b").await.expect("follow again"));
+    assert_eq!(
+        bp.follows.follow("a", "b", 10).await.expect("follow again"),
+        Followed::Already
+    );
     assert_eq!(revision("b").await, followed, "a no-op leaves it");
     assert_eq!(
         bp.follows.following("a").await.expect("following"),
@@ -214,6 +220,69 @@ async fn follower_pages_cover_everyone_once_and_unfollow_updates_both_sides() {
             .await
             .expect("following")
             .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn the_follow_limit_holds_under_concurrent_follows() {
+    let Some((_server, bp)) = standalone(|_| {}).await else {
+        return;
+    };
+    let attempts: Vec<_> = (0..20)
+        .map(|i| {
+            let follows = bp.follows.clone();
+            tokio::spawn(async move { follows.follow("fan", &format!("author{i}"), 5).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for attempt in attempts {
+        outcomes.push(attempt.await.expect("task").expect("follow"));
+    }
+    let new = outcomes.iter().filter(|o| **o == Followed::New).count();
+    let refused = outcomes
+        .iter()
+        .filter(|o| **o == Followed::LimitReached)
+        .count();
+    assert_eq!((new, refused), (5, 15));
+    let following = bp.follows.following("fan").await.expect("following");
+    assert_eq!(following.len(), 5);
+    // A refused follow left no follower behind, a repeated one still succeeds, and an
+    // unfollow makes room.
+    let refused_author = (0..20)
+        .map(|i| format!("author{i}"))
+        .find(|a| !following.contains(a))
+        .expect("one was refused");
+    assert_eq!(
+        bp.follows
+            .follower_count(&refused_author)
+            .await
+            .expect("count"),
+        0
+    );
+    assert_eq!(
+        bp.follows
+            .follow("fan", &following[0], 5)
+            .await
+            .expect("again"),
+        Followed::Already
+    );
+    bp.follows
+        .unfollow("fan", &following[0])
+        .await
+        .expect("unfollow");
+    assert_eq!(
+        bp.follows
+            .follow("fan", &refused_author, 5)
+            .await
+            .expect("follow"),
+        Followed::New
+    );
+    assert_eq!(
+        bp.follows
+            .follower_count(&refused_author)
+            .await
+            .expect("count"),
+        1
     );
 }
 
@@ -649,7 +718,7 @@ async fn a_cluster_serves_every_concept() {
     );
 
     for user in &many[..10] {
-        bp.follows.follow(user, "star").await.expect("follow");
+        bp.follows.follow(user, "star", 10).await.expect("follow");
     }
     assert_eq!(bp.follows.follower_count("star").await.expect("count"), 10);
     assert_eq!(

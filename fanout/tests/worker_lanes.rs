@@ -90,13 +90,17 @@ async fn big_post_then_small_ones(lanes: usize) -> Option<(usize, Vec<u64>, Vec<
     let (_server, backplane, mut inbox) = deployment().await?;
     let fans: Vec<UserId> = (0..3_000).map(|i| format!("fan{i}")).collect();
     for fan in &fans {
-        backplane.follows.follow(fan, "big").await.expect("follow");
+        backplane
+            .follows
+            .follow(fan, "big", 10)
+            .await
+            .expect("follow");
     }
     let smalls: Vec<String> = (0..8).map(|i| format!("small{i}")).collect();
     for small in &smalls {
         backplane
             .follows
-            .follow("reader", small)
+            .follow("reader", small, 10)
             .await
             .expect("follow");
     }
@@ -153,7 +157,7 @@ async fn one_authors_posts_keep_their_order_across_lanes() {
     for author in authors {
         backplane
             .follows
-            .follow("reader", author)
+            .follow("reader", author, 10)
             .await
             .expect("follow");
     }

@@ -35,7 +35,7 @@ impl BroadcastOrder {
     /// Start after the log's `head` (positions up to it are history, not live).
     pub fn new(head: Option<u64>) -> Self {
         Self {
-            next: head.map(|h| h + 1),
+            next: head.map(|h| h.saturating_add(1)),
             ..Self::default()
         }
     }
@@ -68,7 +68,7 @@ impl BroadcastOrder {
     pub fn gap(&self) -> Option<(u64, usize)> {
         let next = self.next?;
         let (first_held, _) = self.held.first_key_value()?;
-        Some((next - 1, (first_held - next) as usize))
+        Some((next.saturating_sub(1), (first_held - next) as usize))
     }
 
     /// Fill the gap with what the log holds; positions it no longer holds are skipped.
@@ -94,7 +94,7 @@ impl BroadcastOrder {
             if let Some(item) = self.held.remove(&seq) {
                 ready.push((seq, item));
             }
-            self.next = Some(next + 1);
+            self.next = Some(next.saturating_add(1));
         }
         self.gap_since = match (self.held.is_empty(), self.gap_since) {
             (true, _) => None,

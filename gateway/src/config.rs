@@ -4,14 +4,43 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use crate::trusted_proxies::TrustedProxies;
+
 /// Longest write delay accepted: beyond it pushes would stop feeling live.
 const MAX_WRITE_DELAY: Duration = Duration::from_secs(1);
+
+/// Sockets per user and node unless configured: tabs and devices of one person, with room.
+pub const DEFAULT_MAX_CONNECTIONS_PER_USER: u32 = 32;
 
 /// Why settings were refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{0}")]
     Invalid(String),
+    /// A production role would run on a credential everyone knows: the development JWT
+    /// secret lets anyone forge tokens, the development key lets anyone act as a service.
+    #[error(
+        "{0} is not set or is the development value: production roles need a secret of their own (at least 16 bytes)"
+    )]
+    DevelopmentCredential(Credential),
+}
+
+/// A credential a production role must be given, named by its environment variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// `PUSHGATE_JWT_SECRET`, which signs user tokens.
+    JwtSecret,
+    /// `PUSHGATE_API_KEY`, the service key.
+    ApiKey,
+}
+
+impl std::fmt::Display for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credential::JwtSecret => "PUSHGATE_JWT_SECRET (--jwt-secret)",
+            Credential::ApiKey => "PUSHGATE_API_KEY (--api-key)",
+        })
+    }
 }
 
 /// Settings of one connection server, checked by [`GatewayConfig::validate`].
@@ -45,8 +74,11 @@ pub struct GatewayConfig {
     pub max_bad_frames: u32,
     /// Sustained inbound frames per second per connection (bursts of twice that).
     pub frames_per_sec: NonZeroU32,
-    /// Sustained WebSocket handshakes per second per client IP (bursts of 5x that).
+    /// Sustained WebSocket handshakes per second per client address (bursts of 5x that).
     pub handshakes_per_sec: NonZeroU32,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` name the client (for the handshake limit
+    /// and logs); nobody by default, so those headers are ignored.
+    pub trusted_proxies: TrustedProxies,
     /// Allowed `Origin` values for browser upgrades; empty = any.
     pub allowed_origins: Vec<String>,
     /// Drain spreads `reconnect` delays over this window so clients do not return as a herd.
@@ -56,6 +88,9 @@ pub struct GatewayConfig {
     /// Sockets this node accepts at most (0 = no limit); past it upgrades get 503 and
     /// `/v1/connect` sends users to the next node with room.
     pub max_connections: u64,
+    /// Sockets one user may hold on this node (0 = no limit); past it upgrades get 429
+    /// `too_many_connections`, so one token cannot hold a node's sockets.
+    pub max_connections_per_user: u32,
 }
 
 impl GatewayConfig {
@@ -77,11 +112,13 @@ impl GatewayConfig {
             max_bad_frames: 10,
             frames_per_sec: NonZeroU32::new(20).expect("non-zero"),
             handshakes_per_sec: NonZeroU32::new(500).expect("non-zero"),
+            trusted_proxies: TrustedProxies::default(),
             allowed_origins: Vec::new(),
             drain_window: Duration::from_secs(10),
             membership_interval: Duration::from_secs(1),
             // Client frames are tiny (ping, resume, refresh); the buffer grows for the rare larger one.
             max_connections: 0,
+            max_connections_per_user: DEFAULT_MAX_CONNECTIONS_PER_USER,
         }
     }
 
@@ -89,10 +126,13 @@ impl GatewayConfig {
     pub fn validate(self) -> Result<Self, ConfigError> {
         let fail = |msg: &str| Err(ConfigError::Invalid(msg.to_owned()));
         if self.jwt_secret.len() < 16 {
-            return fail("the JWT secret must be at least 16 bytes");
+            return fail(&format!(
+                "{} must be at least 16 bytes",
+                Credential::JwtSecret
+            ));
         }
         if self.api_key.len() < 16 {
-            return fail("the API key must be at least 16 bytes");
+            return fail(&format!("{} must be at least 16 bytes", Credential::ApiKey));
         }
         if self.node_id.is_empty() || self.node_id.len() > 64 {
             return fail("the node id must be 1 to 64 characters");
@@ -110,6 +150,18 @@ impl GatewayConfig {
             return fail("the write timeout and membership interval must be positive");
         }
         Ok(self)
+    }
+
+    /// [`GatewayConfig::validate`], and also refuse the development JWT secret and API key:
+    /// for every role but `pushgate dev`.
+    pub fn validate_production(self) -> Result<Self, ConfigError> {
+        if self.jwt_secret == crate::DEV_JWT_SECRET {
+            return Err(ConfigError::DevelopmentCredential(Credential::JwtSecret));
+        }
+        if self.api_key == crate::DEV_API_KEY {
+            return Err(ConfigError::DevelopmentCredential(Credential::ApiKey));
+        }
+        self.validate()
     }
 
     /// The URL clients use for this node.

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::gateway::Gateway;
 use crate::mailbox::{Folded, Push};
 use crate::registry::Registration;
+use crate::resume_budget::{RESUME_BURST, ResumeBudget};
 use crate::websocket::{CloseFrame, Message, WebSocketError};
 
 /// Pages read per step while replaying a resume.
@@ -78,6 +79,8 @@ pub struct Connection<S> {
     /// deadline really changes (re-read from the wall clock when it fires and on `refresh`).
     token_at: Instant,
     limiter: FrameLimiter,
+    /// Replays left to ask for (each reads and writes the whole gap).
+    resumes: ResumeBudget,
 }
 
 impl<S> std::fmt::Debug for Connection<S> {
@@ -115,9 +118,15 @@ where
         + Unpin
         + Send,
 {
-    /// A connection for `identity` over `socket`, registered with the node.
-    pub fn new(socket: S, gateway: Arc<Gateway>, identity: Identity, codec: Codec) -> Self {
-        let registration = gateway.register(&identity.user);
+    /// A connection for `identity` over `socket`, with the registration its upgrade took
+    /// (admission registers, so the per-user limit holds while upgrades are in flight).
+    pub fn new(
+        socket: S,
+        gateway: Arc<Gateway>,
+        identity: Identity,
+        registration: Registration,
+        codec: Codec,
+    ) -> Self {
         let now = Instant::now();
         let config = &gateway.config;
         let burst = config
@@ -143,6 +152,7 @@ where
             last_feed_ts: 0,
             floor: Cursor::default(),
             bad_frames: 0,
+            resumes: ResumeBudget::default(),
         }
     }
 
@@ -352,13 +362,21 @@ where
         }
     }
 
-    /// Replay everything after `after` that was not pushed live already, then go live.
+    /// Replay everything after `after` that was not pushed live already, then go live; or
+    /// refuse with `rate_limited` once the connection's replay budget is spent.
+    ///
+    /// One replay at a time: the loop reads no frame while this runs, so a `resume` sent
+    /// during a replay waits in the socket until it ends, then takes from the budget too.
     async fn resume(&mut self, after: Cursor) -> Result<(), Ending> {
+        if !self.resumes.take() {
+            let message = format!("too many resumes: at most {RESUME_BURST} a minute");
+            return self.reject(ErrorCode::RateLimited, message).await;
+        }
         self.phase = Phase::Live;
         let user = self.identity.user.clone();
         // A cursor from the future means the store was reset (or the cursor forged): replay
         // everything the feed holds and say the history is incomplete.
-        let reset = after.feed > self.delivered.feed || after.broadcast > self.delivered.broadcast;
+        let reset = after.is_beyond(self.delivered);
         let mut cursor = if reset { Cursor::default() } else { after };
         let mut replayed = 0u64;
         let mut complete = !reset;
@@ -374,10 +392,10 @@ where
             for entry in &page.items {
                 // Each item advances exactly one component: the one of the source it came from.
                 let pushed_live = if entry.cursor.feed != cursor.feed {
-                    (self.floor.feed + 1..=self.delivered.feed).contains(&entry.cursor.feed)
+                    entry.cursor.feed > self.floor.feed && entry.cursor.feed <= self.delivered.feed
                 } else {
-                    (self.floor.broadcast + 1..=self.delivered.broadcast)
-                        .contains(&entry.cursor.broadcast)
+                    entry.cursor.broadcast > self.floor.broadcast
+                        && entry.cursor.broadcast <= self.delivered.broadcast
                 };
                 if !pushed_live {
                     frames.push(entry.item.to_frame(entry.cursor).into());
@@ -421,9 +439,9 @@ where
                         }
                         // The store lost its data (Redis restarted without persistence) and
                         // positions started over: follow them down instead of muting pushes.
-                        self.delivered.feed = seq - 1;
+                        self.delivered.feed = seq.saturating_sub(1);
                     }
-                    if seq > self.delivered.feed + 1 {
+                    if seq > self.delivered.feed.saturating_add(1) {
                         self.fill_gap(seq, &mut frames).await?;
                     }
                     self.delivered.feed = seq;

@@ -1,9 +1,7 @@
 //! The state one gateway node shares between its connections and background tasks.
 
-use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
-use governor::DefaultKeyedRateLimiter;
 use pushgate_fanout::backplane::Backplane;
 use pushgate_fanout::drain::Drain;
 use pushgate_fanout::ring::{DEFAULT_VNODES, Ring};
@@ -14,6 +12,7 @@ use pushgate_protocol::ErrorCode;
 
 use crate::config::GatewayConfig;
 use crate::follower_cache::FollowerCache;
+use crate::handshake_limiter::HandshakeLimiter;
 use crate::mailbox::{Mailbox, Push};
 use crate::ping_clock::PingClock;
 use crate::registry::{Registration, Registry};
@@ -50,8 +49,8 @@ pub struct Gateway {
     /// When a connection with a new push is woken (the write delay); its release task runs
     /// beside the dispatcher.
     pub write_coalescer: Arc<WriteCoalescer>,
-    /// Handshake budget per client IP.
-    pub handshake_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Handshake budget per client address; its task forgets idle addresses.
+    pub handshake_limiter: Arc<HandshakeLimiter>,
     /// The ring without this node, fixed when draining starts (where clients go next).
     successor: OnceLock<Ring>,
 }
@@ -73,15 +72,11 @@ impl Gateway {
         ring: RingView,
         drain: Drain,
     ) -> Arc<Self> {
-        let burst = config
-            .handshakes_per_sec
-            .saturating_mul(std::num::NonZeroU32::new(5).expect("non-zero"));
-        let quota = governor::Quota::per_second(config.handshakes_per_sec).allow_burst(burst);
         Arc::new(Self {
             node_id: config.node_id.clone(),
             verifier: TokenVerifier::new(config.jwt_secret.as_bytes(), &config.api_key),
             timeline: Timeline::new(backplane.clone()),
-            handshake_limiter: governor::RateLimiter::keyed(quota),
+            handshake_limiter: Arc::new(HandshakeLimiter::new(config.handshakes_per_sec)),
             ping_clock: PingClock::new(config.heartbeat),
             write_coalescer: WriteCoalescer::new(config.write_delay),
             registry: Registry::default(),
@@ -96,17 +91,18 @@ impl Gateway {
         })
     }
 
-    /// Register a new connection of `user` with a fresh mailbox.
-    pub fn register(&self, user: &str) -> Registration {
-        let registration = self.registry.register(
-            user,
-            Arc::new(Mailbox::new(
-                self.config.mailbox_capacity,
-                self.write_coalescer.clone(),
-            )),
-        );
+    /// Register a new connection of `user` with a fresh mailbox, unless the user already
+    /// holds `max_connections_per_user` here.
+    pub fn register(&self, user: &str) -> Option<Registration> {
+        let mailbox = Arc::new(Mailbox::new(
+            self.config.mailbox_capacity,
+            self.write_coalescer.clone(),
+        ));
+        let registration =
+            self.registry
+                .register(user, mailbox, self.config.max_connections_per_user)?;
         self.relay.changed(user);
-        registration
+        Some(registration)
     }
 
     /// Remove a connection of `user` registered with `register`.

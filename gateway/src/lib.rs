@@ -16,9 +16,12 @@
 //! - `gateway`: state shared by a node's connections and tasks.
 //! - `http_server`: the HTTP/1.1 listener, which hands upgraded sockets over bare.
 //! - `upgrade`: the `GET /v1/ws` handshake checks.
+//! - `trusted_proxies`: the client address behind trusted load balancers.
+//! - `handshake_limiter`: handshakes per client address, forgetting idle ones.
 //! - `websocket`: a lean RFC 6455 server socket that keeps no buffers while idle.
 //! - `connection`: one socket's state machine (generic over `Sink`/`Stream`).
 //! - `mailbox`: a connection's bounded outbound queue with folding.
+//! - `resume_budget`: how many replays one connection may ask for.
 //! - `ping_clock`: server ping deadlines in slots shared by the node.
 //! - `write_coalescer`: the write delay, which lets close pushes share one socket write.
 //! - `registry`: user -> local connections, and presence bookkeeping.
@@ -35,6 +38,7 @@ pub mod connection;
 pub mod dispatcher;
 pub mod follower_cache;
 pub mod gateway;
+pub mod handshake_limiter;
 pub mod http_server;
 pub mod mailbox;
 pub mod node;
@@ -42,7 +46,9 @@ pub mod node_heartbeat;
 pub mod ping_clock;
 pub mod registry;
 pub mod relay;
+pub mod resume_budget;
 pub mod telemetry;
+pub mod trusted_proxies;
 pub mod upgrade;
 pub mod websocket;
 pub mod write_coalescer;

@@ -158,6 +158,7 @@ pub async fn start(
         );
         drain.spawn(dispatcher::run(node.clone(), inbox));
         drain.spawn(node.write_coalescer.clone().run(drain.clone()));
+        drain.spawn(node.handshake_limiter.clone().run(drain.clone()));
         drain.spawn(node_heartbeat::run(node.clone()));
         drain.spawn(relay::announce(node.clone()));
         drain.spawn(node.clone().send_everyone_away_on_drain());

@@ -50,23 +50,37 @@ impl Default for Registry {
 }
 
 impl Registry {
-    /// Add a connection of `user`; returns its registration.
-    pub fn register(&self, user: &str, mailbox: Arc<Mailbox>) -> Registration {
+    /// Add a connection of `user` unless it already has `max_per_user` here (0 = no limit);
+    /// returns its registration.
+    ///
+    /// The count is checked and the connection added under the lock of the user's map shard,
+    /// so concurrent registrations of one user never pass the limit together.
+    pub fn register(
+        &self,
+        user: &str,
+        mailbox: Arc<Mailbox>,
+        max_per_user: u32,
+    ) -> Option<Registration> {
+        // Room for exactly one: almost every user has one socket per node, and the default
+        // first growth (four) would cost every idle socket 48 bytes for nothing.
+        let mut conns = self
+            .users
+            .entry(user.to_owned())
+            .or_insert_with(|| Vec::with_capacity(1));
+        if max_per_user > 0 && conns.len() >= max_per_user as usize {
+            return None;
+        }
         let registration = Registration {
             id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
             mailbox,
         };
-        // Room for exactly one: almost every user has one socket per node, and the default
-        // first growth (four) would cost every idle socket 48 bytes for nothing.
-        self.users
-            .entry(user.to_owned())
-            .or_insert_with(|| Vec::with_capacity(1))
-            .push(registration.clone());
+        conns.push(registration.clone());
+        drop(conns);
         self.connections.fetch_add(1, Ordering::Relaxed);
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.dirty.insert(user.to_owned());
         metrics::gauge!("pushgate_connections").increment(1.0);
-        registration
+        Some(registration)
     }
 
     /// Remove a connection of `user`.
@@ -159,17 +173,15 @@ mod tests {
     use super::*;
     use crate::write_coalescer::WriteCoalescer;
 
+    fn mailbox() -> Arc<Mailbox> {
+        Arc::new(Mailbox::new(4, WriteCoalescer::new(Duration::ZERO)))
+    }
+
     #[test]
     fn counts_and_presence_follow_register_and_unregister() {
         let registry = Registry::default();
-        let a = registry.register(
-            "u",
-            Arc::new(Mailbox::new(4, WriteCoalescer::new(Duration::ZERO))),
-        );
-        let b = registry.register(
-            "u",
-            Arc::new(Mailbox::new(4, WriteCoalescer::new(Duration::ZERO))),
-        );
+        let a = registry.register("u", mailbox(), 0).expect("no limit");
+        let b = registry.register("u", mailbox(), 0).expect("no limit");
         assert_eq!(registry.connections(), 2);
         let changes = registry.take_changes();
         assert_eq!(changes.len(), 1);
@@ -182,5 +194,37 @@ mod tests {
         assert_eq!(changes[0].connections, 0);
         assert!(changes[0].epoch > 1);
         assert!(registry.users().is_empty());
+    }
+
+    #[test]
+    fn concurrent_registrations_of_one_user_never_pass_the_limit() {
+        let registry = Arc::new(Registry::default());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let registry = registry.clone();
+                std::thread::spawn(move || {
+                    (0..50)
+                        .filter(|_| registry.register("u", mailbox(), 5).is_some())
+                        .count()
+                })
+            })
+            .collect();
+        let admitted: usize = threads.into_iter().map(|t| t.join().expect("joins")).sum();
+        assert_eq!(admitted, 5);
+        assert_eq!(registry.connections(), 5);
+        // Other users are not affected, and a freed slot can be taken again.
+        assert!(registry.register("v", mailbox(), 5).is_some());
+        let changes = registry.take_changes();
+        assert!(changes.iter().any(|c| c.user == "u" && c.connections == 5));
+    }
+
+    #[test]
+    fn a_freed_slot_can_be_taken_again() {
+        let registry = Registry::default();
+        let first = registry.register("u", mailbox(), 1).expect("room");
+        assert!(registry.register("u", mailbox(), 1).is_none());
+        registry.unregister("u", first.id);
+        assert!(registry.register("u", mailbox(), 1).is_some());
+        assert_eq!(registry.connections(), 1);
     }
 }

@@ -1,20 +1,21 @@
-//! `GET /v1/ws`: checks origin, rate, token and subprotocol, then hands the socket over.
+//! `GET /v1/ws`: checks origin, rate, token, subprotocol and per-user limit; hands the socket over.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
-use pushgate_fanout::api::{Problem, bearer, unauthorized, valid_user_id};
-use pushgate_protocol::{Codec, Cursor, ErrorCode};
+use pushgate_fanout::api::{Problem, bearer, unauthorized};
+use pushgate_protocol::{Codec, Cursor, ErrorCode, check_user_id};
 use serde::Deserialize;
 use tracing::Instrument;
 
 use crate::connection::{Connection, Identity};
 use crate::gateway::Gateway;
 use crate::http_server::UpgradedIo;
+use crate::registry::Registration;
 use crate::websocket::WebSocket;
 use crate::websocket::handshake::Handshake;
 
@@ -37,16 +38,20 @@ pub async fn upgrade(
     Query(query): Query<UpgradeQuery>,
     mut request: Request,
 ) -> Response {
+    let client = gateway
+        .config
+        .trusted_proxies
+        .client_ip(peer.ip(), request.headers());
     let admitted = Handshake::check(request.version(), request.headers(), &SUBPROTOCOLS)
         .map_err(|e| Problem::new(ErrorCode::ProtocolError, e.to_string()))
         .and_then(|handshake| {
-            let (identity, resume_from) = admit(&gateway, peer, &query, request.headers())?;
-            Ok((handshake, identity, resume_from))
+            let admission = admit(&gateway, client, &query, request.headers())?;
+            Ok((handshake, admission))
         });
     match admitted {
-        Ok((handshake, identity, resume_from)) => {
+        Ok((handshake, admission)) => {
             let on_upgrade = hyper::upgrade::on(&mut request);
-            accept(gateway, handshake, on_upgrade, identity, resume_from)
+            accept(gateway, handshake, on_upgrade, client, admission)
         }
         Err(problem) => {
             metrics::counter!("pushgate_handshakes_refused_total", "code" => problem.code.as_str())
@@ -56,13 +61,26 @@ pub async fn upgrade(
     }
 }
 
-/// Everything checked before the upgrade, so refusals are plain HTTP errors.
+/// A request that passed every check, holding its place among the user's connections.
+#[derive(Debug)]
+struct Admission {
+    /// Who connects.
+    identity: Identity,
+    /// `?after=`, replayed before any live push.
+    resume_from: Option<Cursor>,
+    /// Taken at admission rather than when the socket arrives, so upgrades in flight count
+    /// against the per-user limit.
+    registration: Registration,
+}
+
+/// Everything checked before the upgrade, so refusals are plain HTTP errors. `client` is the
+/// peer address, or the one a trusted proxy forwarded.
 fn admit(
     gateway: &Gateway,
-    peer: SocketAddr,
+    client: IpAddr,
     query: &UpgradeQuery,
     headers: &HeaderMap,
-) -> Result<(Identity, Option<Cursor>), Problem> {
+) -> Result<Admission, Problem> {
     if gateway.drain.is_draining() {
         return Err(Problem::new(
             ErrorCode::Draining,
@@ -76,7 +94,7 @@ fn admit(
             "this node is full; ask /v1/connect where to go",
         ));
     }
-    if gateway.handshake_limiter.check_key(&peer.ip()).is_err() {
+    if !gateway.handshake_limiter.check(client) {
         return Err(Problem::new(
             ErrorCode::RateLimited,
             "too many handshakes from this address",
@@ -96,7 +114,7 @@ fn admit(
         .verifier
         .verify(token)
         .map_err(|e| unauthorized(&e))?;
-    if !valid_user_id(&claims.sub) {
+    if check_user_id(&claims.sub).is_err() {
         return Err(Problem::new(
             ErrorCode::Unauthorized,
             "token subject is not a valid user id",
@@ -109,14 +127,22 @@ fn admit(
                 .map_err(|e| Problem::invalid_field("after", format!("{e}")))?,
         ),
     };
-    Ok((
-        Identity {
+    // Last, so a request refused for any other reason never holds a slot.
+    let registration = gateway.register(&claims.sub).ok_or_else(|| {
+        Problem::new(
+            ErrorCode::TooManyConnections,
+            "this user holds too many connections on this node; close one first",
+        )
+    })?;
+    Ok(Admission {
+        identity: Identity {
             user: claims.sub,
             expires: claims.exp,
             session: rand::random(),
         },
         resume_from,
-    ))
+        registration,
+    })
 }
 
 /// Answer 101 and start the connection once hyper hands the socket over.
@@ -124,9 +150,14 @@ fn accept(
     gateway: Arc<Gateway>,
     handshake: Handshake,
     on_upgrade: OnUpgrade,
-    identity: Identity,
-    resume_from: Option<Cursor>,
+    client: IpAddr,
+    admission: Admission,
 ) -> Response {
+    let Admission {
+        identity,
+        resume_from,
+        registration,
+    } = admission;
     let codec = handshake
         .protocol()
         .and_then(Codec::from_subprotocol)
@@ -136,7 +167,8 @@ fn accept(
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(error) => {
-                tracing::debug!(%error, "upgrade failed");
+                tracing::debug!(%error, %client, "upgrade failed");
+                gateway.unregister(&identity.user, registration.id);
                 return;
             }
         };
@@ -144,11 +176,13 @@ fn accept(
         // the client sent right after its request.
         let Ok(parts) = upgraded.downcast::<UpgradedIo>() else {
             tracing::error!("an upgraded socket is not the server's TCP stream");
+            gateway.unregister(&identity.user, registration.id);
             return;
         };
         let span = tracing::debug_span!(
             "conn",
             user = %identity.user,
+            %client,
             node = %gateway.node_id,
             session = %format_args!("{}-{:016x}", gateway.node_id, identity.session)
         );
@@ -161,7 +195,7 @@ fn accept(
         // A task of its own: this one's future keeps every captured value for its whole
         // life, and every idle socket would pay for them.
         drain.spawn(
-            Connection::new(socket, gateway, identity, codec)
+            Connection::new(socket, gateway, identity, registration, codec)
                 .run(resume_from)
                 .instrument(span),
         );

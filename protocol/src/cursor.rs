@@ -28,6 +28,13 @@ impl Cursor {
         Self { feed, broadcast }
     }
 
+    /// Whether either component is past `head`'s: a cursor the feed cannot have handed out,
+    /// so the store was reset (or the cursor made up). Comparisons only, so any pair of u64
+    /// values is handled alike, up to `u64::MAX`.
+    pub fn is_beyond(self, head: Cursor) -> bool {
+        self.feed > head.feed || self.broadcast > head.broadcast
+    }
+
     /// The component-wise maximum: the position after having seen both.
     pub fn max(self, other: Cursor) -> Cursor {
         Cursor::new(
@@ -89,6 +96,24 @@ mod tests {
         for bad in ["", "42", "42:", ":7", "a:b", "-1:2", "1:2:3"] {
             assert_eq!(bad.parse::<Cursor>(), Err(CursorParseError), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn beyond_means_either_component_past_the_head() {
+        let head = Cursor::new(5, 3);
+        assert!(!Cursor::new(5, 3).is_beyond(head));
+        assert!(!Cursor::new(0, 0).is_beyond(head));
+        assert!(Cursor::new(6, 0).is_beyond(head));
+        assert!(Cursor::new(0, 4).is_beyond(head));
+        assert!(Cursor::new(u64::MAX, u64::MAX).is_beyond(head));
+        assert_eq!(
+            "18446744073709551615:0".parse::<Cursor>(),
+            Ok(Cursor::new(u64::MAX, 0))
+        );
+        assert_eq!(
+            "18446744073709551616:0".parse::<Cursor>(),
+            Err(CursorParseError)
+        );
     }
 
     #[test]

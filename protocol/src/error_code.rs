@@ -22,6 +22,12 @@ pub enum ErrorCode {
     RateLimited,
     /// The connection sent too many bad frames and is closed.
     TooManyErrors,
+    /// The user already holds as many sockets on this node as it may; retrying does not help
+    /// until one of them closes.
+    TooManyConnections,
+    /// A documented per-user bound is reached (e.g. the follow list is full); the request
+    /// succeeds only after the user removes something.
+    LimitReached,
     /// No token, a token that does not verify, or a token for another user on `refresh`.
     Unauthorized,
     /// The token expired and no valid `refresh` arrived in time.
@@ -51,13 +57,15 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::BadFrame,
         ErrorCode::UnknownType,
         ErrorCode::InvalidField,
         ErrorCode::TooLarge,
         ErrorCode::RateLimited,
         ErrorCode::TooManyErrors,
+        ErrorCode::TooManyConnections,
+        ErrorCode::LimitReached,
         ErrorCode::Unauthorized,
         ErrorCode::TokenExpired,
         ErrorCode::Forbidden,
@@ -81,6 +89,8 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::TooManyErrors => "too_many_errors",
+            ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::LimitReached => "limit_reached",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::TokenExpired => "token_expired",
             ErrorCode::Forbidden => "forbidden",
@@ -107,9 +117,11 @@ impl ErrorCode {
             ErrorCode::Unauthorized | ErrorCode::TokenExpired => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
-            ErrorCode::Conflict => 409,
+            ErrorCode::Conflict | ErrorCode::LimitReached => 409,
             ErrorCode::TooLarge => 413,
-            ErrorCode::RateLimited | ErrorCode::TooManyErrors => 429,
+            ErrorCode::RateLimited | ErrorCode::TooManyErrors | ErrorCode::TooManyConnections => {
+                429
+            }
             ErrorCode::SlowConsumer | ErrorCode::HeartbeatTimeout => 408,
             ErrorCode::Draining | ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
@@ -139,7 +151,9 @@ impl ErrorCode {
             | ErrorCode::InvalidField
             | ErrorCode::Forbidden
             | ErrorCode::NotFound
-            | ErrorCode::Conflict => 1008,
+            | ErrorCode::Conflict
+            | ErrorCode::TooManyConnections
+            | ErrorCode::LimitReached => 1008,
         }
     }
 }

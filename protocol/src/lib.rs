@@ -17,6 +17,7 @@
 //! - `node_message`: backplane messages to a gateway node's inbox.
 //! - `shared_item`: a feed item whose push frame is encoded once for all its recipients.
 //! - `error_code`: the one error list, with close codes and HTTP statuses.
+//! - `user_id`: the one rule for user IDs.
 
 mod client_frame;
 mod codec;
@@ -26,6 +27,7 @@ mod feed_item;
 mod node_message;
 mod server_frame;
 mod shared_item;
+mod user_id;
 
 pub use client_frame::ClientFrame;
 pub use codec::{Codec, DecodeError, EncodeError, Frame};
@@ -35,3 +37,4 @@ pub use feed_item::{FeedEntry, FeedItem, PostId};
 pub use node_message::{NodeMessage, Recipient};
 pub use server_frame::ServerFrame;
 pub use shared_item::SharedItem;
+pub use user_id::{MAX_USER_ID_BYTES, UserIdError, check_user_id};

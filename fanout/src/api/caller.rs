@@ -3,13 +3,10 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use pushgate_protocol::ErrorCode;
+use pushgate_protocol::{ErrorCode, check_user_id};
 
 use super::{ApiState, Problem};
 use crate::token::{Caller, TokenError};
-
-/// Longest accepted user ID (token `sub`), keeping keys and frames small.
-pub const MAX_USER_ID_LEN: usize = 128;
 
 /// The authenticated caller of a REST request.
 #[derive(Debug, Clone)]
@@ -56,11 +53,6 @@ pub fn unauthorized(error: &TokenError) -> Problem {
     }
 }
 
-/// Check that a user ID is acceptable as a key and in frames.
-pub fn valid_user_id(user: &str) -> bool {
-    !user.is_empty() && user.len() <= MAX_USER_ID_LEN && !user.chars().any(char::is_control)
-}
-
 impl FromRequestParts<ApiState> for Authed {
     type Rejection = Problem;
 
@@ -75,7 +67,7 @@ impl FromRequestParts<ApiState> for Authed {
             .identify(token)
             .map_err(|e| unauthorized(&e))?;
         let key = match &caller {
-            Caller::User(claims) if !valid_user_id(&claims.sub) => {
+            Caller::User(claims) if check_user_id(&claims.sub).is_err() => {
                 return Err(Problem::new(
                     ErrorCode::Unauthorized,
                     "token subject is not a valid user id",

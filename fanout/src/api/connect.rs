@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use pushgate_protocol::ErrorCode;
+use pushgate_protocol::{ErrorCode, check_user_id};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiState, Authed, Params, Problem, ProblemBody};
@@ -71,6 +71,9 @@ pub(crate) async fn presence(
             "users",
             format!("1 to {MAX_PRESENCE_USERS} user ids"),
         ));
+    }
+    for user in &users {
+        check_user_id(user).map_err(|e| Problem::invalid_field("users", e.to_string()))?;
     }
     Ok(Json(PresenceAnswer {
         users: state.backplane.presence.query(&users).await?,

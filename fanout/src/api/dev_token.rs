@@ -2,9 +2,9 @@
 
 use axum::Json;
 use axum::extract::State;
+use pushgate_protocol::check_user_id;
 use serde::{Deserialize, Serialize};
 
-use super::caller::valid_user_id;
 use super::{ApiState, JsonBody, Problem, ProblemBody};
 
 /// Body of `POST /v1/dev/token`.
@@ -31,12 +31,7 @@ pub(crate) async fn mint(
     State(state): State<ApiState>,
     JsonBody(body): JsonBody<DevTokenRequest>,
 ) -> Result<Json<DevToken>, Problem> {
-    if !valid_user_id(&body.user) {
-        return Err(Problem::invalid_field(
-            "user",
-            "1 to 128 characters, no control characters",
-        ));
-    }
+    check_user_id(&body.user).map_err(|e| Problem::invalid_field("user", e.to_string()))?;
     let ttl = body.ttl_secs.unwrap_or(3600);
     if ttl == 0 || ttl > 30 * 24 * 3600 {
         return Err(Problem::invalid_field("ttl_secs", "1 second to 30 days"));

@@ -76,7 +76,19 @@ pub(crate) async fn feed(
                 "use either since or before",
             ));
         }
-        let caught = state.timeline.since(user, since, limit).await?;
+        let (head, caught) = tokio::try_join!(
+            state.timeline.head(user),
+            state.timeline.since(user, since, limit)
+        )?;
+        // As a resume over the socket does: a cursor from the future means the store was
+        // reset (or the cursor made up), so answer from the start and say it is incomplete.
+        let caught = if since.is_beyond(head) {
+            let mut from_start = state.timeline.since(user, Cursor::default(), limit).await?;
+            from_start.complete = false;
+            from_start
+        } else {
+            caught
+        };
         return Ok(Json(FeedPage {
             items: caught
                 .items

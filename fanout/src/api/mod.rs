@@ -12,7 +12,7 @@ mod params;
 mod posts;
 mod problem;
 
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -23,7 +23,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use metrics_exporter_prometheus::PrometheusHandle;
 use utoipa::OpenApi;
 
-pub use caller::{Authed, bearer, unauthorized, valid_user_id};
+pub use caller::{Authed, bearer, unauthorized};
 pub use json_body::JsonBody;
 pub use params::Params;
 pub use problem::{Problem, ProblemBody};
@@ -37,6 +37,10 @@ use crate::token::TokenVerifier;
 /// Largest request body; posts are capped at 10,000 characters, notifications at 16 KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Authors one user may follow unless configured. Every feed read and resume merges the
+/// timelines of everyone followed, so the list's length is the price of each.
+pub const DEFAULT_MAX_FOLLOWING: NonZeroUsize = NonZeroUsize::new(5_000).expect("non-zero");
+
 /// Limits of the API.
 #[derive(Clone, Debug)]
 pub struct ApiLimits {
@@ -44,6 +48,8 @@ pub struct ApiLimits {
     pub user_rps: NonZeroU32,
     /// Sustained requests per second for all service-key callers together.
     pub service_rps: NonZeroU32,
+    /// Authors one user may follow; past it `PUT /v1/follows` answers 409 `limit_reached`.
+    pub max_following: NonZeroUsize,
 }
 
 impl Default for ApiLimits {
@@ -51,6 +57,7 @@ impl Default for ApiLimits {
         Self {
             user_rps: NonZeroU32::new(50).expect("non-zero"),
             service_rps: NonZeroU32::new(20_000).expect("non-zero"),
+            max_following: DEFAULT_MAX_FOLLOWING,
         }
     }
 }
@@ -70,6 +77,8 @@ pub struct ApiState {
     service_limiter: Arc<DefaultKeyedRateLimiter<String>>,
     /// Last notification ID handed out, so IDs are unique within the process.
     notify_ids: Arc<AtomicU64>,
+    /// Authors one user may follow.
+    max_following: NonZeroUsize,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -101,6 +110,7 @@ impl ApiState {
             user_limiter: Arc::new(RateLimiter::keyed(burst(limits.user_rps))),
             service_limiter: Arc::new(RateLimiter::keyed(burst(limits.service_rps))),
             notify_ids: Arc::new(AtomicU64::new(0)),
+            max_following: limits.max_following,
             drain: drain.clone(),
         };
         // Keyed limiters remember every key they saw; forget idle ones so memory stays bounded.

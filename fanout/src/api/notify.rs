@@ -5,10 +5,9 @@ use std::sync::atomic::Ordering;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use pushgate_protocol::FeedItem;
+use pushgate_protocol::{FeedItem, check_user_id};
 use serde::{Deserialize, Serialize};
 
-use super::caller::valid_user_id;
 use super::{ApiState, Authed, JsonBody, Problem, ProblemBody};
 use crate::backplane::FanoutEvent;
 use crate::clock::now_micros;
@@ -53,11 +52,9 @@ pub(crate) async fn notify(
             format!("1 to {MAX_RECIPIENTS} user ids"),
         ));
     }
-    if let Some(bad) = body.users.iter().position(|u| !valid_user_id(u)) {
-        return Err(Problem::invalid_field(
-            format!("users[{bad}]"),
-            "not a valid user id",
-        ));
+    for (i, user) in body.users.iter().enumerate() {
+        check_user_id(user)
+            .map_err(|e| Problem::invalid_field(format!("users[{i}]"), e.to_string()))?;
     }
     if body.kind.is_empty() || body.kind.chars().count() > 64 {
         return Err(Problem::invalid_field(

@@ -6,10 +6,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use pushgate_protocol::{ErrorCode, PostId};
+use pushgate_protocol::{ErrorCode, PostId, check_user_id};
 use serde::{Deserialize, Serialize};
 
-use super::caller::valid_user_id;
 use super::{ApiState, Authed, JsonBody, Params, Problem, ProblemBody};
 use crate::backplane::{CreateOutcome, NewPost, Post, UserId, Visibility};
 use crate::token::Caller;
@@ -76,7 +75,7 @@ pub(crate) async fn create(
                 "only the service key may post as another user",
             ));
         }
-        (Caller::Service, Some(author)) if valid_user_id(&author) => author,
+        (Caller::Service, Some(author)) if check_user_id(&author).is_ok() => author,
         (Caller::Service, _) => {
             return Err(Problem::invalid_field(
                 "author",

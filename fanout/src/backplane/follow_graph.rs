@@ -13,11 +13,28 @@ pub struct FollowerPage {
     pub next: Option<String>,
 }
 
+/// What a follow did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Followed {
+    /// `user` follows `author` now and did not before.
+    New,
+    /// `user` already followed `author` (a repeated follow succeeds, even at the limit).
+    Already,
+    /// `user` already follows the most authors allowed; nothing changed.
+    LimitReached,
+}
+
 /// The follow graph.
 #[async_trait]
 pub trait FollowGraph: Send + Sync {
-    /// `user` follows `author`; returns whether this is new.
-    async fn follow(&self, user: &str, author: &str) -> BackplaneResult<bool>;
+    /// `user` follows `author`, unless it already follows `max_following` others. The check
+    /// and the change are one atomic step, so concurrent follows cannot pass the limit.
+    async fn follow(
+        &self,
+        user: &str,
+        author: &str,
+        max_following: usize,
+    ) -> BackplaneResult<Followed>;
 
     /// `user` stops following `author`; returns whether it was following.
     async fn unfollow(&self, user: &str, author: &str) -> BackplaneResult<bool>;

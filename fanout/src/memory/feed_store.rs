@@ -90,7 +90,8 @@ impl FeedStore for MemoryFeedStore {
                 .take(limit)
                 .cloned()
                 .collect(),
-            complete: after + 1 >= first,
+            // Saturating: a client's cursor may say anything up to u64::MAX.
+            complete: after.saturating_add(1) >= first,
         })
     }
 

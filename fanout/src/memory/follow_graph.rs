@@ -6,7 +6,7 @@ use std::sync::RwLock;
 
 use async_trait::async_trait;
 
-use crate::backplane::{BackplaneResult, FollowGraph, FollowerPage, UserId};
+use crate::backplane::{BackplaneResult, FollowGraph, Followed, FollowerPage, UserId};
 
 #[derive(Debug, Default)]
 struct Graph {
@@ -26,22 +26,28 @@ pub struct MemoryFollowGraph {
 
 #[async_trait]
 impl FollowGraph for MemoryFollowGraph {
-    async fn follow(&self, user: &str, author: &str) -> BackplaneResult<bool> {
+    async fn follow(
+        &self,
+        user: &str,
+        author: &str,
+        max_following: usize,
+    ) -> BackplaneResult<Followed> {
         let mut graph = self.graph.write().expect("follow graph lock");
+        let following = graph.following.entry(user.to_owned()).or_default();
+        if !following.contains(author) && following.len() >= max_following {
+            return Ok(Followed::LimitReached);
+        }
+        following.insert(author.to_owned());
         let new = graph
             .followers
             .entry(author.to_owned())
             .or_default()
             .insert(user.to_owned());
-        graph
-            .following
-            .entry(user.to_owned())
-            .or_default()
-            .insert(author.to_owned());
-        if new {
-            *graph.revisions.entry(author.to_owned()).or_default() += 1;
+        if !new {
+            return Ok(Followed::Already);
         }
-        Ok(new)
+        *graph.revisions.entry(author.to_owned()).or_default() += 1;
+        Ok(Followed::New)
     }
 
     async fn unfollow(&self, user: &str, author: &str) -> BackplaneResult<bool> {
@@ -117,7 +123,7 @@ mod tests {
         let graph = MemoryFollowGraph::default();
         for i in 0..25 {
             graph
-                .follow(&format!("u{i:02}"), "star")
+                .follow(&format!("u{i:02}"), "star", usize::MAX)
                 .await
                 .expect("follow");
         }
@@ -142,8 +148,14 @@ mod tests {
     #[tokio::test]
     async fn unfollow_updates_both_directions() {
         let graph = MemoryFollowGraph::default();
-        assert!(graph.follow("a", "b").await.expect("follow"));
-        assert!(!graph.follow("a", "b").await.expect("follow again"));
+        assert_eq!(
+            graph.follow("a", "b", 10).await.expect("follow"),
+            Followed::New
+        );
+        assert_eq!(
+            graph.follow("a", "b", 10).await.expect("follow again"),
+            Followed::Already
+        );
         assert_eq!(
             graph.following("a").await.expect("following"),
             vec!["b".to_owned()]
@@ -151,5 +163,30 @@ mod tests {
         assert!(graph.unfollow("a", "b").await.expect("unfollow"));
         assert_eq!(graph.follower_count("b").await.expect("count"), 0);
         assert!(graph.following("a").await.expect("following").is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_follow_limit_refuses_new_authors_only() {
+        let graph = MemoryFollowGraph::default();
+        for author in ["b", "c"] {
+            assert_eq!(
+                graph.follow("a", author, 2).await.expect("follow"),
+                Followed::New
+            );
+        }
+        assert_eq!(
+            graph.follow("a", "d", 2).await.expect("follow"),
+            Followed::LimitReached
+        );
+        assert_eq!(graph.follower_count("d").await.expect("count"), 0);
+        assert_eq!(
+            graph.follow("a", "b", 2).await.expect("again"),
+            Followed::Already
+        );
+        graph.unfollow("a", "b").await.expect("unfollow");
+        assert_eq!(
+            graph.follow("a", "d", 2).await.expect("follow"),
+            Followed::New
+        );
     }
 }

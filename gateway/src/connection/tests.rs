@@ -118,10 +118,12 @@ fn open(gateway: &Arc<Gateway>, resume_from: Option<Cursor>) -> Peer {
         expires: now_micros() / 1_000_000 + 3600,
         session: 7,
     };
+    let registration = gateway.register(&identity.user).expect("room for bob");
     let connection = Connection::new(
         MemorySocket { inbound, outbound },
         gateway.clone(),
         identity,
+        registration,
         Codec::Json,
     );
     tokio::spawn(connection.run(resume_from));

@@ -21,6 +21,10 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+/// The test nodes' JWT secret and service key (not the development ones).
+const TEST_JWT_SECRET: &str = "e2e-test-jwt-secret-0123456789";
+const TEST_API_KEY: &str = "e2e-test-api-key-0123456789";
+
 /// How long a test waits for something that should happen promptly.
 pub const WAIT: Duration = Duration::from_secs(5);
 
@@ -42,6 +46,9 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         let mut config = GatewayConfig::dev("127.0.0.1:0".parse().expect("addr"));
+        // Credentials of its own, as every production role must have.
+        config.jwt_secret = TEST_JWT_SECRET.into();
+        config.api_key = TEST_API_KEY.into();
         // Tests connect many sockets from one address quickly.
         config.handshakes_per_sec = std::num::NonZeroU32::new(10_000).expect("non-zero");
         config.resume_window = Duration::from_millis(100);
@@ -53,6 +60,7 @@ impl Default for Options {
             limits: ApiLimits {
                 user_rps: std::num::NonZeroU32::new(10_000).expect("non-zero"),
                 service_rps: std::num::NonZeroU32::new(100_000).expect("non-zero"),
+                ..ApiLimits::default()
             },
         }
     }
@@ -64,7 +72,7 @@ impl TestNode {
     }
 
     pub async fn start_with(options: Options) -> Self {
-        let config = options.config.validate().expect("valid config");
+        let config = options.config.validate_production().expect("valid config");
         let verifier = TokenVerifier::new(config.jwt_secret.as_bytes(), &config.api_key);
         let node = start_dev(
             config,
@@ -135,7 +143,7 @@ impl TestNode {
     }
 
     pub fn api_key(&self) -> &'static str {
-        pushgate_gateway::DEV_API_KEY
+        TEST_API_KEY
     }
 
     /// Connect `user` over JSON.

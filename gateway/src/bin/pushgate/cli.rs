@@ -5,12 +5,14 @@ use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use pushgate_fanout::api::ApiLimits;
+use ipnet::IpNet;
+use pushgate_fanout::api::{ApiLimits, DEFAULT_MAX_FOLLOWING};
 use pushgate_fanout::memory::MemoryConfig;
 use pushgate_fanout::redis::{BusKind, RedisConfig};
 use pushgate_fanout::worker::WorkerConfig;
-use pushgate_gateway::config::GatewayConfig;
+use pushgate_gateway::config::{DEFAULT_MAX_CONNECTIONS_PER_USER, GatewayConfig};
 use pushgate_gateway::telemetry::LogFormat;
+use pushgate_gateway::trusted_proxies::{ForwardedHeader, TrustedProxies, parse_network};
 
 /// pushgate: a real-time WebSocket push gateway.
 #[derive(Debug, Parser)]
@@ -91,12 +93,14 @@ pub struct CommonArgs {
     /// Address for HTTP: WebSocket and REST (dev, gateway, api) or health and metrics (worker).
     #[arg(long, env = "PUSHGATE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// HS256 secret of user tokens (at least 16 bytes).
-    #[arg(long, env = "PUSHGATE_JWT_SECRET", default_value = pushgate_gateway::DEV_JWT_SECRET, hide_env_values = true)]
-    pub jwt_secret: String,
-    /// Service key for backend calls (at least 16 bytes).
-    #[arg(long, env = "PUSHGATE_API_KEY", default_value = pushgate_gateway::DEV_API_KEY, hide_env_values = true)]
-    pub api_key: String,
+    /// HS256 secret of user tokens (at least 16 bytes). Required by gateway, worker and api;
+    /// `pushgate dev` falls back to the development secret.
+    #[arg(long, env = "PUSHGATE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Service key for backend calls (at least 16 bytes). Required by gateway, worker and
+    /// api; `pushgate dev` falls back to the development key.
+    #[arg(long, env = "PUSHGATE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
     /// How often membership is heartbeated and re-read, milliseconds (TTL is 3x).
     #[arg(long, env = "PUSHGATE_MEMBERSHIP_INTERVAL_MS", default_value_t = 1000)]
     pub membership_interval_ms: u64,
@@ -123,6 +127,12 @@ pub struct RedisArgs {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ForwardedHeaderArg {
+    XForwardedFor,
+    Forwarded,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum BusArg {
     Pubsub,
     Stream,
@@ -146,8 +156,12 @@ impl CommonArgs {
     /// Settings of a process without the gateway role (its gateway fields keep defaults).
     pub fn config(&self) -> GatewayConfig {
         let mut config = GatewayConfig::dev(self.listen);
-        config.jwt_secret = self.jwt_secret.clone();
-        config.api_key = self.api_key.clone();
+        if let Some(secret) = &self.jwt_secret {
+            config.jwt_secret = secret.clone();
+        }
+        if let Some(key) = &self.api_key {
+            config.api_key = key.clone();
+        }
         config.membership_interval = Duration::from_millis(self.membership_interval_ms);
         config
     }
@@ -244,6 +258,13 @@ pub struct GatewayArgs {
     /// Sustained handshakes per second per client IP.
     #[arg(long, env = "PUSHGATE_HANDSHAKES_PER_SEC", default_value_t = NonZeroU32::new(500).expect("non-zero"))]
     pub handshakes_per_sec: NonZeroU32,
+    /// Proxies (CIDRs or addresses, comma-separated) whose forwarding header names the client,
+    /// for the handshake limit and logs. Default: none, headers ignored.
+    #[arg(long, env = "PUSHGATE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
+    pub trusted_proxies: Vec<IpNet>,
+    /// The header trusted proxies write (only that one is read).
+    #[arg(long, env = "PUSHGATE_FORWARDED_HEADER", value_enum, default_value_t = ForwardedHeaderArg::XForwardedFor)]
+    pub forwarded_header: ForwardedHeaderArg,
     /// Allowed Origin values for browser upgrades, comma-separated (empty: any).
     #[arg(long, env = "PUSHGATE_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
@@ -254,6 +275,9 @@ pub struct GatewayArgs {
     /// 512 for everything else the process opens.
     #[arg(long, env = "PUSHGATE_MAX_CONNECTIONS")]
     pub max_connections: Option<u64>,
+    /// Sockets one user may hold on this node; 0 = no limit.
+    #[arg(long, env = "PUSHGATE_MAX_CONNECTIONS_PER_USER", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_USER)]
+    pub max_connections_per_user: u32,
 }
 
 impl GatewayArgs {
@@ -275,6 +299,13 @@ impl GatewayArgs {
         config.max_bad_frames = self.max_bad_frames;
         config.frames_per_sec = self.frames_per_sec;
         config.handshakes_per_sec = self.handshakes_per_sec;
+        config.trusted_proxies = TrustedProxies::new(
+            self.trusted_proxies.clone(),
+            match self.forwarded_header {
+                ForwardedHeaderArg::XForwardedFor => ForwardedHeader::XForwardedFor,
+                ForwardedHeaderArg::Forwarded => ForwardedHeader::Forwarded,
+            },
+        );
         config.allowed_origins = self
             .allowed_origins
             .iter()
@@ -283,6 +314,7 @@ impl GatewayArgs {
             .collect();
         config.drain_window = Duration::from_millis(self.drain_window_ms);
         config.max_connections = self.max_connections.unwrap_or_else(default_max_connections);
+        config.max_connections_per_user = self.max_connections_per_user;
         config
     }
 }
@@ -329,6 +361,9 @@ pub struct ApiArgs {
     /// Sustained API requests per second for service-key callers together.
     #[arg(long, env = "PUSHGATE_SERVICE_RPS", default_value_t = NonZeroU32::new(20_000).expect("non-zero"))]
     pub service_rps: NonZeroU32,
+    /// Authors one user may follow (past it: 409 limit_reached).
+    #[arg(long, env = "PUSHGATE_MAX_FOLLOWING", default_value_t = DEFAULT_MAX_FOLLOWING)]
+    pub max_following: NonZeroUsize,
 }
 
 impl ApiArgs {
@@ -336,6 +371,7 @@ impl ApiArgs {
         ApiLimits {
             user_rps: self.user_rps,
             service_rps: self.service_rps,
+            max_following: self.max_following,
         }
     }
 }

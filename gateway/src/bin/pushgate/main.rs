@@ -28,15 +28,24 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     init_logging(cli.log.log_format.into(), &cli.log.log);
+    // Settings are validated before Redis is awaited, so a bad one fails at once.
     let (config, roles, backplane) = match cli.command {
         Command::Dev(args) => {
-            let config = args.gateway.config(&args.common, "dev");
+            let config = args.gateway.config(&args.common, "dev").validate();
             let roles = Roles::dev(args.worker.config(), args.api.limits());
-            (config, roles, Backplane::memory(&args.memory()))
+            (
+                config.context("invalid settings")?,
+                roles,
+                Backplane::memory(&args.memory()),
+            )
         }
         Command::Gateway(args) => {
             let default_id = format!("gw-{}", args.common.listen.port());
-            let config = args.gateway.config(&args.common, &default_id);
+            let config = args
+                .gateway
+                .config(&args.common, &default_id)
+                .validate_production()
+                .context("invalid settings")?;
             let roles = Roles {
                 gateway: true,
                 api: None,
@@ -46,17 +55,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             (config, roles, connect_redis(&args.redis.config()).await?)
         }
         Command::Worker(args) => {
+            let config = args
+                .common
+                .config()
+                .validate_production()
+                .context("invalid settings")?;
             let roles = Roles {
                 gateway: false,
                 api: None,
                 worker: Some(args.worker.config()),
                 dev_tokens: false,
             };
-            (
-                args.common.config(),
-                roles,
-                connect_redis(&args.redis.config()).await?,
-            )
+            (config, roles, connect_redis(&args.redis.config()).await?)
         }
         Command::Token(args) => {
             println!(
@@ -66,20 +76,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Api(args) => {
+            let config = args
+                .common
+                .config()
+                .validate_production()
+                .context("invalid settings")?;
             let roles = Roles {
                 gateway: false,
                 api: Some(args.api.limits()),
                 worker: None,
                 dev_tokens: false,
             };
-            (
-                args.common.config(),
-                roles,
-                connect_redis(&args.redis.config()).await?,
-            )
+            (config, roles, connect_redis(&args.redis.config()).await?)
         }
     };
-    let config = config.validate().context("invalid settings")?;
     warn_on_dev_secrets(&config);
     let node = start(config, roles, backplane).await?;
     match &node.gateway {
