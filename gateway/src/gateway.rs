@@ -71,6 +71,7 @@ impl Gateway {
         public_url: String,
         backplane: Backplane,
         ring: RingView,
+        verifier: TokenVerifier,
         drain: Drain,
     ) -> Arc<Self> {
         let burst = config
@@ -79,7 +80,7 @@ impl Gateway {
         let quota = governor::Quota::per_second(config.handshakes_per_sec).allow_burst(burst);
         Arc::new(Self {
             node_id: config.node_id.clone(),
-            verifier: TokenVerifier::new(config.jwt_secret.as_bytes(), &config.api_key),
+            verifier,
             timeline: Timeline::new(backplane.clone()),
             handshake_limiter: governor::RateLimiter::keyed(quota),
             ping_clock: PingClock::new(config.heartbeat),

@@ -37,12 +37,12 @@ pub async fn upgrade(
     Query(query): Query<UpgradeQuery>,
     mut request: Request,
 ) -> Response {
-    let admitted = Handshake::check(request.version(), request.headers(), &SUBPROTOCOLS)
-        .map_err(|e| Problem::new(ErrorCode::ProtocolError, e.to_string()))
-        .and_then(|handshake| {
-            let (identity, resume_from) = admit(&gateway, peer, &query, request.headers())?;
-            Ok((handshake, identity, resume_from))
-        });
+    let admitted = match Handshake::check(request.version(), request.headers(), &SUBPROTOCOLS) {
+        Ok(handshake) => admit(&gateway, peer, &query, request.headers())
+            .await
+            .map(|(identity, resume_from)| (handshake, identity, resume_from)),
+        Err(e) => Err(Problem::new(ErrorCode::ProtocolError, e.to_string())),
+    };
     match admitted {
         Ok((handshake, identity, resume_from)) => {
             let on_upgrade = hyper::upgrade::on(&mut request);
@@ -57,7 +57,7 @@ pub async fn upgrade(
 }
 
 /// Everything checked before the upgrade, so refusals are plain HTTP errors.
-fn admit(
+async fn admit(
     gateway: &Gateway,
     peer: SocketAddr,
     query: &UpgradeQuery,
@@ -95,6 +95,7 @@ fn admit(
     let claims = gateway
         .verifier
         .verify(token)
+        .await
         .map_err(|e| unauthorized(&e))?;
     if !valid_user_id(&claims.sub) {
         return Err(Problem::new(

@@ -10,6 +10,7 @@ mod delivery;
 mod drain;
 mod heartbeat;
 mod hybrid;
+mod identity;
 mod limits;
 mod rest;
 mod resume;

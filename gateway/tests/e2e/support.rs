@@ -63,7 +63,6 @@ impl TestNode {
 
     pub async fn start_with(options: Options) -> Self {
         let config = options.config.validate().expect("valid config");
-        let verifier = TokenVerifier::new(config.jwt_secret.as_bytes(), &config.api_key);
         let node = start_dev(
             config,
             Backplane::memory(&options.memory),
@@ -72,6 +71,8 @@ impl TestNode {
         )
         .await
         .expect("node starts");
+        // The node's own verifier, so minted tokens carry its issuer and audience.
+        let verifier = node.gateway().verifier.clone();
         Self {
             node,
             http: reqwest::Client::new(),
