@@ -21,9 +21,11 @@
 //! - `worker`: the fan-out worker with retries, backoff and dead letters.
 //! - `ring`, `ring_watcher`: consistent hashing over live gateway nodes.
 //! - `timeline`: merged feed reads for REST paging and gateway resumes.
-//! - `token`: JWT user tokens and the service key.
+//! - `token`: user tokens (shared secret, PEM public keys, a JWKS kept fresh) and the
+//!   service key.
 //! - `drain`: the shutdown handle; `clock`: timestamps in protocol units.
-//! - `testing` (feature `testing`): real `redis-server` processes for integration tests.
+//! - `testing` (feature `testing`): real `redis-server` processes and an identity provider
+//!   (keys, signed tokens, a JWKS over HTTP) for integration tests.
 
 pub mod api;
 pub mod backplane;

@@ -1,8 +1,10 @@
-//! Real `redis-server` processes for integration tests (feature `testing`): one server, or a
-//! 3-master Cluster.
+//! Real servers for integration tests (feature `testing`): `redis-server` processes (one
+//! server, or a 3-master Cluster) here, and an identity provider in [`identity_provider`].
 //!
 //! Servers listen on free loopback ports (never 6379), keep nothing on disk, and die with
 //! their guard. Without `redis-server` a test skips, except under `CI=true`, where it fails.
+
+pub mod identity_provider;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,11 +1,33 @@
 //! JWT user tokens and the service key: who is calling.
+//!
+//! One [`TokenVerifier`] serves the socket upgrade, the `refresh` frame and REST. It holds
+//! the shared secret (HS256/384/512), PEM public keys and, with a JWKS URL, an identity
+//! provider's keys refreshed in the background; each token is tried only against keys of its
+//! own algorithm (and its `kid`, when it names one).
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+mod jwks_cache;
+mod token_settings;
+mod verifying_key;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use self::jwks_cache::JwksCache;
+pub use self::jwks_cache::JwksError;
+pub use self::token_settings::{
+    DEFAULT_JWKS_REFETCH_MIN, DEFAULT_JWKS_REFRESH, DEFAULT_LEEWAY, DEFAULT_MAX_TTL, JwksSettings,
+    TokenSettings,
+};
+use self::verifying_key::VerifyingKey;
 use crate::clock::now_micros;
+use crate::drain::Drain;
 
-/// Claims of a user token.
+/// Claims of a user token that pushgate reads (`iss`, `aud` and `nbf` are checked too).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// The user ID.
@@ -19,16 +41,48 @@ pub struct Claims {
 pub enum TokenError {
     #[error("token expired")]
     Expired,
+    #[error("token expires further ahead than the longest accepted lifetime")]
+    TooLong,
+    #[error("no key verifies tokens of this algorithm and key id")]
+    UnknownKey,
     #[error("invalid token: {0}")]
-    Invalid(String),
+    Invalid(#[source] jsonwebtoken::errors::Error),
 }
 
-/// Verifies user tokens (HS256 shared secret) and recognises the service key.
+/// Why the verifier could not be set up (at start, before serving anyone).
+#[derive(Debug, thiserror::Error)]
+pub enum TokenSetupError {
+    #[error("cannot read public key file {path}: {source}", path = path.display())]
+    ReadKey {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a PEM RSA, EC P-256/P-384 or Ed25519 public key", path = path.display())]
+    UnusableKey { path: PathBuf },
+    #[error("{0}")]
+    Jwks(#[from] JwksError),
+}
+
+/// Verifies user tokens and recognises the service key. Cheap to clone: clones share keys.
 #[derive(Clone)]
 pub struct TokenVerifier {
-    decoding: DecodingKey,
+    inner: Arc<Keys>,
+}
+
+/// What a verifier holds.
+struct Keys {
+    /// The secret and the PEM keys.
+    fixed: Vec<VerifyingKey>,
+    /// The identity provider's keys, when a JWKS URL is set.
+    jwks: Option<Arc<JwksCache>>,
+    /// The secret again, to sign dev and test tokens.
     encoding: EncodingKey,
+    /// `iss` and `aud` that minted tokens carry, as the checks require them.
+    issuer: Option<String>,
+    audience: Option<String>,
+    /// Claim checks shared by every algorithm (`algorithms` is set per token).
     validation: Validation,
+    max_ttl: Duration,
     /// Backend services send this as their bearer token.
     api_key: String,
 }
@@ -49,46 +103,155 @@ pub enum Caller {
 }
 
 impl TokenVerifier {
-    /// A verifier for tokens signed with `secret`, and for `api_key`.
-    pub fn new(secret: &[u8], api_key: &str) -> Self {
+    /// A verifier for tokens signed with `secret` only, with default claim checks, and for
+    /// `api_key`.
+    pub fn new(secret: &str, api_key: &str) -> Self {
+        Self::assemble(
+            &TokenSettings::with_secret(secret),
+            Vec::new(),
+            None,
+            api_key,
+        )
+    }
+
+    /// A verifier for `settings`: reads the PEM files and fetches the JWKS document (then
+    /// keeps it fresh in a task that stops with `drain`).
+    pub async fn start(
+        settings: &TokenSettings,
+        api_key: &str,
+        drain: &Drain,
+    ) -> Result<Self, TokenSetupError> {
+        let pem_keys = settings
+            .public_key_files
+            .iter()
+            .map(|path| VerifyingKey::from_pem_file(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let jwks = match &settings.jwks {
+            Some(jwks) => Some(JwksCache::start(jwks.clone(), drain).await?),
+            None => None,
+        };
+        Ok(Self::assemble(settings, pem_keys, jwks, api_key))
+    }
+
+    fn assemble(
+        settings: &TokenSettings,
+        pem_keys: Vec<VerifyingKey>,
+        jwks: Option<Arc<JwksCache>>,
+        api_key: &str,
+    ) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        // Expiry is checked to the second with no leeway, so tests and clients see exact behaviour.
-        validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = settings.leeway.as_secs();
+        // `exp` is checked here, exactly, so the socket (which closes at `exp`) and every
+        // other surface agree to the second; jsonwebtoken's check would add the leeway.
+        validation.validate_exp = false;
+        validation.validate_nbf = true;
+        let mut required = vec!["exp", "sub"];
+        match &settings.issuer {
+            Some(issuer) => {
+                validation.set_issuer(&[issuer]);
+                required.push("iss");
+            }
+            None => validation.iss = None,
+        }
+        match &settings.audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
+            // Without a configured audience any `aud` is accepted (jsonwebtoken would refuse
+            // every token that carries one).
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
+        let secret = settings.secret.as_bytes();
+        let mut fixed = vec![VerifyingKey::secret(secret)];
+        fixed.extend(pem_keys);
         Self {
-            decoding: DecodingKey::from_secret(secret),
-            encoding: EncodingKey::from_secret(secret),
-            validation,
-            api_key: api_key.to_owned(),
+            inner: Arc::new(Keys {
+                fixed,
+                jwks,
+                encoding: EncodingKey::from_secret(secret),
+                issuer: settings.issuer.clone(),
+                audience: settings.audience.clone(),
+                validation,
+                max_ttl: settings.max_ttl,
+                api_key: api_key.to_owned(),
+            }),
         }
     }
 
-    /// Verify a user token.
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid(e.to_string()),
-            })
+    /// Verify a user token. A token naming a `kid` no key has makes the JWKS document be
+    /// fetched again (rate-limited) before it is refused, so a key rotation is seen at once.
+    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(TokenError::Invalid)?;
+        let kid = header.kid.as_deref();
+        let keys = &self.inner;
+        let jwks_keys = keys.jwks.as_ref().map(|jwks| jwks.keys());
+        let known = |set: &[VerifyingKey]| set.iter().any(|k| k.matches(header.alg, kid));
+        let mut jwks_keys = jwks_keys.unwrap_or_default();
+        if !known(&keys.fixed) && !known(&jwks_keys) {
+            match (&keys.jwks, kid) {
+                (Some(jwks), Some(_)) => jwks_keys = jwks.refetch_for_unknown_kid().await,
+                _ => return Err(TokenError::UnknownKey),
+            }
+        }
+        let candidates = keys
+            .fixed
+            .iter()
+            .chain(jwks_keys.iter())
+            .filter(|k| k.matches(header.alg, kid));
+        let mut validation = keys.validation.clone();
+        validation.algorithms = vec![header.alg];
+        let mut refusal = TokenError::UnknownKey;
+        for candidate in candidates {
+            match jsonwebtoken::decode::<Claims>(token, &candidate.key, &validation) {
+                Ok(data) => return self.check_lifetime(data.claims),
+                // Several keys may fit (PEM files, a JWKS key without `kid`): try the next.
+                Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature) => {
+                    refusal = TokenError::Invalid(e);
+                }
+                Err(e) => return Err(TokenError::Invalid(e)),
+            }
+        }
+        Err(refusal)
+    }
+
+    /// `exp` is in the future, and not too far.
+    fn check_lifetime(&self, claims: Claims) -> Result<Claims, TokenError> {
+        let now = now_micros() / 1_000_000;
+        if claims.exp <= now {
+            return Err(TokenError::Expired);
+        }
+        if claims.exp - now > self.inner.max_ttl.as_secs() {
+            return Err(TokenError::TooLong);
+        }
+        Ok(claims)
     }
 
     /// Identify a bearer credential: the service key, else a user token.
-    pub fn identify(&self, bearer: &str) -> Result<Caller, TokenError> {
-        if constant_time_eq(bearer.as_bytes(), self.api_key.as_bytes()) {
+    pub async fn identify(&self, bearer: &str) -> Result<Caller, TokenError> {
+        if constant_time_eq(bearer.as_bytes(), self.inner.api_key.as_bytes()) {
             return Ok(Caller::Service);
         }
-        self.verify(bearer).map(Caller::User)
+        self.verify(bearer).await.map(Caller::User)
     }
 
-    /// Sign a token for `user` valid for `ttl_secs` (dev mode and tests).
+    /// Sign an HS256 token for `user` valid for `ttl_secs` (dev mode and tests), with the
+    /// configured issuer and audience so that it passes this verifier's checks.
     pub fn mint(&self, user: &str, ttl_secs: u64) -> String {
-        let claims = Claims {
-            sub: user.to_owned(),
-            exp: now_micros() / 1_000_000 + ttl_secs,
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .expect("HS256 signing of two plain claims cannot fail")
+        let mut claims = serde_json::json!({
+            "sub": user,
+            "exp": now_micros() / 1_000_000 + ttl_secs,
+        });
+        if let Some(issuer) = &self.inner.issuer {
+            claims["iss"] = issuer.as_str().into();
+        }
+        if let Some(audience) = &self.inner.audience {
+            claims["aud"] = audience.as_str().into();
+        }
+        let header = Header::new(Algorithm::HS256);
+        jsonwebtoken::encode(&header, &claims, &self.inner.encoding)
+            .expect("HS256 signing of plain claims cannot fail")
     }
 }
 
@@ -99,39 +262,4 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn minted_tokens_verify_and_foreign_ones_do_not() {
-        let verifier = TokenVerifier::new(b"secret", "key");
-        let token = verifier.mint("alice", 60);
-        assert_eq!(
-            verifier.verify(&token).map(|c| c.sub),
-            Ok("alice".to_owned())
-        );
-        let other = TokenVerifier::new(b"other", "key").mint("alice", 60);
-        assert!(matches!(
-            verifier.verify(&other),
-            Err(TokenError::Invalid(_))
-        ));
-        assert_eq!(verifier.identify("key"), Ok(Caller::Service));
-        assert!(verifier.identify("kez").is_err());
-    }
-
-    #[test]
-    fn expired_tokens_are_told_apart() {
-        let verifier = TokenVerifier::new(b"secret", "key");
-        let claims = Claims {
-            sub: "a".into(),
-            exp: 1,
-        };
-        let token = jsonwebtoken::encode(
-            &Header::default(),
-            &claims,
-            &EncodingKey::from_secret(b"secret"),
-        )
-        .expect("sign");
-        assert_eq!(verifier.verify(&token), Err(TokenError::Expired));
-    }
-}
+mod tests;

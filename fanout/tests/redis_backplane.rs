@@ -4,9 +4,10 @@
 use std::time::{Duration, Instant};
 
 use pushgate_fanout::backplane::{
-    Backplane, BackplaneError, CreateOutcome, FanoutEvent, Followed, NewPost, NodeInfo,
-    PresenceChange, Visibility,
+    AppendOutcome, Backplane, BackplaneError, CreateOutcome, FanoutEvent, Followed, Idempotency,
+    NewPost, NodeInfo, PresenceChange, Visibility,
 };
+use pushgate_fanout::memory::MemoryConfig;
 use pushgate_fanout::redis::{BusKind, RedisConfig};
 use pushgate_fanout::testing::{RedisCluster, RedisServer};
 use pushgate_protocol::{FeedItem, NodeMessage, Recipient};
@@ -367,12 +368,67 @@ async fn create_is_atomic_and_idempotent() {
     );
 }
 
+/// An idempotent notification append: a retry replays the first notification's ID and
+/// appends nothing; the same key with another request is a conflict.
+async fn idempotent_appends_replay(bp: &Backplane) {
+    let first = Idempotency {
+        key: "retry-1",
+        fingerprint: "aaaa",
+    };
+    assert_eq!(
+        bp.events
+            .append(notify_event(41), Some(first))
+            .await
+            .expect("append"),
+        AppendOutcome::Appended
+    );
+    assert_eq!(
+        bp.events
+            .append(notify_event(42), Some(first))
+            .await
+            .expect("retry"),
+        AppendOutcome::Replayed { notification: 41 }
+    );
+    let changed = Idempotency {
+        fingerprint: "bbbb",
+        ..first
+    };
+    assert!(matches!(
+        bp.events.append(notify_event(43), Some(changed)).await,
+        Err(BackplaneError::Conflict(_))
+    ));
+    let logged = bp
+        .events
+        .read("idem", 10, Duration::ZERO)
+        .await
+        .expect("read");
+    assert_eq!(logged.len(), 1, "one event for the key");
+    assert_eq!(logged[0].event, notify_event(41));
+    bp.events.ack(&[logged[0].id.clone()]).await.expect("ack");
+}
+
+#[tokio::test]
+async fn idempotent_appends_replay_in_memory() {
+    idempotent_appends_replay(&Backplane::memory(&MemoryConfig::default())).await;
+}
+
+#[tokio::test]
+async fn idempotent_appends_replay_on_redis() {
+    let Some((_server, bp)) = standalone(|_| {}).await else {
+        return;
+    };
+    idempotent_appends_replay(&bp).await;
+}
+
 #[tokio::test]
 async fn events_are_read_acked_reclaimed_and_dead_lettered() {
     let Some((server, bp)) = standalone(|c| c.claim_after = Duration::ZERO).await else {
         return;
     };
-    bp.events.append(notify_event(1)).await.expect("append");
+    bp.events
+        .append(notify_event(1), None)
+        .await
+        .expect("append");
     let first = bp.events.read("a", 10, Duration::ZERO).await.expect("read");
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].attempts, 0);
@@ -392,7 +448,10 @@ async fn events_are_read_acked_reclaimed_and_dead_lettered() {
             .is_empty()
     );
 
-    bp.events.append(notify_event(2)).await.expect("append");
+    bp.events
+        .append(notify_event(2), None)
+        .await
+        .expect("append");
     let poison = bp.events.read("a", 1, Duration::ZERO).await.expect("read");
     bp.events
         .dead_letter(&poison[0], "poison")
@@ -430,9 +489,12 @@ async fn full_log_refuses_appends_and_creates() {
     let Some((_server, bp)) = standalone(|c| c.event_log_cap = 1).await else {
         return;
     };
-    bp.events.append(notify_event(1)).await.expect("first fits");
+    bp.events
+        .append(notify_event(1), None)
+        .await
+        .expect("first fits");
     assert!(matches!(
-        bp.events.append(notify_event(2)).await,
+        bp.events.append(notify_event(2), None).await,
         Err(BackplaneError::Full(_))
     ));
     assert!(matches!(
@@ -461,7 +523,10 @@ async fn blocked_read_wakes_on_append() {
     };
     // Appending from the shared connection while the read blocks on its own one.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    bp.events.append(notify_event(7)).await.expect("append");
+    bp.events
+        .append(notify_event(7), None)
+        .await
+        .expect("append");
     let got = reader.await.expect("join").expect("read");
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].event, notify_event(7));
@@ -696,6 +761,7 @@ async fn a_cluster_serves_every_concept() {
     config.claim_after = Duration::ZERO;
     config.feed_cap = 3;
     let bp = Backplane::redis(&config).await.expect("connect");
+    idempotent_appends_replay(&bp).await;
 
     // Users spread over every slot: one call still appends and dedupes for all of them.
     let many: Vec<String> = (0..50).map(|i| format!("user{i}")).collect();
@@ -821,7 +887,10 @@ async fn calls_fail_unavailable_while_redis_is_down_and_recover_after() {
     let x = users(&["x"]);
     bp.feeds.append(&x, &post(1)).await.expect("append");
     let mut inbox = bp.bus.subscribe("n1").await.expect("subscribe");
-    bp.events.append(notify_event(1)).await.expect("append");
+    bp.events
+        .append(notify_event(1), None)
+        .await
+        .expect("append");
 
     server.stop();
     let down = bp.feeds.append(&x, &post(2)).await;
@@ -840,7 +909,7 @@ async fn calls_fail_unavailable_while_redis_is_down_and_recover_after() {
     let second = post(2);
     let positions = eventually(|| bp.feeds.append(&x, &second)).await;
     assert_eq!(positions, vec![1]);
-    eventually(|| bp.events.append(notify_event(2))).await;
+    eventually(|| bp.events.append(notify_event(2), None)).await;
     let events = eventually(|| bp.events.read("w", 10, Duration::ZERO)).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event, notify_event(2));

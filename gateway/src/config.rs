@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use pushgate_fanout::token::TokenSettings;
+
 use crate::trusted_proxies::TrustedProxies;
 
 /// Longest write delay accepted: beyond it pushes would stop feeling live.
@@ -52,8 +54,8 @@ pub struct GatewayConfig {
     pub node_id: String,
     /// The URL clients use to reach this node's `/v1/ws`; `None` = derived from `listen`.
     pub public_url: Option<String>,
-    /// HS256 secret of user tokens.
-    pub jwt_secret: String,
+    /// How user tokens are verified: the HS256/384/512 secret, public keys, JWKS, claim checks.
+    pub tokens: TokenSettings,
     /// Service key for backend calls.
     pub api_key: String,
     /// Server ping interval.
@@ -100,7 +102,7 @@ impl GatewayConfig {
             listen,
             node_id: "dev".into(),
             public_url: None,
-            jwt_secret: crate::DEV_JWT_SECRET.into(),
+            tokens: TokenSettings::with_secret(crate::DEV_JWT_SECRET),
             api_key: crate::DEV_API_KEY.into(),
             heartbeat: Duration::from_secs(25),
             idle_timeout: Duration::from_secs(60),
@@ -125,11 +127,22 @@ impl GatewayConfig {
     /// Check cross-field rules; call before starting.
     pub fn validate(self) -> Result<Self, ConfigError> {
         let fail = |msg: &str| Err(ConfigError::Invalid(msg.to_owned()));
-        if self.jwt_secret.len() < 16 {
+        if self.tokens.secret.len() < 16 {
             return fail(&format!(
                 "{} must be at least 16 bytes",
                 Credential::JwtSecret
             ));
+        }
+        if self.tokens.max_ttl.is_zero() {
+            return fail("the longest token lifetime must be positive");
+        }
+        if let Some(jwks) = &self.tokens.jwks {
+            if !(jwks.url.starts_with("https://") || jwks.url.starts_with("http://")) {
+                return fail("the JWKS URL must be http:// or https://");
+            }
+            if jwks.refresh.is_zero() {
+                return fail("the JWKS refresh interval must be positive");
+            }
         }
         if self.api_key.len() < 16 {
             return fail(&format!("{} must be at least 16 bytes", Credential::ApiKey));
@@ -155,7 +168,7 @@ impl GatewayConfig {
     /// [`GatewayConfig::validate`], and also refuse the development JWT secret and API key:
     /// for every role but `pushgate dev`.
     pub fn validate_production(self) -> Result<Self, ConfigError> {
-        if self.jwt_secret == crate::DEV_JWT_SECRET {
+        if self.tokens.secret == crate::DEV_JWT_SECRET {
             return Err(ConfigError::DevelopmentCredential(Credential::JwtSecret));
         }
         if self.api_key == crate::DEV_API_KEY {

@@ -339,7 +339,7 @@ where
     }
 
     async fn refresh(&mut self, token: &str) -> Result<(), Ending> {
-        match self.gateway.verifier.verify(token) {
+        match self.gateway.verifier.verify(token).await {
             Ok(claims) if claims.sub == self.identity.user => {
                 self.identity.expires = claims.exp;
                 self.token_at = token_deadline(claims.exp);

@@ -70,11 +70,12 @@ impl Gateway {
         public_url: String,
         backplane: Backplane,
         ring: RingView,
+        verifier: TokenVerifier,
         drain: Drain,
     ) -> Arc<Self> {
         Arc::new(Self {
             node_id: config.node_id.clone(),
-            verifier: TokenVerifier::new(config.jwt_secret.as_bytes(), &config.api_key),
+            verifier,
             timeline: Timeline::new(backplane.clone()),
             handshake_limiter: Arc::new(HandshakeLimiter::new(config.handshakes_per_sec)),
             ping_clock: PingClock::new(config.heartbeat),

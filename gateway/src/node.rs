@@ -9,7 +9,7 @@ use pushgate_fanout::api::{self, ApiLimits, ApiState};
 use pushgate_fanout::backplane::{Backplane, BackplaneError, NodeInfo};
 use pushgate_fanout::drain::Drain;
 use pushgate_fanout::ring_watcher::watch_ring;
-use pushgate_fanout::token::TokenVerifier;
+use pushgate_fanout::token::{TokenSetupError, TokenVerifier};
 use pushgate_fanout::worker::{Worker, WorkerConfig};
 use tokio::net::TcpListener;
 
@@ -28,6 +28,8 @@ pub enum StartError {
     },
     #[error("backplane: {0}")]
     Backplane(#[from] BackplaneError),
+    #[error("token verification: {0}")]
+    Tokens(#[from] TokenSetupError),
 }
 
 /// Which roles one process plays. `pushgate dev` plays all three on the embedded backplane.
@@ -116,6 +118,8 @@ pub async fn start(
         .clone()
         .unwrap_or_else(|| format!("ws://{addr}/v1/ws"));
     let drain = Drain::new();
+    // One verifier for the socket, the refresh frame and REST, so a JWKS is fetched once.
+    let verifier = TokenVerifier::start(&config.tokens, &config.api_key, &drain).await?;
     // Install the recorder before any task records a metric; earlier records would be lost.
     let metrics = metrics_handle();
     // Shown so an operator can check what `--worker-threads` (or the core count) gave.
@@ -154,6 +158,7 @@ pub async fn start(
             public_url,
             backplane.clone(),
             ring.clone(),
+            verifier.clone(),
             drain.clone(),
         );
         drain.spawn(dispatcher::run(node.clone(), inbox));
@@ -174,7 +179,6 @@ pub async fn start(
     }
     app = match roles.api {
         Some(limits) => {
-            let verifier = TokenVerifier::new(config.jwt_secret.as_bytes(), &config.api_key);
             let state = ApiState::new(backplane, verifier, ring, metrics, &limits, drain.clone());
             app.merge(api::router(state, roles.dev_tokens))
         }

@@ -42,12 +42,12 @@ pub async fn upgrade(
         .config
         .trusted_proxies
         .client_ip(peer.ip(), request.headers());
-    let admitted = Handshake::check(request.version(), request.headers(), &SUBPROTOCOLS)
-        .map_err(|e| Problem::new(ErrorCode::ProtocolError, e.to_string()))
-        .and_then(|handshake| {
-            let admission = admit(&gateway, client, &query, request.headers())?;
-            Ok((handshake, admission))
-        });
+    let admitted = match Handshake::check(request.version(), request.headers(), &SUBPROTOCOLS) {
+        Ok(handshake) => admit(&gateway, client, &query, request.headers())
+            .await
+            .map(|admission| (handshake, admission)),
+        Err(e) => Err(Problem::new(ErrorCode::ProtocolError, e.to_string())),
+    };
     match admitted {
         Ok((handshake, admission)) => {
             let on_upgrade = hyper::upgrade::on(&mut request);
@@ -75,7 +75,7 @@ struct Admission {
 
 /// Everything checked before the upgrade, so refusals are plain HTTP errors. `client` is the
 /// peer address, or the one a trusted proxy forwarded.
-fn admit(
+async fn admit(
     gateway: &Gateway,
     client: IpAddr,
     query: &UpgradeQuery,
@@ -113,6 +113,7 @@ fn admit(
     let claims = gateway
         .verifier
         .verify(token)
+        .await
         .map_err(|e| unauthorized(&e))?;
     if check_user_id(&claims.sub).is_err() {
         return Err(Problem::new(

@@ -37,6 +37,13 @@ pub enum FeedItem {
 }
 
 impl FeedItem {
+    /// The post's or notification's ID.
+    pub fn id(&self) -> u64 {
+        match self {
+            FeedItem::Post { id, .. } | FeedItem::Notify { id, .. } => *id,
+        }
+    }
+
     /// The push frame announcing this item at `cursor`.
     pub fn to_frame(&self, cursor: Cursor) -> ServerFrame {
         match self {

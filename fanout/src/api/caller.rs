@@ -47,7 +47,11 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 pub fn unauthorized(error: &TokenError) -> Problem {
     match error {
         TokenError::Expired => Problem::new(ErrorCode::TokenExpired, "the token has expired"),
-        TokenError::Invalid(_) => {
+        TokenError::TooLong => Problem::new(
+            ErrorCode::Unauthorized,
+            "the token expires further ahead than this server accepts",
+        ),
+        TokenError::UnknownKey | TokenError::Invalid(_) => {
             Problem::new(ErrorCode::Unauthorized, "missing or invalid bearer token")
         }
     }
@@ -65,6 +69,7 @@ impl FromRequestParts<ApiState> for Authed {
         let caller = state
             .verifier
             .identify(token)
+            .await
             .map_err(|e| unauthorized(&e))?;
         let key = match &caller {
             Caller::User(claims) if check_user_id(&claims.sub).is_err() => {

@@ -6,6 +6,7 @@ mod dev_token;
 mod feed;
 mod follows;
 mod health;
+mod idempotency_key;
 mod json_body;
 mod notify;
 mod params;
@@ -24,6 +25,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use utoipa::OpenApi;
 
 pub use caller::{Authed, bearer, unauthorized};
+pub use idempotency_key::IdempotencyKey;
 pub use json_body::JsonBody;
 pub use params::Params;
 pub use problem::{Problem, ProblemBody};

@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use pushgate_protocol::{FeedItem, check_user_id};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiState, Authed, JsonBody, Problem, ProblemBody};
-use crate::backplane::FanoutEvent;
+use super::{ApiState, Authed, IdempotencyKey, JsonBody, Problem, ProblemBody};
+use crate::backplane::{AppendOutcome, FanoutEvent, Idempotency};
 use crate::clock::now_micros;
 
 /// Most recipients of one notification.
@@ -39,10 +39,13 @@ pub struct NotifyAccepted {
 }
 
 #[utoipa::path(post, path = "/v1/notify", request_body = NotifyRequest,
-    responses((status = 202, body = NotifyAccepted), (status = 400, body = ProblemBody), (status = 403, body = ProblemBody)))]
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retry return the same id and deliver once")),
+    responses((status = 202, body = NotifyAccepted), (status = 200, description = "idempotent replay", body = NotifyAccepted),
+        (status = 400, body = ProblemBody), (status = 403, body = ProblemBody), (status = 409, body = ProblemBody)))]
 pub(crate) async fn notify(
     State(state): State<ApiState>,
     caller: Authed,
+    IdempotencyKey(key): IdempotencyKey,
     JsonBody(body): JsonBody<NotifyRequest>,
 ) -> Result<(StatusCode, Json<NotifyAccepted>), Problem> {
     caller.service()?;
@@ -71,6 +74,14 @@ pub(crate) async fn notify(
     let mut users = body.users;
     users.sort();
     users.dedup();
+    // What a retry must repeat: the recipients (as a set), the kind and the data.
+    let fingerprint = key.as_ref().map(|_| {
+        let request = serde_json::json!([users, body.kind, body.data]);
+        format!(
+            "{:032x}",
+            xxhash_rust::xxh3::xxh3_128(request.to_string().as_bytes())
+        )
+    });
     let ts = now_micros();
     // Time-based so IDs stay unique across restarts without a shared counter; bumped past
     // the last one so two notifications in the same microsecond still differ.
@@ -87,11 +98,22 @@ pub(crate) async fn notify(
         data: body.data,
         ts,
     };
-    state
+    let idempotency = key.as_deref().zip(fingerprint.as_deref());
+    let appended = state
         .backplane
         .events
-        .append(FanoutEvent::Notify { item, users })
+        .append(
+            FanoutEvent::Notify { item, users },
+            idempotency.map(|(key, fingerprint)| Idempotency { key, fingerprint }),
+        )
         .await?;
-    metrics::counter!("pushgate_notifications_total").increment(1);
-    Ok((StatusCode::ACCEPTED, Json(NotifyAccepted { id })))
+    match appended {
+        AppendOutcome::Appended => {
+            metrics::counter!("pushgate_notifications_total").increment(1);
+            Ok((StatusCode::ACCEPTED, Json(NotifyAccepted { id })))
+        }
+        AppendOutcome::Replayed { notification } => {
+            Ok((StatusCode::OK, Json(NotifyAccepted { id: notification })))
+        }
+    }
 }

@@ -4,12 +4,12 @@ use std::collections::HashSet;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use pushgate_protocol::{ErrorCode, PostId, check_user_id};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiState, Authed, JsonBody, Params, Problem, ProblemBody};
+use super::{ApiState, Authed, IdempotencyKey, JsonBody, Params, Problem, ProblemBody};
 use crate::backplane::{CreateOutcome, NewPost, Post, UserId, Visibility};
 use crate::token::Caller;
 
@@ -17,8 +17,6 @@ use crate::token::Caller;
 pub const MAX_CONTENT_CHARS: usize = 10_000;
 /// Most IDs in one batch read.
 pub const MAX_BATCH_IDS: usize = 100;
-/// Longest idempotency key.
-const MAX_IDEMPOTENCY_KEY: usize = 128;
 
 /// Body of `POST /v1/posts`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -63,7 +61,7 @@ pub struct PostBatch {
 pub(crate) async fn create(
     State(state): State<ApiState>,
     caller: Authed,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     JsonBody(body): JsonBody<CreatePost>,
 ) -> Result<impl IntoResponse, Problem> {
     let author = match (&caller.0, body.author) {
@@ -96,18 +94,6 @@ pub(crate) async fn create(
             "media_url must be at most 2048 bytes",
         ));
     }
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(value) => match value.to_str() {
-            Ok(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY => Some(key.to_owned()),
-            _ => {
-                return Err(Problem::invalid_field(
-                    "Idempotency-Key",
-                    "must be 1 to 128 visible ASCII characters",
-                ));
-            }
-        },
-    };
     let new = NewPost {
         author,
         content: body.content,

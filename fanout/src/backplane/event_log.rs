@@ -22,6 +22,35 @@ pub enum FanoutEvent {
     Notify { item: FeedItem, users: Vec<UserId> },
 }
 
+impl FanoutEvent {
+    /// The item this event delivers.
+    pub fn item(&self) -> &FeedItem {
+        match self {
+            FanoutEvent::Post { item, .. } | FanoutEvent::Notify { item, .. } => item,
+        }
+    }
+}
+
+/// A retry-safe append: a later append with the same key and fingerprint is a retry and
+/// appends nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct Idempotency<'a> {
+    /// The caller's `Idempotency-Key`.
+    pub key: &'a str,
+    /// A digest of the request: the same key with another request is a conflict.
+    pub fingerprint: &'a str,
+}
+
+/// What an append did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// The event was appended.
+    Appended,
+    /// The key was seen before with the same fingerprint: nothing was appended; this is the
+    /// ID of the notification the first append carried.
+    Replayed { notification: u64 },
+}
+
 /// An event as read from the log.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoggedEvent {
@@ -36,8 +65,14 @@ pub struct LoggedEvent {
 /// The consumer side of the fan-out log (the post store appends post events).
 #[async_trait]
 pub trait EventLog: Send + Sync {
-    /// Append an event that has no post body (notifications).
-    async fn append(&self, event: FanoutEvent) -> BackplaneResult<EventId>;
+    /// Append a notification event (posts are appended by the post store). With an
+    /// `idempotency` key seen in the last day: the same fingerprint replays, another one is a
+    /// `Conflict`; the key is recorded in the same atomic step as the append.
+    async fn append(
+        &self,
+        event: FanoutEvent,
+        idempotency: Option<Idempotency<'_>>,
+    ) -> BackplaneResult<AppendOutcome>;
 
     /// Up to `max` events for `consumer`: first its own unacknowledged ones that are due for
     /// retry, then pending events of consumers idle longer than the claim timeout, then new ones.

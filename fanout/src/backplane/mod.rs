@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 pub use broadcast_log::{BroadcastEntry, BroadcastLog, BroadcastSlice};
 pub use error::BackplaneError;
-pub use event_log::{EventId, EventLog, FanoutEvent, LoggedEvent};
+pub use event_log::{AppendOutcome, EventId, EventLog, FanoutEvent, Idempotency, LoggedEvent};
 pub use feed_store::{FeedSlice, FeedStore};
 pub use follow_graph::{FollowGraph, Followed, FollowerPage};
 pub use membership::{Membership, NodeInfo};

@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
+use super::post_store::IDEMPOTENCY_CAP;
 use crate::backplane::{
-    BackplaneError, BackplaneResult, EventId, EventLog, FanoutEvent, LoggedEvent,
+    AppendOutcome, BackplaneError, BackplaneResult, EventId, EventLog, FanoutEvent, Idempotency,
+    LoggedEvent,
 };
 
 /// Dead letters kept for inspection; older ones are dropped (they are also logged).
@@ -29,6 +31,10 @@ struct State {
     /// Events handed out and not acknowledged yet.
     pending: HashMap<u64, Pending>,
     dead: VecDeque<(FanoutEvent, String)>,
+    /// Idempotency key -> (the notification it appended, the request's fingerprint).
+    idempotency: HashMap<String, (u64, String)>,
+    /// Keys oldest first, forgotten past `IDEMPOTENCY_CAP` so memory stays bounded.
+    idempotency_order: VecDeque<String>,
 }
 
 /// The embedded fan-out log.
@@ -56,15 +62,20 @@ impl MemoryEventLog {
     /// Synchronous append, so the post store can append under its own lock (atomic create).
     pub(crate) fn push(&self, event: FanoutEvent) -> BackplaneResult<EventId> {
         let mut state = self.state.lock().expect("event log lock");
-        if state.ready.len() + state.pending.len() >= self.capacity {
-            return Err(BackplaneError::Full("fan-out log"));
-        }
-        state.next_id += 1;
-        let id = state.next_id;
-        state.ready.push_back((id, event, 0));
+        let id = Self::push_locked(&mut state, event, self.capacity)?;
         drop(state);
         self.appended.notify_one();
         Ok(id.to_string())
+    }
+
+    /// Append under a held lock, unless the log holds `capacity` events; wake readers after.
+    fn push_locked(state: &mut State, event: FanoutEvent, capacity: usize) -> BackplaneResult<u64> {
+        if state.ready.len() + state.pending.len() >= capacity {
+            return Err(BackplaneError::Full("fan-out log"));
+        }
+        state.next_id += 1;
+        state.ready.push_back((state.next_id, event, 0));
+        Ok(state.next_id)
     }
 
     /// Dead-lettered events with their reasons, oldest first.
@@ -122,8 +133,42 @@ fn parse_id(id: &str) -> BackplaneResult<u64> {
 
 #[async_trait]
 impl EventLog for MemoryEventLog {
-    async fn append(&self, event: FanoutEvent) -> BackplaneResult<EventId> {
-        self.push(event)
+    async fn append(
+        &self,
+        event: FanoutEvent,
+        idempotency: Option<Idempotency<'_>>,
+    ) -> BackplaneResult<AppendOutcome> {
+        let Some(Idempotency { key, fingerprint }) = idempotency else {
+            self.push(event)?;
+            return Ok(AppendOutcome::Appended);
+        };
+        // Held across the check and the append, so two racing retries append once.
+        let mut state = self.state.lock().expect("event log lock");
+        if let Some((notification, seen)) = state.idempotency.get(key) {
+            return if seen == fingerprint {
+                Ok(AppendOutcome::Replayed {
+                    notification: *notification,
+                })
+            } else {
+                Err(BackplaneError::Conflict(
+                    "idempotency key reused with another body".into(),
+                ))
+            };
+        }
+        let notification = event.item().id();
+        Self::push_locked(&mut state, event, self.capacity)?;
+        if state.idempotency_order.len() == IDEMPOTENCY_CAP {
+            if let Some(oldest) = state.idempotency_order.pop_front() {
+                state.idempotency.remove(&oldest);
+            }
+        }
+        state.idempotency_order.push_back(key.to_owned());
+        state
+            .idempotency
+            .insert(key.to_owned(), (notification, fingerprint.to_owned()));
+        drop(state);
+        self.appended.notify_one();
+        Ok(AppendOutcome::Appended)
     }
 
     async fn read(
@@ -193,7 +238,7 @@ mod tests {
     #[tokio::test]
     async fn unacked_events_are_reclaimed_with_attempt_count() {
         let log = MemoryEventLog::new(10, Duration::from_millis(0));
-        log.append(event(1)).await.expect("append");
+        log.append(event(1), None).await.expect("append");
         let first = log.read("a", 10, Duration::ZERO).await.expect("read");
         assert_eq!(first[0].attempts, 0);
         let again = log.read("b", 10, Duration::ZERO).await.expect("read");
@@ -206,9 +251,9 @@ mod tests {
     #[tokio::test]
     async fn full_log_refuses_appends() {
         let log = MemoryEventLog::new(1, Duration::from_secs(30));
-        log.append(event(1)).await.expect("first fits");
+        log.append(event(1), None).await.expect("first fits");
         assert!(matches!(
-            log.append(event(2)).await,
+            log.append(event(2), None).await,
             Err(BackplaneError::Full(_))
         ));
     }
@@ -221,7 +266,7 @@ mod tests {
             tokio::spawn(async move { log.read("a", 1, Duration::from_secs(30)).await })
         };
         tokio::task::yield_now().await;
-        log.append(event(7)).await.expect("append");
+        log.append(event(7), None).await.expect("append");
         let got = reader.await.expect("join").expect("read");
         assert_eq!(got.len(), 1);
     }
@@ -229,7 +274,7 @@ mod tests {
     #[tokio::test]
     async fn dead_letters_keep_the_reason() {
         let log = MemoryEventLog::new(10, Duration::from_secs(30));
-        log.append(event(1)).await.expect("append");
+        log.append(event(1), None).await.expect("append");
         let got = log.read("a", 1, Duration::ZERO).await.expect("read");
         log.dead_letter(&got[0], "poison")
             .await

@@ -14,7 +14,7 @@ use crate::backplane::{
 use crate::clock::now_micros;
 
 /// Idempotency keys remembered; the oldest are forgotten first, so memory stays bounded.
-const IDEMPOTENCY_CAP: usize = 100_000;
+pub(super) const IDEMPOTENCY_CAP: usize = 100_000;
 
 #[derive(Debug, Default)]
 struct State {

@@ -12,9 +12,10 @@ use redis::{RedisError, Script, Value};
 
 use super::connection::{Conn, ScriptCall, decode, encode};
 use super::keys::Keys;
-use super::post_store::post_event;
+use super::post_store::{IDEMPOTENCY_TTL_MS, post_event};
 use crate::backplane::{
-    BackplaneError, BackplaneResult, EventId, EventLog, FanoutEvent, LoggedEvent,
+    AppendOutcome, BackplaneError, BackplaneResult, EventId, EventLog, FanoutEvent, Idempotency,
+    LoggedEvent,
 };
 
 /// The consumer group every fan-out worker joins.
@@ -29,11 +30,25 @@ pub(crate) const MAX_BLOCK: Duration = Duration::from_secs(10);
 /// IDs acknowledged per script call (Lua's `unpack` has a stack limit).
 const ACK_CHUNK: usize = 1000;
 
-/// Appends a notification event unless the backlog is at the cap.
+/// Replays an idempotency key (KEYS[2], value `<notification id>:<fingerprint>`), or refuses
+/// a full log, or appends a notification event and records the key, in one atomic step.
 const APPEND: &str = r"
+if ARGV[3] == '1' then
+  local prev = redis.call('GET', KEYS[2])
+  if prev then
+    local sep = string.find(prev, ':', 1, true)
+    local id = string.sub(prev, 1, sep - 1)
+    if string.sub(prev, sep + 1) ~= ARGV[4] then return {'conflict', id} end
+    return {'replayed', id}
+  end
+end
 local cap = tonumber(ARGV[2])
-if cap > 0 and redis.call('XLEN', KEYS[1]) >= cap then return false end
-return redis.call('XADD', KEYS[1], '*', 'event', ARGV[1])
+if cap > 0 and redis.call('XLEN', KEYS[1]) >= cap then return {'full'} end
+redis.call('XADD', KEYS[1], '*', 'event', ARGV[1])
+if ARGV[3] == '1' then
+  redis.call('SET', KEYS[2], ARGV[5] .. ':' .. ARGV[4], 'PX', ARGV[6])
+end
+return {'appended'}
 ";
 
 /// Claims pending entries idle longer than ARGV[3] ms and reports each one's delivery count.
@@ -248,13 +263,39 @@ fn event_from_fields(flat: Vec<Vec<u8>>) -> BackplaneResult<FanoutEvent> {
 
 #[async_trait]
 impl EventLog for RedisEventLog {
-    async fn append(&self, event: FanoutEvent) -> BackplaneResult<EventId> {
+    async fn append(
+        &self,
+        event: FanoutEvent,
+        idempotency: Option<Idempotency<'_>>,
+    ) -> BackplaneResult<AppendOutcome> {
         let call = ScriptCall::default()
             .key(self.keys.events())
+            // Without an idempotency key the stream stands in, so the call still names two
+            // keys of one slot.
+            .key(idempotency.map_or_else(
+                || self.keys.events(),
+                |i| self.keys.notify_idempotency(i.key),
+            ))
             .arg(encode(&event)?)
-            .arg(self.event_log_cap);
-        let id: Option<String> = self.conn.script(&self.append, &call).await?;
-        id.ok_or(BackplaneError::Full("fan-out log"))
+            .arg(self.event_log_cap)
+            .arg(if idempotency.is_some() { "1" } else { "0" })
+            .arg(idempotency.map_or("", |i| i.fingerprint))
+            .arg(event.item().id())
+            .arg(IDEMPOTENCY_TTL_MS);
+        let reply: Vec<String> = self.conn.script(&self.append, &call).await?;
+        match (reply.first().map(String::as_str), reply.get(1)) {
+            (Some("appended"), _) => Ok(AppendOutcome::Appended),
+            (Some("replayed"), Some(id)) => Ok(AppendOutcome::Replayed {
+                notification: id
+                    .parse()
+                    .map_err(|_| BackplaneError::Corrupt(format!("notification id {id:?}")))?,
+            }),
+            (Some("conflict"), _) => Err(BackplaneError::Conflict(
+                "idempotency key reused with another body".into(),
+            )),
+            (Some("full"), _) => Err(BackplaneError::Full("fan-out log")),
+            _ => Err(BackplaneError::Corrupt("append script reply".into())),
+        }
     }
 
     async fn read(

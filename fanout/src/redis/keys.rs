@@ -67,6 +67,11 @@ impl Keys {
         )
     }
 
+    /// A notification idempotency key (service callers share one scope).
+    pub(crate) fn notify_idempotency(&self, key: &str) -> String {
+        format!("{}:{{fo}}:nidem:{}", self.prefix, escape(key))
+    }
+
     /// The fan-out log stream.
     pub(crate) fn events(&self) -> String {
         format!("{}:{{fo}}:events", self.prefix)

@@ -20,7 +20,7 @@ use crate::backplane::{
 use crate::clock::now_micros;
 
 /// How long an idempotency key is remembered: clients retry within minutes, never a day later.
-const IDEMPOTENCY_TTL_MS: u64 = 24 * 60 * 60 * 1000;
+pub(crate) const IDEMPOTENCY_TTL_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Replays an idempotency key, or refuses a full log, or stores the post (ID from INCR) and
 /// appends its event. Only small fields go into the stream; the worker never needs the body.

@@ -11,6 +11,7 @@ use pushgate_fanout::clock::now_micros;
 use pushgate_fanout::drain::Drain;
 use pushgate_fanout::memory::MemoryConfig;
 use pushgate_fanout::ring::Ring;
+use pushgate_fanout::token::TokenVerifier;
 use pushgate_protocol::{ClientFrame, Codec, Cursor, FeedItem, ServerFrame, SharedItem};
 use tokio::sync::{mpsc, watch};
 
@@ -101,11 +102,13 @@ fn gateway() -> Arc<Gateway> {
     config.resume_window = Duration::ZERO;
     let (_, ring) = watch::channel(Arc::new(Ring::default()));
     let backplane = Backplane::memory(&MemoryConfig::default());
+    let verifier = TokenVerifier::new(&config.tokens.secret, &config.api_key);
     Gateway::new(
         config,
         "ws://test/v1/ws".into(),
         backplane,
         ring,
+        verifier,
         Drain::new(),
     )
 }

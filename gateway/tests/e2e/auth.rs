@@ -23,7 +23,7 @@ async fn missing_or_invalid_tokens_are_refused_before_upgrade() {
         .await
         .expect_err("refused");
     assert_eq!(status_of(missing), 401);
-    let forged = TokenVerifier::new(b"some-other-secret-entirely", "k").mint("bob", 60);
+    let forged = TokenVerifier::new("some-other-secret-entirely", "k").mint("bob", 60);
     let invalid = WsClient::connect(node.addr(), &forged, Codec::Json, None)
         .await
         .err()

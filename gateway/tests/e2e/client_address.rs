@@ -130,7 +130,7 @@ fn the_connection_log_names_the_forwarded_client() {
         }
     });
     let token = TokenVerifier::new(
-        pushgate_gateway::DEV_JWT_SECRET.as_bytes(),
+        pushgate_gateway::DEV_JWT_SECRET,
         pushgate_gateway::DEV_API_KEY,
     )
     .mint("bob", 3600);

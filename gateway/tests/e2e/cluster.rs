@@ -105,7 +105,7 @@ impl Deployment {
         let client = ApiClient {
             base: format!("http://{}", api.addr),
             http: reqwest::Client::new(),
-            verifier: TokenVerifier::new(SECRET.as_bytes(), API_KEY),
+            verifier: TokenVerifier::new(SECRET, API_KEY),
         };
         let mut deployment = Deployment {
             redis_url: redis_url.to_owned(),

@@ -156,3 +156,47 @@ async fn notifications_are_pushed_to_named_users_only() {
         .await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_notification_with_an_idempotency_key_is_delivered_once() {
+    let node = TestNode::start().await;
+    let mut bob = node.connect("bob").await;
+    let notify = async |key: Option<&str>, body: &serde_json::Value| {
+        let mut request = node
+            .http
+            .post(node.url("/v1/notify"))
+            .bearer_auth(node.api_key())
+            .json(body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json::<serde_json::Value>().await.expect("json"),
+        )
+    };
+    let body = json!({ "users": ["bob"], "kind": "mention", "data": { "n": 1 } });
+    let (status, first) = notify(Some("retry-me"), &body).await;
+    assert_eq!(status, 202, "{first}");
+    let (status, retry) = notify(Some("retry-me"), &body).await;
+    assert_eq!(status, 200, "a replay: {retry}");
+    assert_eq!(retry["id"], first["id"]);
+    let other = json!({ "users": ["bob"], "kind": "mention", "data": { "n": 2 } });
+    let (status, conflict) = notify(Some("retry-me"), &other).await;
+    assert_eq!(status, 409, "{conflict}");
+    assert_eq!(conflict["code"], "conflict");
+    let (status, bad) = notify(Some(""), &body).await;
+    assert_eq!(status, 400, "{bad}");
+
+    // Bob gets the first one, then the next distinct one: never the retry.
+    let (status, next) = notify(None, &other).await;
+    assert_eq!(status, 202, "{next}");
+    for expected in [&first, &next] {
+        match bob.next().await {
+            ServerFrame::Notify { id, .. } => assert_eq!(Some(id), expected["id"].as_u64()),
+            frame => panic!("expected a notification, got {frame:?}"),
+        }
+    }
+}

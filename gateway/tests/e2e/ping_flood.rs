@@ -20,7 +20,7 @@ const FLOOD_FOR: Duration = Duration::from_secs(5);
 
 fn verifier() -> TokenVerifier {
     TokenVerifier::new(
-        pushgate_gateway::DEV_JWT_SECRET.as_bytes(),
+        pushgate_gateway::DEV_JWT_SECRET,
         pushgate_gateway::DEV_API_KEY,
     )
 }

@@ -198,6 +198,7 @@ async fn connect_presence_and_operations_endpoints_answer() {
     assert_eq!(
         node.verifier
             .verify(minted["token"].as_str().expect("token"))
+            .await
             .expect("valid")
             .sub,
         "newbie"

@@ -47,7 +47,7 @@ impl Default for Options {
     fn default() -> Self {
         let mut config = GatewayConfig::dev("127.0.0.1:0".parse().expect("addr"));
         // Credentials of its own, as every production role must have.
-        config.jwt_secret = TEST_JWT_SECRET.into();
+        config.tokens.secret = TEST_JWT_SECRET.into();
         config.api_key = TEST_API_KEY.into();
         // Tests connect many sockets from one address quickly.
         config.handshakes_per_sec = std::num::NonZeroU32::new(10_000).expect("non-zero");
@@ -73,7 +73,6 @@ impl TestNode {
 
     pub async fn start_with(options: Options) -> Self {
         let config = options.config.validate_production().expect("valid config");
-        let verifier = TokenVerifier::new(config.jwt_secret.as_bytes(), &config.api_key);
         let node = start_dev(
             config,
             Backplane::memory(&options.memory),
@@ -82,6 +81,8 @@ impl TestNode {
         )
         .await
         .expect("node starts");
+        // The node's own verifier, so minted tokens carry its issuer and audience.
+        let verifier = node.gateway().verifier.clone();
         Self {
             node,
             http: reqwest::Client::new(),

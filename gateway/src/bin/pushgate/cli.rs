@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -9,6 +10,7 @@ use ipnet::IpNet;
 use pushgate_fanout::api::{ApiLimits, DEFAULT_MAX_FOLLOWING};
 use pushgate_fanout::memory::MemoryConfig;
 use pushgate_fanout::redis::{BusKind, RedisConfig};
+use pushgate_fanout::token::{self, JwksSettings, TokenSettings};
 use pushgate_fanout::worker::WorkerConfig;
 use pushgate_gateway::config::{DEFAULT_MAX_CONNECTIONS_PER_USER, GatewayConfig};
 use pushgate_gateway::telemetry::LogFormat;
@@ -101,9 +103,64 @@ pub struct CommonArgs {
     /// api; `pushgate dev` falls back to the development key.
     #[arg(long, env = "PUSHGATE_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
     /// How often membership is heartbeated and re-read, milliseconds (TTL is 3x).
     #[arg(long, env = "PUSHGATE_MEMBERSHIP_INTERVAL_MS", default_value_t = 1000)]
     pub membership_interval_ms: u64,
+}
+
+/// How user tokens signed by an identity provider are verified, beside the JWT secret.
+#[derive(Debug, Args)]
+pub struct JwtArgs {
+    /// PEM public key (RSA, EC P-256/P-384 or Ed25519) that verifies RS*/PS*/ES*/EdDSA
+    /// tokens; repeat the flag (or comma-separate the env var) for several.
+    #[arg(
+        long = "jwt-public-key",
+        env = "PUSHGATE_JWT_PUBLIC_KEY",
+        value_delimiter = ','
+    )]
+    pub jwt_public_keys: Vec<PathBuf>,
+    /// JWKS document of the identity provider; keys are chosen by the token's `kid`.
+    #[arg(long, env = "PUSHGATE_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// How often the JWKS document is fetched again, seconds.
+    #[arg(long, env = "PUSHGATE_JWKS_REFRESH_SECS", default_value_t = token::DEFAULT_JWKS_REFRESH.as_secs())]
+    pub jwks_refresh_secs: u64,
+    /// A token naming an unknown `kid` fetches the JWKS again at most this often, seconds.
+    #[arg(long, env = "PUSHGATE_JWKS_REFETCH_MIN_SECS", default_value_t = token::DEFAULT_JWKS_REFETCH_MIN.as_secs())]
+    pub jwks_refetch_min_secs: u64,
+    /// Required `iss` of user tokens (unchecked when unset).
+    #[arg(long, env = "PUSHGATE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of user tokens (unchecked when unset).
+    #[arg(long, env = "PUSHGATE_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Clock skew forgiven on `nbf`, seconds (`exp` is exact).
+    #[arg(long, env = "PUSHGATE_JWT_LEEWAY_SECS", default_value_t = token::DEFAULT_LEEWAY.as_secs())]
+    pub jwt_leeway_secs: u64,
+    /// Tokens whose `exp` is further ahead than this are refused, seconds.
+    #[arg(long, env = "PUSHGATE_JWT_MAX_TTL_SECS", default_value_t = token::DEFAULT_MAX_TTL.as_secs())]
+    pub jwt_max_ttl_secs: u64,
+}
+
+impl JwtArgs {
+    /// The token settings these flags describe, with `secret` for HS256/384/512.
+    pub fn settings(&self, secret: &str) -> TokenSettings {
+        TokenSettings {
+            public_key_files: self.jwt_public_keys.clone(),
+            jwks: self.jwks_url.as_ref().map(|url| JwksSettings {
+                url: url.clone(),
+                refresh: Duration::from_secs(self.jwks_refresh_secs),
+                refetch_min: Duration::from_secs(self.jwks_refetch_min_secs),
+            }),
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+            leeway: Duration::from_secs(self.jwt_leeway_secs),
+            max_ttl: Duration::from_secs(self.jwt_max_ttl_secs),
+            ..TokenSettings::with_secret(secret)
+        }
+    }
 }
 
 /// How to reach Redis.
@@ -156,9 +213,8 @@ impl CommonArgs {
     /// Settings of a process without the gateway role (its gateway fields keep defaults).
     pub fn config(&self) -> GatewayConfig {
         let mut config = GatewayConfig::dev(self.listen);
-        if let Some(secret) = &self.jwt_secret {
-            config.jwt_secret = secret.clone();
-        }
+        let secret = self.jwt_secret.as_ref().unwrap_or(&config.tokens.secret);
+        config.tokens = self.jwt.settings(secret);
         if let Some(key) = &self.api_key {
             config.api_key = key.clone();
         }

@@ -71,7 +71,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(args) => {
             println!(
                 "{}",
-                TokenVerifier::new(args.jwt_secret.as_bytes(), "").mint(&args.user, args.ttl_secs)
+                TokenVerifier::new(&args.jwt_secret, "").mint(&args.user, args.ttl_secs)
             );
             return Ok(());
         }
@@ -107,7 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn warn_on_dev_secrets(config: &GatewayConfig) {
-    if config.jwt_secret == pushgate_gateway::DEV_JWT_SECRET {
+    if config.tokens.secret == pushgate_gateway::DEV_JWT_SECRET {
         tracing::warn!(
             "using the development JWT secret: set PUSHGATE_JWT_SECRET outside development"
         );
