@@ -40,9 +40,25 @@ async fn feed_pages_back_in_time_and_catches_up_after_a_cursor() {
     for i in 0..7 {
         ids.push(node.post("alice", &format!("p{i}")).await);
     }
+    let token = node.token("bob");
+    // Fan-out runs behind the 201s: connect once bob's feed holds all seven, so none of them
+    // arrives as a live push.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, page) = node
+            .call(Method::GET, "/v1/feed?limit=10", &token, None)
+            .await;
+        if page["items"].as_array().map(Vec::len) == Some(ids.len()) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fan-out never finished: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut bob = node.connect("bob").await;
     bob.silent_for(Duration::from_millis(200)).await;
-    let token = node.token("bob");
     let mut seen = Vec::new();
     let mut path = "/v1/feed?limit=3".to_owned();
     loop {
