@@ -420,6 +420,41 @@ async fn idempotent_appends_replay_on_redis() {
     idempotent_appends_replay(&bp).await;
 }
 
+/// Friends are mutual follows: following someone who does not follow back is not enough.
+async fn friends_are_mutual_follows(bp: &Backplane) {
+    for (user, author) in [
+        ("amy", "ben"),
+        ("ben", "amy"),
+        ("amy", "cat"),
+        ("dan", "amy"),
+    ] {
+        bp.follows.follow(user, author, 10).await.expect("follow");
+    }
+    let others = users(&["ben", "cat", "dan", "eve"]);
+    assert_eq!(
+        bp.follows.friends("amy", &others).await.expect("friends"),
+        vec![true, false, false, false]
+    );
+    bp.follows.unfollow("ben", "amy").await.expect("unfollow");
+    assert_eq!(
+        bp.follows.friends("amy", &others).await.expect("friends"),
+        vec![false; 4]
+    );
+}
+
+#[tokio::test]
+async fn friends_are_mutual_follows_in_memory() {
+    friends_are_mutual_follows(&Backplane::memory(&MemoryConfig::default())).await;
+}
+
+#[tokio::test]
+async fn friends_are_mutual_follows_on_redis() {
+    let Some((_server, bp)) = standalone(|_| {}).await else {
+        return;
+    };
+    friends_are_mutual_follows(&bp).await;
+}
+
 #[tokio::test]
 async fn events_are_read_acked_reclaimed_and_dead_lettered() {
     let Some((server, bp)) = standalone(|c| c.claim_after = Duration::ZERO).await else {

@@ -59,4 +59,18 @@ pub trait FollowGraph: Send + Sync {
 
     /// Everyone `user` follows (feeds merge celebrity timelines from it).
     async fn following(&self, user: &str) -> BackplaneResult<Vec<UserId>>;
+
+    /// For each of `others`, whether it is `user`'s friend: `user` follows it and it follows
+    /// `user` back (same order). Two reads whatever the number of others: `user`'s follow
+    /// list is bounded by the follow limit.
+    async fn friends(&self, user: &str, others: &[UserId]) -> BackplaneResult<Vec<bool>> {
+        let followed: std::collections::HashSet<UserId> =
+            self.following(user).await?.into_iter().collect();
+        let follow_back = self.filter_followers(user, others).await?;
+        Ok(others
+            .iter()
+            .zip(follow_back)
+            .map(|(other, back)| back && followed.contains(other))
+            .collect())
+    }
 }

@@ -153,7 +153,7 @@ async fn connect_presence_and_operations_endpoints_answer() {
             .call(
                 Method::GET,
                 "/v1/presence?users=bob,nobody",
-                &node.token("x"),
+                node.api_key(),
                 None,
             )
             .await;
@@ -219,4 +219,54 @@ async fn connect_presence_and_operations_endpoints_answer() {
             .sub,
         "newbie"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_is_private_to_friends_and_counts_to_the_service() {
+    let node = TestNode::start().await;
+    // alice and bob follow each other (friends); carol follows alice, who does not follow back.
+    node.follow("alice", "bob").await;
+    node.follow("bob", "alice").await;
+    node.follow("carol", "alice").await;
+    let _alice = node.connect("alice").await;
+    let ask = async |caller: &str, users: &str| {
+        let (status, body) = node
+            .call(
+                Method::GET,
+                &format!("/v1/presence?users={users}"),
+                caller,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["users"].as_array().expect("users").clone()
+    };
+    // The service sees every field, once the connect is published.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let seen = ask(node.api_key(), "alice,carol").await;
+        if seen[0]["online"] == true {
+            assert_eq!(seen[0]["connections"], 1);
+            assert_eq!(seen[1]["user"], "carol");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "alice never online: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A friend learns that alice is online, not how many devices she has open.
+    let for_bob = ask(&node.token("bob"), "alice,carol,nobody").await;
+    assert_eq!(for_bob.len(), 1, "only the friend: {for_bob:?}");
+    assert_eq!(for_bob[0]["user"], "alice");
+    assert_eq!(for_bob[0]["online"], true);
+    assert!(for_bob[0].get("connections").is_none(), "{for_bob:?}");
+    // Following alice without her following back, or being a stranger, shows nothing.
+    assert!(ask(&node.token("carol"), "alice").await.is_empty());
+    assert!(ask(&node.token("mallory"), "alice,bob").await.is_empty());
+    // Anyone sees themselves.
+    let own = ask(&node.token("alice"), "alice,carol").await;
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0]["user"], "alice");
 }
