@@ -35,4 +35,4 @@ cargo clippy --workspace --all-targets -- -D warnings
 # Integration tests start real processes (pushgate, loadtest workers, redis-server) on free
 # ports; the gateway binary is built first so the loadtest tests can run it.
 cargo build --workspace --bins
-cargo test --workspace
+cargo test --workspace --no-fail-fast

@@ -2,7 +2,7 @@
 //! server, or a 3-master Cluster) here, and an identity provider in [`identity_provider`].
 //!
 //! Servers listen on free loopback ports (never 6379), keep nothing on disk, and die with
-//! their guard. Without `redis-server` a test skips, except under `CI=true`, where it fails.
+//! their guard. Without `redis-server` a test fails at once with a message naming the package.
 
 pub mod identity_provider;
 
@@ -15,22 +15,19 @@ use std::time::{Duration, Instant};
 /// How long a server may take to answer PING, or a cluster to report `cluster_state:ok`.
 const STARTUP: Duration = Duration::from_secs(20);
 
-/// Whether tests can run here: true when `redis-server` exists; otherwise skips with a note,
-/// or panics under CI, where a silently skipped backplane test would hide a broken setup.
-pub fn redis_available() -> bool {
+/// Fails the test at once, naming the package, when `redis-server` is not installed: a
+/// backplane test that skipped would pass without testing anything.
+fn require_redis_server() {
     let found = Command::new("redis-server")
         .arg("--version")
         .stdout(Stdio::null())
         .output()
         .is_ok();
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "redis-server is not installed, and CI=true requires the Redis backplane tests to run"
-        );
-        eprintln!("skipping: redis-server is not installed");
-    }
-    found
+    assert!(
+        found,
+        "redis-server is not installed: install the Debian package redis-server \
+         (./scripts/test.sh does it as root)"
+    );
 }
 
 /// A loopback port nobody listens on right now (and, for cluster nodes, its bus port too).
@@ -80,12 +77,8 @@ impl RedisServer {
         Self::spawn(free_port(false), false)
     }
 
-    /// [`RedisServer::start`] where tests can run (see [`redis_available`]), else `None`.
-    pub fn start_if_available() -> Option<Self> {
-        redis_available().then(Self::start)
-    }
-
     fn spawn(port: u16, cluster: bool) -> Self {
+        require_redis_server();
         let dir =
             std::env::temp_dir().join(format!("pushgate-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create the server's directory");
@@ -164,11 +157,6 @@ pub struct RedisCluster {
 }
 
 impl RedisCluster {
-    /// [`RedisCluster::start`] where tests can run (see [`redis_available`]), else `None`.
-    pub fn start_if_available() -> Option<Self> {
-        redis_available().then(Self::start)
-    }
-
     /// Start three cluster-enabled servers and join them into one cluster.
     pub fn start() -> Self {
         let nodes: Vec<RedisServer> = (0..3)

@@ -63,13 +63,13 @@ fn users(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| (*s).to_owned()).collect()
 }
 
-/// A server and a backplane on it, or `None` when Redis is not installed (outside CI).
-async fn standalone(tune: impl FnOnce(&mut RedisConfig)) -> Option<(RedisServer, Backplane)> {
-    let server = RedisServer::start_if_available()?;
+/// A server and a backplane on it.
+async fn standalone(tune: impl FnOnce(&mut RedisConfig)) -> (RedisServer, Backplane) {
+    let server = RedisServer::start();
     let mut config = RedisConfig::new(server.url());
     tune(&mut config);
     let backplane = Backplane::redis(&config).await.expect("connect");
-    Some((server, backplane))
+    (server, backplane)
 }
 
 async fn recv(inbox: &mut pushgate_fanout::backplane::Inbox) -> NodeMessage {
@@ -81,9 +81,7 @@ async fn recv(inbox: &mut pushgate_fanout::backplane::Inbox) -> NodeMessage {
 
 #[tokio::test]
 async fn feed_positions_are_dense_per_user_and_retries_dedupe() {
-    let Some((_server, bp)) = standalone(|c| c.feed_cap = 10).await else {
-        return;
-    };
+    let (_server, bp) = standalone(|c| c.feed_cap = 10).await;
     let xy = users(&["x", "y"]);
     assert_eq!(
         bp.feeds.append(&xy[..1], &post(1)).await.expect("append"),
@@ -115,9 +113,7 @@ async fn feed_positions_are_dense_per_user_and_retries_dedupe() {
 
 #[tokio::test]
 async fn feed_trimming_makes_old_cursors_incomplete() {
-    let Some((_server, bp)) = standalone(|c| c.feed_cap = 3).await else {
-        return;
-    };
+    let (_server, bp) = standalone(|c| c.feed_cap = 3).await;
     let x = users(&["x"]);
     for id in 1..=5 {
         bp.feeds.append(&x, &post(id)).await.expect("append");
@@ -153,9 +149,7 @@ async fn feed_trimming_makes_old_cursors_incomplete() {
 
 #[tokio::test]
 async fn follower_pages_cover_everyone_once_and_unfollow_updates_both_sides() {
-    let Some((_server, bp)) = standalone(|_| {}).await else {
-        return;
-    };
+    let (_server, bp) = standalone(|_| {}).await;
     for i in 0..25 {
         bp.follows
             .follow(&format!("u{i:02}"), "star", 10)
@@ -226,9 +220,7 @@ async fn follower_pages_cover_everyone_once_and_unfollow_updates_both_sides() {
 
 #[tokio::test]
 async fn the_follow_limit_holds_under_concurrent_follows() {
-    let Some((_server, bp)) = standalone(|_| {}).await else {
-        return;
-    };
+    let (_server, bp) = standalone(|_| {}).await;
     let attempts: Vec<_> = (0..20)
         .map(|i| {
             let follows = bp.follows.clone();
@@ -289,9 +281,7 @@ async fn the_follow_limit_holds_under_concurrent_follows() {
 
 #[tokio::test]
 async fn create_is_atomic_and_idempotent() {
-    let Some((_server, bp)) = standalone(|_| {}).await else {
-        return;
-    };
+    let (_server, bp) = standalone(|_| {}).await;
     let first = bp
         .posts
         .create(new_post("al", "hi", Visibility::Public), Some("k1"))
@@ -414,9 +404,7 @@ async fn idempotent_appends_replay_in_memory() {
 
 #[tokio::test]
 async fn idempotent_appends_replay_on_redis() {
-    let Some((_server, bp)) = standalone(|_| {}).await else {
-        return;
-    };
+    let (_server, bp) = standalone(|_| {}).await;
     idempotent_appends_replay(&bp).await;
 }
 
@@ -449,17 +437,13 @@ async fn friends_are_mutual_follows_in_memory() {
 
 #[tokio::test]
 async fn friends_are_mutual_follows_on_redis() {
-    let Some((_server, bp)) = standalone(|_| {}).await else {
-        return;
-    };
+    let (_server, bp) = standalone(|_| {}).await;
     friends_are_mutual_follows(&bp).await;
 }
 
 #[tokio::test]
 async fn events_are_read_acked_reclaimed_and_dead_lettered() {
-    let Some((server, bp)) = standalone(|c| c.claim_after = Duration::ZERO).await else {
-        return;
-    };
+    let (server, bp) = standalone(|c| c.claim_after = Duration::ZERO).await;
     bp.events
         .append(notify_event(1), None)
         .await
@@ -521,9 +505,7 @@ async fn events_are_read_acked_reclaimed_and_dead_lettered() {
 
 #[tokio::test]
 async fn full_log_refuses_appends_and_creates() {
-    let Some((_server, bp)) = standalone(|c| c.event_log_cap = 1).await else {
-        return;
-    };
+    let (_server, bp) = standalone(|c| c.event_log_cap = 1).await;
     bp.events
         .append(notify_event(1), None)
         .await
@@ -549,9 +531,7 @@ async fn full_log_refuses_appends_and_creates() {
 
 #[tokio::test]
 async fn blocked_read_wakes_on_append() {
-    let Some((_server, bp)) = standalone(|_| {}).await else {
-        return;
-    };
+    let (_server, bp) = standalone(|_| {}).await;
     let reader = {
         let bp = bp.clone();
         tokio::spawn(async move { bp.events.read("a", 1, Duration::from_secs(8)).await })
@@ -569,9 +549,7 @@ async fn blocked_read_wakes_on_append() {
 
 #[tokio::test]
 async fn broadcasts_merge_authors_in_global_order_and_dedupe_by_post() {
-    let Some((_server, bp)) = standalone(|c| c.broadcast_cap = 2).await else {
-        return;
-    };
+    let (_server, bp) = standalone(|c| c.broadcast_cap = 2).await;
     let log = &bp.broadcasts;
     assert_eq!(log.append("a", 10, 1).await.expect("append"), 1);
     assert_eq!(log.append("b", 11, 2).await.expect("append"), 2);
@@ -636,9 +614,7 @@ async fn broadcast_reaches(
 
 #[tokio::test]
 async fn pubsub_inboxes_receive_sends_and_broadcasts() {
-    let Some((_server, bp)) = standalone(|_| {}).await else {
-        return;
-    };
+    let (_server, bp) = standalone(|_| {}).await;
     let mut n1 = bp.bus.subscribe("n1").await.expect("subscribe");
     let mut n2 = bp.bus.subscribe("n2").await.expect("subscribe");
     bp.bus.send("n1", deliver(1)).await.expect("send");
@@ -656,9 +632,7 @@ async fn pubsub_inboxes_receive_sends_and_broadcasts() {
 
 #[tokio::test]
 async fn stream_inboxes_receive_sends_and_broadcasts_to_live_nodes() {
-    let Some((_server, bp)) = standalone(|c| c.bus = BusKind::Stream).await else {
-        return;
-    };
+    let (_server, bp) = standalone(|c| c.bus = BusKind::Stream).await;
     for id in ["n1", "n2"] {
         let info = NodeInfo {
             id: id.into(),
@@ -684,9 +658,7 @@ async fn stream_inboxes_receive_sends_and_broadcasts_to_live_nodes() {
 
 #[tokio::test]
 async fn membership_expires_by_ttl_and_lists_by_id() {
-    let Some((_server, bp)) = standalone(|_| {}).await else {
-        return;
-    };
+    let (_server, bp) = standalone(|_| {}).await;
     let node = |id: &str, connections| NodeInfo {
         id: id.into(),
         url: format!("ws://{id}:8080/v1/ws"),
@@ -734,9 +706,7 @@ async fn membership_expires_by_ttl_and_lists_by_id() {
 
 #[tokio::test]
 async fn presence_is_fenced_by_epoch_and_ends_with_the_lease() {
-    let Some((_server, bp)) = standalone(|_| {}).await else {
-        return;
-    };
+    let (_server, bp) = standalone(|_| {}).await;
     let lease = Duration::from_secs(30);
     let p = &bp.presence;
     p.publish("n1", &[change("u", 2, 5)], lease)
@@ -789,9 +759,7 @@ async fn presence_is_fenced_by_epoch_and_ends_with_the_lease() {
 
 #[tokio::test]
 async fn a_cluster_serves_every_concept() {
-    let Some(cluster) = RedisCluster::start_if_available() else {
-        return;
-    };
+    let cluster = RedisCluster::start();
     let mut config = RedisConfig::new(cluster.url());
     config.claim_after = Duration::ZERO;
     config.feed_cap = 3;
@@ -916,9 +884,7 @@ where
 
 #[tokio::test]
 async fn calls_fail_unavailable_while_redis_is_down_and_recover_after() {
-    let Some((mut server, bp)) = standalone(|_| {}).await else {
-        return;
-    };
+    let (mut server, bp) = standalone(|_| {}).await;
     let x = users(&["x"]);
     bp.feeds.append(&x, &post(1)).await.expect("append");
     let mut inbox = bp.bus.subscribe("n1").await.expect("subscribe");
@@ -962,14 +928,11 @@ async fn bus_throughput() {
     const SENDERS: usize = 8;
     const PER_SENDER: usize = 5_000;
     for kind in [BusKind::PubSub, BusKind::Stream] {
-        let Some((_server, bp)) = standalone(|c| {
+        let (_server, bp) = standalone(|c| {
             c.bus = kind;
             c.inbox_capacity = 8192;
         })
-        .await
-        else {
-            return;
-        };
+        .await;
         let mut inbox = bp.bus.subscribe("n1").await.expect("subscribe");
         let started = Instant::now();
         let senders: Vec<_> = (0..SENDERS)
@@ -1012,9 +975,7 @@ async fn feed_append_throughput() {
     const USERS: usize = 20_000;
     const CHUNK: usize = 1_000;
     const ITEMS: u64 = 5;
-    let Some((_server, bp)) = standalone(|_| {}).await else {
-        return;
-    };
+    let (_server, bp) = standalone(|_| {}).await;
     let all: Vec<String> = (0..USERS).map(|i| format!("user{i}")).collect();
     let started = Instant::now();
     for id in 1..=ITEMS {

@@ -337,25 +337,19 @@ async fn delivery_across_nodes(redis_url: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_gateways_two_workers_deliver_every_post_exactly_once() {
-    let Some(redis) = RedisServer::start_if_available() else {
-        return;
-    };
+    let redis = RedisServer::start();
     delivery_across_nodes(&redis.url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_delivery_works_on_a_three_master_redis_cluster() {
-    let Some(cluster) = RedisCluster::start_if_available() else {
-        return;
-    };
+    let cluster = RedisCluster::start();
     delivery_across_nodes(&cluster.url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_a_gateway_loses_nothing_and_the_ring_and_presence_heal() {
-    let Some(redis) = RedisServer::start_if_available() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let mut deployment = Deployment::start(&redis.url(), 3, 2).await;
     let users = users(30);
     for user in &users {
@@ -433,9 +427,7 @@ async fn killing_a_gateway_loses_nothing_and_the_ring_and_presence_heal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_workers_unacknowledged_events_are_finished_by_another() {
-    let Some(redis) = RedisServer::start_if_available() else {
-        return;
-    };
+    let redis = RedisServer::start();
     // No gateway yet: the first worker can read events but not route them, so they stay
     // pending in its name while it retries.
     let mut deployment = Deployment::start(&redis.url(), 0, 0).await;
@@ -500,9 +492,7 @@ async fn a_killed_workers_unacknowledged_events_are_finished_by_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_recover_from_a_redis_restart_without_restarting() {
-    let Some(mut redis) = RedisServer::start_if_available() else {
-        return;
-    };
+    let mut redis = RedisServer::start();
     let deployment = Deployment::start(&redis.url(), 1, 1).await;
     deployment.follow("bob", "alice").await;
     let (url, _) = deployment.home("bob").await;
@@ -558,9 +548,7 @@ async fn processes_recover_from_a_redis_restart_without_restarting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cutting_a_gateways_inbox_subscription_loses_no_post() {
-    let Some(redis) = RedisServer::start_if_available() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let deployment = Deployment::start(&redis.url(), 1, 1).await;
     deployment.follow("bob", "alice").await;
     let (url, _) = deployment.home("bob").await;
@@ -617,9 +605,7 @@ async fn cutting_a_gateways_inbox_subscription_loses_no_post() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_whose_home_is_full_are_sent_to_a_node_with_room_and_still_get_pushes() {
-    let Some(redis) = RedisServer::start_if_available() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let mut deployment = Deployment::start(&redis.url(), 0, 1).await;
     deployment.add_gateway_with(0, &["--max-connections=2".into()]);
     deployment.add_gateway(1);
@@ -654,9 +640,7 @@ async fn users_whose_home_is_full_are_sent_to_a_node_with_room_and_still_get_pus
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_runs_on_the_worker_threads_it_is_given() {
-    let Some(redis) = RedisServer::start_if_available() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let mut deployment = Deployment::start(&redis.url(), 0, 0).await;
     deployment.add_gateway_with(0, &["--worker-threads=1".into()]);
     deployment.wait_for_nodes(1).await;
