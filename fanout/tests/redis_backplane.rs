@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use pushgate_fanout::backplane::{
-    AppendOutcome, Backplane, BackplaneError, CreateOutcome, FanoutEvent, Followed, Idempotency,
-    NewPost, NodeInfo, PresenceChange, Visibility,
+    AppendOutcome, Backplane, BackplaneError, CreateOutcome, Edge, FanoutEvent, Followed,
+    Idempotency, NewPost, NodeInfo, PresenceChange, Visibility,
 };
 use pushgate_fanout::memory::MemoryConfig;
 use pushgate_fanout::redis::{BusKind, RedisConfig};
@@ -408,6 +408,85 @@ async fn idempotent_appends_replay_on_redis() {
     idempotent_appends_replay(&bp).await;
 }
 
+fn edges(pairs: &[(&str, &str)]) -> Vec<Edge> {
+    pairs
+        .iter()
+        .map(|(user, author)| Edge {
+            user: (*user).into(),
+            author: (*author).into(),
+        })
+        .collect()
+}
+
+/// A batch does what the single calls would, edge by edge, and keeps the revisions right.
+async fn batches_apply_every_edge(bp: &Backplane) {
+    bp.follows.follow("kim", "old", 10).await.expect("follow");
+    let untouched = bp.follows.followers_revision("calm").await.expect("rev");
+    let before = bp.follows.followers_revision("new1").await.expect("rev");
+    let outcome = bp
+        .follows
+        .apply(
+            &edges(&[
+                ("kim", "new1"),
+                ("kim", "old"),
+                ("lee", "new1"),
+                ("kim", "new2"),
+                ("kim", "new3"),
+            ]),
+            &edges(&[("kim", "old"), ("kim", "never")]),
+            3,
+        )
+        .await
+        .expect("apply");
+    assert_eq!(
+        outcome.followed,
+        vec![
+            Followed::New,
+            Followed::Already,
+            Followed::New,
+            Followed::New,
+            Followed::LimitReached
+        ],
+        "kim held old, took new1 and new2, and was full for new3"
+    );
+    assert_eq!(outcome.unfollowed, vec![true, false]);
+    let mut kim = bp.follows.following("kim").await.expect("following");
+    kim.sort();
+    assert_eq!(kim, users(&["new1", "new2"]));
+    let new1 = bp
+        .follows
+        .followers("new1", None, 10)
+        .await
+        .expect("followers");
+    assert_eq!(new1.users, users(&["kim", "lee"]));
+    assert_ne!(
+        bp.follows.followers_revision("new1").await.expect("rev"),
+        before
+    );
+    assert_eq!(
+        bp.follows.followers_revision("calm").await.expect("rev"),
+        untouched
+    );
+    // Retried, the batch converges: nothing new, nothing lost.
+    let again = bp
+        .follows
+        .apply(&edges(&[("kim", "new1"), ("lee", "new1")]), &[], 3)
+        .await
+        .expect("apply again");
+    assert_eq!(again.followed, vec![Followed::Already; 2]);
+}
+
+#[tokio::test]
+async fn batches_apply_every_edge_in_memory() {
+    batches_apply_every_edge(&Backplane::memory(&MemoryConfig::default())).await;
+}
+
+#[tokio::test]
+async fn batches_apply_every_edge_on_redis() {
+    let (_server, bp) = standalone(|_| {}).await;
+    batches_apply_every_edge(&bp).await;
+}
+
 /// Friends are mutual follows: following someone who does not follow back is not enough.
 async fn friends_are_mutual_follows(bp: &Backplane) {
     for (user, author) in [
@@ -765,6 +844,7 @@ async fn a_cluster_serves_every_concept() {
     config.feed_cap = 3;
     let bp = Backplane::redis(&config).await.expect("connect");
     idempotent_appends_replay(&bp).await;
+    batches_apply_every_edge(&bp).await;
 
     // Users spread over every slot: one call still appends and dedupes for all of them.
     let many: Vec<String> = (0..50).map(|i| format!("user{i}")).collect();

@@ -143,8 +143,17 @@ pub fn router(state: ApiState, dev: bool) -> Router {
         .route("/v1/feed", get(feed::feed))
         .route(
             "/v1/follows/{author}",
-            put(follows::follow).delete(follows::unfollow),
+            put(follows::follow)
+                .delete(follows::unfollow)
+                .post(follows::batch)
+                .layer(DefaultBodyLimit::max(follows::MAX_BATCH_BODY_BYTES)),
         )
+        .route(
+            "/v1/users/{user}/follows/{author}",
+            put(follows::follow_for).delete(follows::unfollow_for),
+        )
+        .route("/v1/users/{user}/follows", get(follows::list_following))
+        .route("/v1/users/{user}/followers", get(follows::list_followers))
         .route("/v1/notify", post(notify::notify))
         .route("/v1/connect", get(connect::connect))
         .route("/v1/presence", get(connect::presence))
@@ -175,6 +184,11 @@ pub fn router(state: ApiState, dev: bool) -> Router {
         feed::feed,
         follows::follow,
         follows::unfollow,
+        follows::follow_for,
+        follows::unfollow_for,
+        follows::batch,
+        follows::list_following,
+        follows::list_followers,
         notify::notify,
         connect::connect,
         connect::presence,

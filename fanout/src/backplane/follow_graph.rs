@@ -24,6 +24,22 @@ pub enum Followed {
     LimitReached,
 }
 
+/// One follow edge: `user` follows `author`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Edge {
+    pub user: UserId,
+    pub author: UserId,
+}
+
+/// What a batch of follows and unfollows did, edge by edge in the order given.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Per follow edge.
+    pub followed: Vec<Followed>,
+    /// Per unfollow edge: whether the user was following.
+    pub unfollowed: Vec<bool>,
+}
+
 /// The follow graph.
 #[async_trait]
 pub trait FollowGraph: Send + Sync {
@@ -59,6 +75,27 @@ pub trait FollowGraph: Send + Sync {
 
     /// Everyone `user` follows (feeds merge celebrity timelines from it).
     async fn following(&self, user: &str) -> BackplaneResult<Vec<UserId>>;
+
+    /// The follows, then the unfollows, each as [`FollowGraph::follow`] and
+    /// [`FollowGraph::unfollow`] would do it (so a retried batch converges). One edge at a
+    /// time here; a store with round trips to save overrides it.
+    async fn apply(
+        &self,
+        follow: &[Edge],
+        unfollow: &[Edge],
+        max_following: usize,
+    ) -> BackplaneResult<BatchOutcome> {
+        let mut outcome = BatchOutcome::default();
+        for edge in follow {
+            let done = self.follow(&edge.user, &edge.author, max_following).await?;
+            outcome.followed.push(done);
+        }
+        for edge in unfollow {
+            let done = self.unfollow(&edge.user, &edge.author).await?;
+            outcome.unfollowed.push(done);
+        }
+        Ok(outcome)
+    }
 
     /// For each of `others`, whether it is `user`'s friend: `user` follows it and it follows
     /// `user` back (same order). Two reads whatever the number of others: `user`'s follow

@@ -21,7 +21,7 @@ pub use broadcast_log::{BroadcastEntry, BroadcastLog, BroadcastSlice};
 pub use error::BackplaneError;
 pub use event_log::{AppendOutcome, EventId, EventLog, FanoutEvent, Idempotency, LoggedEvent};
 pub use feed_store::{FeedSlice, FeedStore};
-pub use follow_graph::{FollowGraph, Followed, FollowerPage};
+pub use follow_graph::{BatchOutcome, Edge, FollowGraph, Followed, FollowerPage};
 pub use membership::{Membership, NodeInfo};
 pub use node_bus::{Inbox, NodeBus};
 pub use post_store::{CreateOutcome, NewPost, Post, PostStore, Visibility};

@@ -20,5 +20,6 @@ mod ping_flood;
 mod rest;
 mod resume;
 mod rfc6455;
+mod service_follows;
 mod upgrade;
 mod write_delay;
