@@ -1,25 +1,33 @@
 //! `GET /v1/ws`: checks origin, rate, token and subprotocol, then hands the socket over.
+//!
+//! Requests reach it two ways. Most come through the early path (`http_server` reads the
+//! head off a new socket and calls [`upgrade_early`]), which answers `101` in the same write
+//! as `welcome`; the rest through hyper and axum ([`upgrade`]). Both run the same checks.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Query, Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Version, header};
 use axum::response::{IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
 use pushgate_fanout::api::{Problem, bearer, unauthorized, valid_user_id};
 use pushgate_protocol::{Codec, Cursor, ErrorCode};
 use serde::Deserialize;
+use tokio::net::TcpStream;
 use tracing::Instrument;
 
 use crate::connection::{Connection, Identity};
 use crate::gateway::Gateway;
 use crate::http_server::UpgradedIo;
+use crate::upgrade_request::UpgradeRequest;
 use crate::websocket::WebSocket;
 use crate::websocket::handshake::Handshake;
 
 /// Subprotocols we speak, preferred first.
 const SUBPROTOCOLS: [&str; 2] = [Codec::MSGPACK_SUBPROTOCOL, Codec::JSON_SUBPROTOCOL];
+/// Room for the `101` answer and `welcome` in the early path's first write.
+const FIRST_WRITE_CAPACITY: usize = 512;
 
 /// Query parameters of the upgrade request.
 #[derive(Debug, Deserialize)]
@@ -30,6 +38,14 @@ pub struct UpgradeQuery {
     after: Option<String>,
 }
 
+/// An upgrade request that passed every check.
+#[derive(Debug)]
+struct Admitted {
+    handshake: Handshake,
+    identity: Identity,
+    resume_from: Option<Cursor>,
+}
+
 /// Upgrade a request to a pushgate connection, or refuse it with a problem response.
 pub async fn upgrade(
     State(gateway): State<Arc<Gateway>>,
@@ -37,23 +53,65 @@ pub async fn upgrade(
     Query(query): Query<UpgradeQuery>,
     mut request: Request,
 ) -> Response {
-    let admitted = Handshake::check(request.version(), request.headers(), &SUBPROTOCOLS)
-        .map_err(|e| Problem::new(ErrorCode::ProtocolError, e.to_string()))
-        .and_then(|handshake| {
-            let (identity, resume_from) = admit(&gateway, peer, &query, request.headers())?;
-            Ok((handshake, identity, resume_from))
-        });
-    match admitted {
-        Ok((handshake, identity, resume_from)) => {
+    match check(&gateway, peer, &query, request.version(), request.headers()) {
+        Ok(admitted) => {
             let on_upgrade = hyper::upgrade::on(&mut request);
-            accept(gateway, handshake, on_upgrade, identity, resume_from)
+            accept(gateway, admitted, on_upgrade)
         }
-        Err(problem) => {
-            metrics::counter!("pushgate_handshakes_refused_total", "code" => problem.code.as_str())
-                .increment(1);
-            problem.into_response()
-        }
+        Err(problem) => refuse(problem),
     }
+}
+
+/// Upgrade a request the early path read off `tcp`, or give the socket back with the answer
+/// hyper must send instead (the same one [`upgrade`] would give). `after_head` holds what the
+/// client sent behind the head. The `101` waits in the socket's write buffer and leaves with
+/// `welcome`, one write instead of two.
+pub fn upgrade_early(
+    gateway: &Arc<Gateway>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    request: &UpgradeRequest,
+    after_head: &[u8],
+) -> Result<(), (TcpStream, Response)> {
+    let query = match Query::<UpgradeQuery>::try_from_uri(&request.uri) {
+        Ok(Query(query)) => query,
+        Err(rejection) => return Err((tcp, rejection.into_response())),
+    };
+    let admitted = match check(gateway, peer, &query, Version::HTTP_11, &request.headers) {
+        Ok(admitted) => admitted,
+        Err(problem) => return Err((tcp, refuse(problem))),
+    };
+    let mut socket = WebSocket::new(tcp, after_head, gateway.config.max_frame_bytes);
+    let mut first_write = Vec::with_capacity(FIRST_WRITE_CAPACITY);
+    admitted.handshake.write_response(&mut first_write);
+    socket.queue_handshake_response(first_write);
+    start(gateway.clone(), socket, admitted);
+    Ok(())
+}
+
+/// The handshake checks, then [`admit`].
+fn check(
+    gateway: &Gateway,
+    peer: SocketAddr,
+    query: &UpgradeQuery,
+    version: Version,
+    headers: &HeaderMap,
+) -> Result<Admitted, Problem> {
+    let handshake = Handshake::check(version, headers, &SUBPROTOCOLS)
+        .map_err(|e| Problem::new(ErrorCode::ProtocolError, e.to_string()))?;
+    let (identity, resume_from) = admit(gateway, peer, query, headers)?;
+    Ok(Admitted {
+        handshake,
+        identity,
+        resume_from,
+    })
+}
+
+/// The answer to a refused upgrade, counted.
+fn refuse(problem: Problem) -> Response {
+    metrics::counter!("pushgate_handshakes_refused_total", "code" => problem.code.as_str())
+        .increment(1);
+    problem.into_response()
 }
 
 /// Everything checked before the upgrade, so refusals are plain HTTP errors.
@@ -120,17 +178,8 @@ fn admit(
 }
 
 /// Answer 101 and start the connection once hyper hands the socket over.
-fn accept(
-    gateway: Arc<Gateway>,
-    handshake: Handshake,
-    on_upgrade: OnUpgrade,
-    identity: Identity,
-    resume_from: Option<Cursor>,
-) -> Response {
-    let codec = handshake
-        .protocol()
-        .and_then(Codec::from_subprotocol)
-        .unwrap_or_default();
+fn accept(gateway: Arc<Gateway>, admitted: Admitted, on_upgrade: OnUpgrade) -> Response {
+    let response = admitted.handshake.response();
     let drain = gateway.drain.clone();
     drain.spawn(async move {
         let upgraded = match on_upgrade.await {
@@ -146,25 +195,36 @@ fn accept(
             tracing::error!("an upgraded socket is not the server's TCP stream");
             return;
         };
-        let span = tracing::debug_span!(
-            "conn",
-            user = %identity.user,
-            node = %gateway.node_id,
-            session = %format_args!("{}-{:016x}", gateway.node_id, identity.session)
-        );
-        let socket = WebSocket::new(
-            parts.io.into_inner(),
-            &parts.read_buf,
-            gateway.config.max_frame_bytes,
-        );
-        let drain = gateway.drain.clone();
-        // A task of its own: this one's future keeps every captured value for its whole
-        // life, and every idle socket would pay for them.
-        drain.spawn(
-            Connection::new(socket, gateway, identity, codec)
-                .run(resume_from)
-                .instrument(span),
-        );
+        let (tcp, mut unread) = parts.io.into_inner().into_parts();
+        unread.extend_from_slice(&parts.read_buf);
+        let socket = WebSocket::new(tcp, &unread, gateway.config.max_frame_bytes);
+        start(gateway, socket, admitted);
     });
-    handshake.response()
+    response
+}
+
+/// Run the connection in a task of its own: a task's future keeps every captured value for
+/// its whole life, and every idle socket would pay for those of the handshake.
+fn start(gateway: Arc<Gateway>, socket: WebSocket<TcpStream>, admitted: Admitted) {
+    let Admitted {
+        handshake,
+        identity,
+        resume_from,
+    } = admitted;
+    let codec = handshake
+        .protocol()
+        .and_then(Codec::from_subprotocol)
+        .unwrap_or_default();
+    let span = tracing::debug_span!(
+        "conn",
+        user = %identity.user,
+        node = %gateway.node_id,
+        session = %format_args!("{}-{:016x}", gateway.node_id, identity.session)
+    );
+    let drain = gateway.drain.clone();
+    drain.spawn(
+        Connection::new(socket, gateway, identity, codec)
+            .run(resume_from)
+            .instrument(span),
+    );
 }
