@@ -8,14 +8,14 @@
 //! downcasts back to the `TcpStream` it was (see `upgrade`).
 //!
 //! The early path: a new socket's first read almost always holds a whole `GET /v1/ws`
-//! request, since clients send it as soon as they are connected. Such a request is parsed
-//! with httparse (`upgrade_request`) and checked by `upgrade::upgrade_early` without hyper's
-//! per-connection machinery, axum's routing, the task that waits for hyper's upgrade, and a
-//! write of its own for the `101`: a connect cost about 100 us of CPU that way, and a reconnect
-//! storm after a node dies pays it once per client (BENCHMARKS.md has the figures). Every
-//! other request goes to hyper with the bytes already read put back in front of the socket
-//! (`ReadAhead`) and is served exactly as before; so does an upgrade the checks refuse, whose
-//! answer hyper sends as axum would have.
+//! request, since clients send it as soon as they are connected. Such a request is read
+//! right in the accept loop, parsed with httparse (`upgrade_request`) and checked by
+//! `upgrade::upgrade_early`, without hyper's per-connection machinery, axum's routing, two
+//! of the three task spawns and the `101`'s write of its own: a connect cost about 100 us of
+//! CPU through hyper, and a reconnect storm after a node dies pays it once per client
+//! (BENCHMARKS.md has the figures). Every other request goes to hyper with the bytes already
+//! read put back in front of the socket (`ReadAhead`) and is served exactly as before; so
+//! does an upgrade the checks refuse, whose answer hyper sends as axum would have.
 
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -37,7 +37,7 @@ use tower::ServiceExt;
 
 use crate::gateway::Gateway;
 use crate::read_ahead::ReadAhead;
-use crate::upgrade;
+use crate::upgrade::{self, EarlyUpgrade};
 use crate::upgrade_request::UpgradeRequest;
 
 /// What an upgraded connection's I/O is, to downcast hyper's `Upgraded` back to.
@@ -83,32 +83,42 @@ pub async fn serve(
         if !inherited {
             let _ = tcp.set_nodelay(true);
         }
-        let router = app.clone();
-        let connection_drain = drain.clone();
-        match &gateway {
-            Some(gateway) => drain.spawn(serve_socket(
-                tcp,
-                peer,
-                router,
-                gateway.clone(),
-                connection_drain,
-            )),
-            None => drain.spawn(serve_http(
-                ReadAhead::new(tcp, Vec::new()),
-                peer,
-                router,
-                None,
-                connection_drain,
-            )),
+        let Some(gateway) = &gateway else {
+            let io = ReadAhead::new(tcp, Vec::new());
+            drain.spawn(serve_http(io, peer, app.clone(), None, drain.clone()));
+            continue;
         };
+        // Clients send their request as soon as they are connected, so it is usually here
+        // already: then the early path runs right in this loop, without a task of its own.
+        match read_early(gateway, tcp, peer, FirstRead::JustAccepted) {
+            Early::Upgraded | Early::Gone => {}
+            Early::Pending(tcp) => {
+                let task = serve_socket(tcp, peer, app.clone(), gateway.clone(), drain.clone());
+                drain.spawn(task);
+            }
+            Early::Http { tcp, ahead, answer } => {
+                let io = ReadAhead::new(tcp, ahead);
+                drain.spawn(serve_http(io, peer, app.clone(), answer, drain.clone()));
+            }
+        }
     }
+}
+
+/// How the early path reads a new socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FirstRead {
+    /// Straight from the kernel: tokio has not polled a socket it just registered, so its
+    /// `try_read` would say "would block" without looking.
+    JustAccepted,
+    /// Through tokio, which reported the socket readable (and must hear if that was stale).
+    Readable,
 }
 
 /// What the early path made of a new socket's first bytes.
 enum Early {
     /// Upgraded: the connection runs in a task of its own.
     Upgraded,
-    /// Nothing to read after all (readiness can be spurious).
+    /// Nothing to read yet.
     Pending(TcpStream),
     /// Hyper serves the socket, starting from `ahead`; `answer` is the response to its first
     /// request if the early path already decided it.
@@ -121,7 +131,8 @@ enum Early {
     Gone,
 }
 
-/// Wait for the socket's first bytes, then take the early path or hand it to hyper.
+/// Wait for the first bytes of a socket that had none when it was accepted, then take the
+/// early path or hand the socket to hyper.
 async fn serve_socket(
     mut tcp: TcpStream,
     peer: SocketAddr,
@@ -135,7 +146,7 @@ async fn serve_socket(
         let Ok(Ok(())) = tokio::time::timeout_at(deadline, tcp.readable()).await else {
             return;
         };
-        match read_early(&gateway, tcp, peer) {
+        match read_early(&gateway, tcp, peer, FirstRead::Readable) {
             Early::Upgraded | Early::Gone => return,
             Early::Pending(again) => tcp = again,
             Early::Http { tcp, ahead, answer } => {
@@ -146,11 +157,15 @@ async fn serve_socket(
     }
 }
 
-/// Read the first bytes off `tcp` and upgrade if they are a request the early path takes.
-/// A plain function, so the read buffer lives on the stack rather than in a task.
-fn read_early(gateway: &Arc<Gateway>, tcp: TcpStream, peer: SocketAddr) -> Early {
+/// Read the first bytes off a new socket and upgrade if they are a request the early path
+/// takes. A plain function, so the read buffer lives on the stack rather than in a task.
+fn read_early(gateway: &Arc<Gateway>, tcp: TcpStream, peer: SocketAddr, how: FirstRead) -> Early {
     let mut buf = [0u8; EARLY_READ_BYTES];
-    let n = match tcp.try_read(&mut buf) {
+    let read = match how {
+        FirstRead::JustAccepted => io::Read::read(&mut &*socket2::SockRef::from(&tcp), &mut buf),
+        FirstRead::Readable => tcp.try_read(&mut buf),
+    };
+    let n = match read {
         Ok(0) => return Early::Gone,
         Ok(n) => n,
         Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Early::Pending(tcp),
@@ -169,8 +184,8 @@ fn read_early(gateway: &Arc<Gateway>, tcp: TcpStream, peer: SocketAddr) -> Early
     };
     let after_head = &read[request.head_len..];
     match upgrade::upgrade_early(gateway, tcp, peer, &request, after_head) {
-        Ok(()) => Early::Upgraded,
-        Err((tcp, answer)) => Early::Http {
+        EarlyUpgrade::Upgraded => Early::Upgraded,
+        EarlyUpgrade::Refused(tcp, answer) => Early::Http {
             tcp,
             ahead: read.to_vec(),
             answer: Some(answer),

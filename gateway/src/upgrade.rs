@@ -62,31 +62,39 @@ pub async fn upgrade(
     }
 }
 
-/// Upgrade a request the early path read off `tcp`, or give the socket back with the answer
-/// hyper must send instead (the same one [`upgrade`] would give). `after_head` holds what the
-/// client sent behind the head. The `101` waits in the socket's write buffer and leaves with
-/// `welcome`, one write instead of two.
+/// What became of a request the early path read.
+#[derive(Debug)]
+pub enum EarlyUpgrade {
+    /// The connection runs.
+    Upgraded,
+    /// Refused: hyper must send this answer (the one [`upgrade`] would give) on the socket.
+    Refused(TcpStream, Response),
+}
+
+/// Upgrade a request the early path read off `tcp`; `after_head` holds what the client sent
+/// behind the head. The `101` waits in the socket's write buffer and leaves with `welcome`,
+/// one write instead of two.
 pub fn upgrade_early(
     gateway: &Arc<Gateway>,
     tcp: TcpStream,
     peer: SocketAddr,
     request: &UpgradeRequest,
     after_head: &[u8],
-) -> Result<(), (TcpStream, Response)> {
+) -> EarlyUpgrade {
     let query = match Query::<UpgradeQuery>::try_from_uri(&request.uri) {
         Ok(Query(query)) => query,
-        Err(rejection) => return Err((tcp, rejection.into_response())),
+        Err(rejection) => return EarlyUpgrade::Refused(tcp, rejection.into_response()),
     };
     let admitted = match check(gateway, peer, &query, Version::HTTP_11, &request.headers) {
         Ok(admitted) => admitted,
-        Err(problem) => return Err((tcp, refuse(problem))),
+        Err(problem) => return EarlyUpgrade::Refused(tcp, refuse(problem)),
     };
     let mut socket = WebSocket::new(tcp, after_head, gateway.config.max_frame_bytes);
     let mut first_write = Vec::with_capacity(FIRST_WRITE_CAPACITY);
     admitted.handshake.write_response(&mut first_write);
     socket.queue_handshake_response(first_write);
     start(gateway.clone(), socket, admitted);
-    Ok(())
+    EarlyUpgrade::Upgraded
 }
 
 /// The handshake checks, then [`admit`].
