@@ -90,7 +90,7 @@ EOF
 figures() {
   jq -r --argjson n "$connections" '
     if .connections.peak_connected == $n and .connections.handshake_errors == 0
-    then "\(.gateways[0].connect_cpu_seconds / $n * 1e6) \(.connections.gateway_rss_per_socket_bytes)"
+    then "\(.gateways[0].connect_cpu_seconds / $n * 1e7 | round / 10) \(.connections.gateway_rss_per_socket_bytes | round)"
     else "failed" end' "$1"
 }
 
