@@ -183,18 +183,42 @@ impl TokenVerifier {
     /// Verify a user token. A token naming a `kid` no key has makes the JWKS document be
     /// fetched again (rate-limited) before it is refused, so a key rotation is seen at once.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        self.fetch_keys_for(token).await;
+        self.verify_with_held_keys(token)
+    }
+
+    /// Whether [`TokenVerifier::fetch_keys_for`] would fetch for this token: a JWKS is set and
+    /// the token names a `kid` that no key held now has. Lets a caller that must not wait
+    /// (the early upgrade path) hand the rare token that needs a fetch to one that may.
+    pub fn would_fetch_keys_for(&self, token: &str) -> bool {
+        self.inner.jwks.is_some()
+            && jsonwebtoken::decode_header(token).is_ok_and(|header| {
+                header.kid.is_some() && !self.holds_key(header.alg, header.kid.as_deref())
+            })
+    }
+
+    /// Fetch the JWKS again (rate-limited) if the token names a `kid` no key held has.
+    pub async fn fetch_keys_for(&self, token: &str) {
+        if let (Some(jwks), true) = (&self.inner.jwks, self.would_fetch_keys_for(token)) {
+            jwks.refetch_for_unknown_kid().await;
+        }
+    }
+
+    fn holds_key(&self, algorithm: Algorithm, kid: Option<&str>) -> bool {
+        let held = |set: &[VerifyingKey]| set.iter().any(|k| k.matches(algorithm, kid));
+        held(&self.inner.fixed) || self.inner.jwks.as_ref().is_some_and(|j| held(&j.keys()))
+    }
+
+    /// Verify a user token against the keys held now, without waiting for any fetch.
+    pub fn verify_with_held_keys(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(TokenError::Invalid)?;
         let kid = header.kid.as_deref();
         let keys = &self.inner;
-        let jwks_keys = keys.jwks.as_ref().map(|jwks| jwks.keys());
-        let known = |set: &[VerifyingKey]| set.iter().any(|k| k.matches(header.alg, kid));
-        let mut jwks_keys = jwks_keys.unwrap_or_default();
-        if !known(&keys.fixed) && !known(&jwks_keys) {
-            match (&keys.jwks, kid) {
-                (Some(jwks), Some(_)) => jwks_keys = jwks.refetch_for_unknown_kid().await,
-                _ => return Err(TokenError::UnknownKey),
-            }
-        }
+        let jwks_keys = keys
+            .jwks
+            .as_ref()
+            .map(|jwks| jwks.keys())
+            .unwrap_or_default();
         let candidates = keys
             .fixed
             .iter()

@@ -1,8 +1,9 @@
 //! An echo server over pushgate's own WebSocket, for the Autobahn|Testsuite fuzzingclient.
 //!
 //! Run as `autobahn_echo PORT [MAX_MESSAGE_BYTES]` (default 16 MiB, what the suite's section 9
-//! sends). Sockets take the gateway's path: `http_server::serve`, the upgrade checked by
-//! `Handshake`, the bare TCP stream handed to `WebSocket`. See docs/websocket-conformance.md.
+//! sends). Sockets take the gateway's hyper path: `http_server::serve`, the upgrade checked
+//! by `Handshake`, the bare TCP stream handed to `WebSocket` (the early path of `pushgate`
+//! ends in the same `WebSocket`). See docs/websocket-conformance.md.
 
 use std::net::SocketAddr;
 
@@ -33,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     println!("echoing on ws://{}", listener.local_addr()?);
     let app = Router::new().fallback(move |request: Request| upgrade(request, max_message));
-    http_server::serve(listener, app, Drain::new()).await;
+    http_server::serve(listener, app, None, Drain::new()).await;
     Ok(())
 }
 
@@ -51,7 +52,9 @@ async fn upgrade(mut request: Request, max_message: usize) -> Response {
         let Ok(parts) = upgraded.downcast::<UpgradedIo>() else {
             return;
         };
-        let socket = WebSocket::new(parts.io.into_inner(), &parts.read_buf, max_message);
+        let (tcp, mut unread) = parts.io.into_inner().into_parts();
+        unread.extend_from_slice(&parts.read_buf);
+        let socket = WebSocket::new(tcp, &unread, max_message);
         echo(socket).await;
     });
     handshake.response()

@@ -221,8 +221,8 @@ where
                         Box::pin(self.on_message(message)).await?;
                     }
                 },
-                () = mailbox.ready(), if self.phase == Phase::Live => {
-                    Box::pin(self.flush_mailbox()).await?;
+                () = mailbox.ready(), if self.phase == Phase::Live || !mailbox.is_pending() => {
+                    Box::pin(self.on_mailbox()).await?;
                 }
                 () = &mut timer => Box::pin(self.on_deadline()).await?,
             }
@@ -259,10 +259,27 @@ where
             .next_ping
             .min(self.last_inbound + self.gateway.config.idle_timeout);
         deadline = deadline.min(self.token_at);
+        // The resume window needs a wake-up of its own only while a push waits for it; a
+        // connection nothing was pushed to goes live at its next event instead, which spares
+        // every connect a wake-up a window later.
         if let Phase::Opening { until } = self.phase {
-            deadline = deadline.min(until);
+            if self.registration.mailbox.is_pending() {
+                deadline = deadline.min(until);
+            }
         }
         deadline
+    }
+
+    /// Something was queued: written at once when live; during the resume window it waits
+    /// for the window's end, which `next_deadline` now includes.
+    async fn on_mailbox(&mut self) -> Result<(), Ending> {
+        if let Phase::Opening { until } = self.phase {
+            if Instant::now() < until {
+                return Ok(());
+            }
+            self.phase = Phase::Live;
+        }
+        self.flush_mailbox().await
     }
 
     async fn on_deadline(&mut self) -> Result<(), Ending> {

@@ -1,34 +1,72 @@
-//! The node's HTTP/1.1 server: the router answers every request, upgrades keep the bare socket.
+//! The node's HTTP/1.1 server: upgrades are answered early, the router answers every other
+//! request, and upgraded sockets stay bare.
 //!
 //! Written over hyper's connection API rather than with `axum::serve` because axum's server
 //! first sniffs for HTTP/2 and so wraps every socket in a rewind buffer: an upgraded WebSocket
 //! then reaches the connection as hyper's boxed `Upgraded`, about 100 bytes more per idle
 //! socket and an indirection on every read and write. Served as HTTP/1.1, the upgraded socket
 //! downcasts back to the `TcpStream` it was (see `upgrade`).
+//!
+//! The early path: a new socket's first read almost always holds a whole `GET /v1/ws`
+//! request, since clients send it as soon as they are connected. Such a request is read
+//! right in the accept loop, parsed with httparse (`upgrade_request`) and checked by
+//! `upgrade::upgrade_early`, without hyper's per-connection machinery, axum's routing, two
+//! of the three task spawns and the `101`'s write of its own: a connect cost about 100 us of
+//! CPU through hyper, and a reconnect storm after a node dies pays it once per client
+//! (BENCHMARKS.md has the figures). Every other request goes to hyper with the bytes already
+//! read put back in front of the socket (`ReadAhead`) and is served exactly as before; so
+//! does an upgrade the checks refuse, whose answer hyper sends as axum would have.
 
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
+use futures_util::future::{Either, ready};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use pushgate_fanout::drain::Drain;
 use tokio::net::{TcpListener, TcpStream};
-use tower::{Service, ServiceExt};
+use tower::ServiceExt;
+
+use crate::gateway::Gateway;
+use crate::read_ahead::ReadAhead;
+use crate::upgrade::{self, EarlyUpgrade};
+use crate::upgrade_request::UpgradeRequest;
 
 /// What an upgraded connection's I/O is, to downcast hyper's `Upgraded` back to.
-pub type UpgradedIo = TokioIo<TcpStream>;
+pub type UpgradedIo = TokioIo<ReadAhead<TcpStream>>;
 
 /// A client gets this long to send its request headers (slow-header attacks hold sockets).
+/// The early path waits this long for the first bytes; should they be only part of a head,
+/// hyper gives the rest as long again.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+/// The early path's first read; a larger head is left to hyper. Upgrade requests are a few
+/// hundred bytes, the token included.
+const EARLY_READ_BYTES: usize = 4096;
 
 /// Serve `app` on `listener` until drain begins; open connections finish their requests.
-pub async fn serve(listener: TcpListener, app: Router, drain: Drain) {
-    let mut make_service = app.into_make_service_with_connect_info::<SocketAddr>();
+/// With `gateway`, upgrades take the early path.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    gateway: Option<Arc<Gateway>>,
+    drain: Drain,
+) {
+    // Pushes are small and latency-bound: never wait to coalesce them. Linux hands the
+    // listener's TCP_NODELAY down to every accepted socket, a setsockopt per connect fewer.
+    let inherited = cfg!(target_os = "linux")
+        && socket2::SockRef::from(&listener)
+            .set_tcp_nodelay(true)
+            .is_ok();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -42,30 +80,156 @@ pub async fn serve(listener: TcpListener, app: Router, drain: Drain) {
                 continue;
             }
         };
-        // Pushes are small and latency-bound: never wait to coalesce them.
-        let _ = tcp.set_nodelay(true);
-        let Ok(router) = make_service.call(peer).await;
-        let connection_drain = drain.clone();
-        drain.spawn(async move {
-            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                router.clone().oneshot(request)
-            });
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(tcp), service)
-                .with_upgrades();
-            tokio::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                () = connection_drain.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(error) = result {
-                tracing::debug!(%error, %peer, "HTTP connection ended with an error");
+        if !inherited {
+            let _ = tcp.set_nodelay(true);
+        }
+        let Some(gateway) = &gateway else {
+            let io = ReadAhead::new(tcp, Vec::new());
+            drain.spawn(serve_http(io, peer, app.clone(), None, drain.clone()));
+            continue;
+        };
+        // Clients send their request as soon as they are connected, so it is usually here
+        // already: then the early path runs right in this loop, without a task of its own.
+        match read_early(gateway, tcp, peer, FirstRead::JustAccepted) {
+            Early::Upgraded | Early::Gone => {}
+            Early::Pending(tcp) => {
+                let task = serve_socket(tcp, peer, app.clone(), gateway.clone(), drain.clone());
+                drain.spawn(task);
+            }
+            Early::Http { tcp, ahead, answer } => {
+                let io = ReadAhead::new(tcp, ahead);
+                drain.spawn(serve_http(io, peer, app.clone(), answer, drain.clone()));
+            }
+        }
+    }
+}
+
+/// How the early path reads a new socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FirstRead {
+    /// Straight from the kernel: tokio has not polled a socket it just registered, so its
+    /// `try_read` would say "would block" without looking.
+    JustAccepted,
+    /// Through tokio, which reported the socket readable (and must hear if that was stale).
+    Readable,
+}
+
+/// What the early path made of a new socket's first bytes.
+enum Early {
+    /// Upgraded: the connection runs in a task of its own.
+    Upgraded,
+    /// Nothing to read yet.
+    Pending(TcpStream),
+    /// Hyper serves the socket, starting from `ahead`; `answer` is the response to its first
+    /// request if the early path already decided it.
+    Http {
+        tcp: TcpStream,
+        ahead: Vec<u8>,
+        answer: Option<Response>,
+    },
+    /// The client left, or the socket failed, before sending a request.
+    Gone,
+}
+
+/// Wait for the first bytes of a socket that had none when it was accepted, then take the
+/// early path or hand the socket to hyper.
+async fn serve_socket(
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    gateway: Arc<Gateway>,
+    drain: Drain,
+) {
+    let deadline = tokio::time::Instant::now() + HEADER_READ_TIMEOUT;
+    loop {
+        // Like hyper on a header timeout: close without an answer.
+        let Ok(Ok(())) = tokio::time::timeout_at(deadline, tcp.readable()).await else {
+            return;
+        };
+        match read_early(&gateway, tcp, peer, FirstRead::Readable) {
+            Early::Upgraded | Early::Gone => return,
+            Early::Pending(again) => tcp = again,
+            Early::Http { tcp, ahead, answer } => {
+                let io = ReadAhead::new(tcp, ahead);
+                return serve_http(io, peer, router, answer, drain).await;
+            }
+        }
+    }
+}
+
+/// Read the first bytes off a new socket and upgrade if they are a request the early path
+/// takes. A plain function, so the read buffer lives on the stack rather than in a task.
+fn read_early(gateway: &Arc<Gateway>, tcp: TcpStream, peer: SocketAddr, how: FirstRead) -> Early {
+    let mut buf = [0u8; EARLY_READ_BYTES];
+    let read = match how {
+        FirstRead::JustAccepted => io::Read::read(&mut &*socket2::SockRef::from(&tcp), &mut buf),
+        FirstRead::Readable => tcp.try_read(&mut buf),
+    };
+    let n = match read {
+        Ok(0) => return Early::Gone,
+        Ok(n) => n,
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Early::Pending(tcp),
+        Err(error) => {
+            tracing::debug!(%error, %peer, "HTTP connection ended with an error");
+            return Early::Gone;
+        }
+    };
+    let read = &buf[..n];
+    let Some(request) = UpgradeRequest::parse(read) else {
+        return Early::Http {
+            tcp,
+            ahead: read.to_vec(),
+            answer: None,
+        };
+    };
+    let after_head = &read[request.head_len..];
+    match upgrade::upgrade_early(gateway, tcp, peer, &request, after_head) {
+        EarlyUpgrade::Upgraded => Early::Upgraded,
+        EarlyUpgrade::Refused(tcp, answer) => Early::Http {
+            tcp,
+            ahead: read.to_vec(),
+            answer: Some(answer),
+        },
+        EarlyUpgrade::Deferred(tcp) => Early::Http {
+            tcp,
+            ahead: read.to_vec(),
+            answer: None,
+        },
+    }
+}
+
+/// Serve HTTP/1.1 on `io` with hyper and the router; `answer`, if any, is the response to
+/// the first request (decided by the early path, which must not run the checks twice).
+async fn serve_http(
+    io: ReadAhead<TcpStream>,
+    peer: SocketAddr,
+    router: Router,
+    answer: Option<Response>,
+    drain: Drain,
+) {
+    let answer = Cell::new(answer);
+    let service =
+        hyper::service::service_fn(move |mut request: Request<Incoming>| match answer.take() {
+            Some(response) => Either::Left(ready(Ok::<_, Infallible>(response))),
+            None => {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                Either::Right(router.clone().oneshot(request))
             }
         });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = drain.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, %peer, "HTTP connection ended with an error");
     }
 }

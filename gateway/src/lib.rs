@@ -15,6 +15,8 @@
 //! - `node`: starting and stopping a process's roles.
 //! - `gateway`: state shared by a node's connections and tasks.
 //! - `http_server`: the HTTP/1.1 listener, which hands upgraded sockets over bare.
+//! - `upgrade_request`: `GET /v1/ws` heads parsed off new sockets (the early path).
+//! - `read_ahead`: a socket with bytes already read put back, for hyper.
 //! - `upgrade`: the `GET /v1/ws` handshake checks.
 //! - `trusted_proxies`: the client address behind trusted load balancers.
 //! - `handshake_limiter`: handshakes per client address, forgetting idle ones.
@@ -44,12 +46,14 @@ pub mod mailbox;
 pub mod node;
 pub mod node_heartbeat;
 pub mod ping_clock;
+pub mod read_ahead;
 pub mod registry;
 pub mod relay;
 pub mod resume_budget;
 pub mod telemetry;
 pub mod trusted_proxies;
 pub mod upgrade;
+pub mod upgrade_request;
 pub mod websocket;
 pub mod write_coalescer;
 

@@ -109,6 +109,11 @@ impl Mailbox {
         (std::mem::take(&mut queue.pushes), queue.folded.take())
     }
 
+    /// Whether something is queued.
+    pub fn is_pending(&self) -> bool {
+        !self.queue.lock().expect("mailbox lock").is_empty()
+    }
+
     /// Wait until something is queued.
     pub fn ready(&self) -> impl Future<Output = ()> + Send + '_ {
         std::future::poll_fn(|cx| {

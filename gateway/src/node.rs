@@ -187,7 +187,12 @@ pub async fn start(
             .route("/healthz", get(|| async { "ok" }))
             .route("/metrics", get(move || async move { metrics.render() })),
     };
-    drain.spawn(http_server::serve(listener, app, drain.clone()));
+    drain.spawn(http_server::serve(
+        listener,
+        app,
+        gateway.clone(),
+        drain.clone(),
+    ));
     Ok(RunningNode {
         addr,
         gateway,

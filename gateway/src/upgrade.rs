@@ -1,26 +1,34 @@
 //! `GET /v1/ws`: checks origin, rate, token, subprotocol and per-user limit; hands the socket over.
+//!
+//! Requests reach it two ways. Most come through the early path (`http_server` reads the
+//! head off a new socket and calls [`upgrade_early`]), which answers `101` in the same write
+//! as `welcome`; the rest through hyper and axum ([`upgrade`]). Both run the same checks.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Query, Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Version, header};
 use axum::response::{IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
 use pushgate_fanout::api::{Problem, bearer, unauthorized};
 use pushgate_protocol::{Codec, Cursor, ErrorCode, check_user_id};
 use serde::Deserialize;
+use tokio::net::TcpStream;
 use tracing::Instrument;
 
 use crate::connection::{Connection, Identity};
 use crate::gateway::Gateway;
 use crate::http_server::UpgradedIo;
 use crate::registry::Registration;
+use crate::upgrade_request::UpgradeRequest;
 use crate::websocket::WebSocket;
 use crate::websocket::handshake::Handshake;
 
 /// Subprotocols we speak, preferred first.
 const SUBPROTOCOLS: [&str; 2] = [Codec::MSGPACK_SUBPROTOCOL, Codec::JSON_SUBPROTOCOL];
+/// Room for the `101` answer and `welcome` in the early path's first write.
+const FIRST_WRITE_CAPACITY: usize = 512;
 
 /// Query parameters of the upgrade request.
 #[derive(Debug, Deserialize)]
@@ -31,39 +39,18 @@ pub struct UpgradeQuery {
     after: Option<String>,
 }
 
-/// Upgrade a request to a pushgate connection, or refuse it with a problem response.
-pub async fn upgrade(
-    State(gateway): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(query): Query<UpgradeQuery>,
-    mut request: Request,
-) -> Response {
-    let client = gateway
-        .config
-        .trusted_proxies
-        .client_ip(peer.ip(), request.headers());
-    let admitted = match Handshake::check(request.version(), request.headers(), &SUBPROTOCOLS) {
-        Ok(handshake) => admit(&gateway, client, &query, request.headers())
-            .await
-            .map(|admission| (handshake, admission)),
-        Err(e) => Err(Problem::new(ErrorCode::ProtocolError, e.to_string())),
-    };
-    match admitted {
-        Ok((handshake, admission)) => {
-            let on_upgrade = hyper::upgrade::on(&mut request);
-            accept(gateway, handshake, on_upgrade, client, admission)
-        }
-        Err(problem) => {
-            metrics::counter!("pushgate_handshakes_refused_total", "code" => problem.code.as_str())
-                .increment(1);
-            problem.into_response()
-        }
+impl UpgradeQuery {
+    /// The request's token: the `Authorization` header, else `?access_token=`.
+    fn token<'a>(&'a self, headers: &'a HeaderMap) -> Option<&'a str> {
+        bearer(headers).or(self.access_token.as_deref())
     }
 }
 
-/// A request that passed every check, holding its place among the user's connections.
+/// An upgrade request that passed every check, holding its place among the user's
+/// connections.
 #[derive(Debug)]
-struct Admission {
+struct Admitted {
+    handshake: Handshake,
     /// Who connects.
     identity: Identity,
     /// `?after=`, replayed before any live push.
@@ -71,16 +58,110 @@ struct Admission {
     /// Taken at admission rather than when the socket arrives, so upgrades in flight count
     /// against the per-user limit.
     registration: Registration,
+    /// The peer address, or the one a trusted proxy forwarded, for logs.
+    client: IpAddr,
+}
+
+/// Upgrade a request to a pushgate connection, or refuse it with a problem response.
+pub async fn upgrade(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<UpgradeQuery>,
+    mut request: Request,
+) -> Response {
+    // The one await of the checks: a token naming a key the JWKS may have gained since its
+    // last fetch gets that fetch first, so `admit` itself never waits.
+    if let Some(token) = query.token(request.headers()) {
+        gateway.verifier.fetch_keys_for(token).await;
+    }
+    match check(&gateway, peer, &query, request.version(), request.headers()) {
+        Ok(admitted) => {
+            let on_upgrade = hyper::upgrade::on(&mut request);
+            accept(gateway, admitted, on_upgrade)
+        }
+        Err(problem) => refuse(problem),
+    }
+}
+
+/// What became of a request the early path read.
+#[derive(Debug)]
+pub enum EarlyUpgrade {
+    /// The connection runs.
+    Upgraded,
+    /// Refused: hyper must send this answer (the one [`upgrade`] would give) on the socket.
+    Refused(TcpStream, Response),
+    /// Not decided here: the token names a key that may have to be fetched first, which the
+    /// accept loop must not wait for. Hyper serves the request through [`upgrade`].
+    Deferred(TcpStream),
+}
+
+/// Upgrade a request the early path read off `tcp`; `after_head` holds what the client sent
+/// behind the head. The `101` waits in the socket's write buffer and leaves with `welcome`,
+/// one write instead of two.
+pub fn upgrade_early(
+    gateway: &Arc<Gateway>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    request: &UpgradeRequest,
+    after_head: &[u8],
+) -> EarlyUpgrade {
+    let query = match Query::<UpgradeQuery>::try_from_uri(&request.uri) {
+        Ok(Query(query)) => query,
+        Err(rejection) => return EarlyUpgrade::Refused(tcp, rejection.into_response()),
+    };
+    if let Some(token) = query.token(&request.headers) {
+        if gateway.verifier.would_fetch_keys_for(token) {
+            return EarlyUpgrade::Deferred(tcp);
+        }
+    }
+    let admitted = match check(gateway, peer, &query, Version::HTTP_11, &request.headers) {
+        Ok(admitted) => admitted,
+        Err(problem) => return EarlyUpgrade::Refused(tcp, refuse(problem)),
+    };
+    let mut socket = WebSocket::new(tcp, after_head, gateway.config.max_frame_bytes);
+    let mut first_write = Vec::with_capacity(FIRST_WRITE_CAPACITY);
+    admitted.handshake.write_response(&mut first_write);
+    socket.queue_handshake_response(first_write);
+    start(gateway.clone(), socket, admitted);
+    EarlyUpgrade::Upgraded
+}
+
+/// The handshake checks, then [`admit`].
+fn check(
+    gateway: &Gateway,
+    peer: SocketAddr,
+    query: &UpgradeQuery,
+    version: Version,
+    headers: &HeaderMap,
+) -> Result<Admitted, Problem> {
+    let handshake = Handshake::check(version, headers, &SUBPROTOCOLS)
+        .map_err(|e| Problem::new(ErrorCode::ProtocolError, e.to_string()))?;
+    let client = gateway.config.trusted_proxies.client_ip(peer.ip(), headers);
+    let (identity, resume_from, registration) = admit(gateway, client, query, headers)?;
+    Ok(Admitted {
+        handshake,
+        identity,
+        resume_from,
+        registration,
+        client,
+    })
+}
+
+/// The answer to a refused upgrade, counted.
+fn refuse(problem: Problem) -> Response {
+    metrics::counter!("pushgate_handshakes_refused_total", "code" => problem.code.as_str())
+        .increment(1);
+    problem.into_response()
 }
 
 /// Everything checked before the upgrade, so refusals are plain HTTP errors. `client` is the
 /// peer address, or the one a trusted proxy forwarded.
-async fn admit(
+fn admit(
     gateway: &Gateway,
     client: IpAddr,
     query: &UpgradeQuery,
     headers: &HeaderMap,
-) -> Result<Admission, Problem> {
+) -> Result<(Identity, Option<Cursor>, Registration), Problem> {
     if gateway.drain.is_draining() {
         return Err(Problem::new(
             ErrorCode::Draining,
@@ -107,13 +188,12 @@ async fn admit(
             return Err(Problem::new(ErrorCode::Forbidden, "origin not allowed"));
         }
     }
-    let token = bearer(headers)
-        .or(query.access_token.as_deref())
+    let token = query
+        .token(headers)
         .ok_or_else(|| Problem::new(ErrorCode::Unauthorized, "missing token"))?;
     let claims = gateway
         .verifier
-        .verify(token)
-        .await
+        .verify_with_held_keys(token)
         .map_err(|e| unauthorized(&e))?;
     if check_user_id(&claims.sub).is_err() {
         return Err(Problem::new(
@@ -135,41 +215,24 @@ async fn admit(
             "this user holds too many connections on this node; close one first",
         )
     })?;
-    Ok(Admission {
-        identity: Identity {
-            user: claims.sub,
-            expires: claims.exp,
-            session: rand::random(),
-        },
-        resume_from,
-        registration,
-    })
+    let identity = Identity {
+        user: claims.sub,
+        expires: claims.exp,
+        session: rand::random(),
+    };
+    Ok((identity, resume_from, registration))
 }
 
 /// Answer 101 and start the connection once hyper hands the socket over.
-fn accept(
-    gateway: Arc<Gateway>,
-    handshake: Handshake,
-    on_upgrade: OnUpgrade,
-    client: IpAddr,
-    admission: Admission,
-) -> Response {
-    let Admission {
-        identity,
-        resume_from,
-        registration,
-    } = admission;
-    let codec = handshake
-        .protocol()
-        .and_then(Codec::from_subprotocol)
-        .unwrap_or_default();
+fn accept(gateway: Arc<Gateway>, admitted: Admitted, on_upgrade: OnUpgrade) -> Response {
+    let response = admitted.handshake.response();
     let drain = gateway.drain.clone();
     drain.spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(error) => {
-                tracing::debug!(%error, %client, "upgrade failed");
-                gateway.unregister(&identity.user, registration.id);
+                tracing::debug!(%error, client = %admitted.client, "upgrade failed");
+                gateway.unregister(&admitted.identity.user, admitted.registration.id);
                 return;
             }
         };
@@ -177,29 +240,42 @@ fn accept(
         // the client sent right after its request.
         let Ok(parts) = upgraded.downcast::<UpgradedIo>() else {
             tracing::error!("an upgraded socket is not the server's TCP stream");
-            gateway.unregister(&identity.user, registration.id);
+            gateway.unregister(&admitted.identity.user, admitted.registration.id);
             return;
         };
-        let span = tracing::debug_span!(
-            "conn",
-            user = %identity.user,
-            %client,
-            node = %gateway.node_id,
-            session = %format_args!("{}-{:016x}", gateway.node_id, identity.session)
-        );
-        let socket = WebSocket::new(
-            parts.io.into_inner(),
-            &parts.read_buf,
-            gateway.config.max_frame_bytes,
-        );
-        let drain = gateway.drain.clone();
-        // A task of its own: this one's future keeps every captured value for its whole
-        // life, and every idle socket would pay for them.
-        drain.spawn(
-            Connection::new(socket, gateway, identity, registration, codec)
-                .run(resume_from)
-                .instrument(span),
-        );
+        let (tcp, mut unread) = parts.io.into_inner().into_parts();
+        unread.extend_from_slice(&parts.read_buf);
+        let socket = WebSocket::new(tcp, &unread, gateway.config.max_frame_bytes);
+        start(gateway, socket, admitted);
     });
-    handshake.response()
+    response
+}
+
+/// Run the connection in a task of its own: a task's future keeps every captured value for
+/// its whole life, and every idle socket would pay for those of the handshake.
+fn start(gateway: Arc<Gateway>, socket: WebSocket<TcpStream>, admitted: Admitted) {
+    let Admitted {
+        handshake,
+        identity,
+        resume_from,
+        registration,
+        client,
+    } = admitted;
+    let codec = handshake
+        .protocol()
+        .and_then(Codec::from_subprotocol)
+        .unwrap_or_default();
+    let span = tracing::debug_span!(
+        "conn",
+        user = %identity.user,
+        %client,
+        node = %gateway.node_id,
+        session = %format_args!("{}-{:016x}", gateway.node_id, identity.session)
+    );
+    let drain = gateway.drain.clone();
+    drain.spawn(
+        Connection::new(socket, gateway, identity, registration, codec)
+            .run(resume_from)
+            .instrument(span),
+    );
 }

@@ -361,6 +361,9 @@ fn gateway_figures(
             pid,
             rss_before_bytes: sample.rss_bytes,
             rss_connected_bytes: connected.get(&pid).map_or(0, |s| s.rss_bytes),
+            connect_cpu_seconds: connected
+                .get(&pid)
+                .map_or(0.0, |s| s.cpu_seconds - sample.cpu_seconds),
             cpu_seconds: cpu_end.get(&pid).map_or(0.0, |s| s.cpu_seconds)
                 - cpu_start.get(&pid).map_or(0.0, |s| s.cpu_seconds),
         })

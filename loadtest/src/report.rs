@@ -87,6 +87,10 @@ pub struct GatewayFigures {
     pub pid: u32,
     pub rss_before_bytes: u64,
     pub rss_connected_bytes: u64,
+    /// CPU seconds used while the clients connected (before to connected), so the cost of a
+    /// connect can be compared between servers.
+    #[serde(default)]
+    pub connect_cpu_seconds: f64,
     /// CPU seconds used while holding or publishing, and draining.
     pub cpu_seconds: f64,
 }
@@ -252,6 +256,11 @@ impl fmt::Display for Report {
                     g.rss_connected_bytes / 1024
                 ),
             )?;
+            row(
+                f,
+                "cpu while connecting",
+                format!("{:.2} s", g.connect_cpu_seconds),
+            )?;
             row(f, "cpu while measuring", format!("{:.2} s", g.cpu_seconds))?;
         }
         if let Some(rate) = self.deliveries_per_cpu_second() {
@@ -296,6 +305,7 @@ mod tests {
             },
             gateways: vec![GatewayFigures {
                 pid: 1,
+                connect_cpu_seconds: 0.2,
                 cpu_seconds: 0.5,
                 ..Default::default()
             }],
@@ -311,11 +321,14 @@ mod tests {
         assert_eq!(value["latency_us"]["p99_us"], 2_500);
         assert_eq!(value["parameters"]["connections"], 10);
         assert_eq!(value["deliveries_per_gateway_cpu_second"], 78.0);
+        assert_eq!(value["gateways"][0]["connect_cpu_seconds"], 0.2);
         let back: Report = serde_json::from_value(value).expect("round trips");
         assert_eq!(back.deliveries.received, 39);
         let table = report.to_string();
         assert!(
-            table.contains("LOST") && table.contains("2.50 ms"),
+            table.contains("LOST")
+                && table.contains("2.50 ms")
+                && table.contains("cpu while connecting"),
             "{table}"
         );
         std::fs::remove_dir_all(dir).expect("cleanup");

@@ -1,5 +1,8 @@
 //! The HTTP/1.1 upgrade request that opens a WebSocket, checked and answered (RFC 6455 4.2).
 
+use std::io::Write as _;
+use std::time::SystemTime;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, Version, header};
 use base64::Engine as _;
@@ -76,13 +79,13 @@ impl Handshake {
     }
 
     /// The `101 Switching Protocols` answer.
-    pub fn response(self) -> Response<Body> {
+    pub fn response(&self) -> Response<Body> {
         let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         let headers = response.headers_mut();
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        headers.insert(header::SEC_WEBSOCKET_ACCEPT, self.accept);
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, self.accept.clone());
         if let Some(protocol) = self.protocol {
             headers.insert(
                 header::SEC_WEBSOCKET_PROTOCOL,
@@ -90,6 +93,27 @@ impl Handshake {
             );
         }
         response
+    }
+
+    /// The same answer as [`Handshake::response`], as the bytes hyper writes for it (header
+    /// names in lower case, `date` last), for the early path to send in one write with the
+    /// first frames.
+    pub fn write_response(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(
+            b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\
+              sec-websocket-accept: ",
+        );
+        out.extend_from_slice(self.accept.as_bytes());
+        if let Some(protocol) = self.protocol {
+            out.extend_from_slice(b"\r\nsec-websocket-protocol: ");
+            out.extend_from_slice(protocol.as_bytes());
+        }
+        // Writing to a `Vec` cannot fail.
+        let _ = write!(
+            out,
+            "\r\ndate: {}\r\n\r\n",
+            httpdate::HttpDate::from(SystemTime::now())
+        );
     }
 }
 
@@ -123,6 +147,25 @@ mod tests {
             response.headers()[header::SEC_WEBSOCKET_ACCEPT],
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
+    }
+
+    #[test]
+    fn the_written_answer_is_the_response_as_hyper_writes_it() {
+        let mut pairs = valid();
+        pairs.push((header::SEC_WEBSOCKET_PROTOCOL, "a.v1"));
+        let handshake = Handshake::check(Version::HTTP_11, &request(&pairs), &["a.v1"]).unwrap();
+        let mut written = Vec::new();
+        handshake.write_response(&mut written);
+        let written = String::from_utf8(written).expect("ASCII");
+        let (head, date) = written.split_once("date: ").expect("has a date");
+        assert!(httpdate::parse_http_date(date.trim_end()).is_ok(), "{date}");
+        assert!(date.ends_with("GMT\r\n\r\n"), "{date}");
+        let response = handshake.response();
+        let mut expected = String::from("HTTP/1.1 101 Switching Protocols\r\n");
+        for (name, value) in response.headers() {
+            expected += &format!("{name}: {}\r\n", value.to_str().expect("ASCII"));
+        }
+        assert_eq!(head, expected);
     }
 
     #[test]

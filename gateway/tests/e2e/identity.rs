@@ -97,6 +97,15 @@ async fn identity_provider_tokens_open_sockets_refresh_them_and_call_rest() {
         other => panic!("expected an error frame, got {other:?}"),
     }
 
+    // A socket opened with a key the provider published after the last fetch works on its
+    // first try: the upgrade fetches the JWKS before it decides.
+    let k3 = idp.generate(KeyKind::P384, "k3");
+    idp.publish(&[k2.jwk(Algorithm::EdDSA), k3.jwk(Algorithm::ES384)]);
+    let es384 = k3.sign(Algorithm::ES384, &claims("carol", 600), true);
+    WsClient::connect(node.addr(), &es384, Codec::Json, None)
+        .await
+        .expect("a token of a just-rotated key opens a socket");
+
     // REST takes the same tokens.
     let (status, body) = node
         .call(reqwest::Method::GET, "/v1/feed?limit=5", &eddsa, None)

@@ -69,3 +69,91 @@ async fn a_frame_sent_right_behind_the_upgrade_request_is_answered() {
     read_until(&mut socket, &mut seen, br#""type":"welcome""#).await;
     read_until(&mut socket, &mut seen, br#"{"type":"pong"}"#).await;
 }
+
+/// An upgrade request for `user` (JSON subprotocol), as a minimal client writes it.
+fn upgrade_request(node: &TestNode, token: &str) -> String {
+    format!(
+        "GET /v1/ws?access_token={token} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Protocol: pushgate.v1.json\r\n\r\n",
+        node.addr()
+    )
+}
+
+/// The response head in `seen`, without its `date` line (which differs by the second).
+fn head_without_date(seen: &[u8]) -> String {
+    let text = String::from_utf8_lossy(seen);
+    let head = text.split("\r\n\r\n").next().expect("a head");
+    head.lines()
+        .filter(|line| !line.starts_with("date: "))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_way_to_an_upgrade_gets_the_same_answer_and_a_welcome() {
+    let node = TestNode::start().await;
+    // Whole request in one write: the early path, 101 and welcome in one write.
+    let mut early = TcpStream::connect(node.addr()).await.expect("connects");
+    early
+        .write_all(upgrade_request(&node, &node.token("ann")).as_bytes())
+        .await
+        .expect("writes");
+    let mut early_seen = Vec::new();
+    read_until(&mut early, &mut early_seen, br#""type":"welcome""#).await;
+
+    // The head in two writes, most likely read in two parts: hyper finishes reading it. (The
+    // pause only makes the split likely; the answer must be the same either way.)
+    let mut split = TcpStream::connect(node.addr()).await.expect("connects");
+    let request = upgrade_request(&node, &node.token("ben"));
+    let (first, rest) = request.split_at(20);
+    split.write_all(first.as_bytes()).await.expect("writes");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    split.write_all(rest.as_bytes()).await.expect("writes");
+    let mut split_seen = Vec::new();
+    read_until(&mut split, &mut split_seen, br#""type":"welcome""#).await;
+
+    // Another request first on the same connection: hyper serves both.
+    let mut reused = TcpStream::connect(node.addr()).await.expect("connects");
+    let healthz = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", node.addr());
+    reused.write_all(healthz.as_bytes()).await.expect("writes");
+    let mut reused_seen = Vec::new();
+    read_until(&mut reused, &mut reused_seen, b"ok").await;
+    reused_seen.clear();
+    reused
+        .write_all(upgrade_request(&node, &node.token("cid")).as_bytes())
+        .await
+        .expect("writes");
+    read_until(&mut reused, &mut reused_seen, br#""type":"welcome""#).await;
+
+    let expected = head_without_date(&early_seen);
+    assert!(expected.starts_with("HTTP/1.1 101 "), "{expected}");
+    assert_eq!(head_without_date(&split_seen), expected);
+    assert_eq!(head_without_date(&reused_seen), expected);
+    for seen in [&early_seen, &split_seen, &reused_seen] {
+        let text = String::from_utf8_lossy(seen).to_lowercase();
+        assert!(text.contains("\r\ndate: "), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_upgrade_keeps_the_connection_for_the_next_request() {
+    let node = TestNode::start().await;
+    let mut socket = TcpStream::connect(node.addr()).await.expect("connects");
+    let refused = upgrade_request(&node, "not-a-token");
+    let healthz = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", node.addr());
+    // Both in one write: the early path refuses the first and hyper answers the second.
+    socket
+        .write_all(format!("{refused}{healthz}").as_bytes())
+        .await
+        .expect("writes");
+    let mut seen = Vec::new();
+    read_until(&mut socket, &mut seen, b"\r\n\r\nok").await;
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.starts_with("HTTP/1.1 401 "), "{text}");
+    assert!(text.contains("application/problem+json"), "{text}");
+    assert!(text.contains(r#""code":"unauthorized""#), "{text}");
+    assert_eq!(text.matches("HTTP/1.1 401 ").count(), 1, "{text}");
+    assert!(text.contains("HTTP/1.1 200 OK"), "{text}");
+}
