@@ -97,16 +97,13 @@ impl Codec {
     /// through a generic value that tells an unknown `type` from a bad field.
     pub fn decode<T: Frame>(self, bytes: &[u8]) -> Result<T, DecodeError> {
         let direct = match self {
-            Codec::Json => serde_json::from_slice::<T>(bytes).ok(),
-            Codec::MsgPack => rmp_serde::from_slice::<T>(bytes).ok(),
+            Codec::Json => serde_json::from_slice::<T>(bytes).map_err(|e| e.to_string()),
+            Codec::MsgPack => rmp_serde::from_slice::<T>(bytes).map_err(|e| e.to_string()),
         };
-        match direct {
-            Some(frame) => Ok(frame),
-            None => Err(self.diagnose::<T>(bytes)),
-        }
+        direct.map_err(|direct_error| self.diagnose::<T>(bytes, direct_error))
     }
 
-    fn diagnose<T: Frame>(self, bytes: &[u8]) -> DecodeError {
+    fn diagnose<T: Frame>(self, bytes: &[u8], direct_error: String) -> DecodeError {
         let parsed: Result<serde_json::Value, String> = match self {
             Codec::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
             Codec::MsgPack => rmp_serde::from_slice(bytes).map_err(|e| e.to_string()),
@@ -127,9 +124,10 @@ impl Codec {
         }
         match serde_json::from_value::<T>(value) {
             Err(e) => DecodeError::InvalidField(e.to_string()),
-            // The value decodes but the bytes did not: a codec-level oddity such as msgpack
-            // binary where a string belongs.
-            Ok(_) => DecodeError::InvalidField("field encoded with the wrong msgpack type".into()),
+            // The value decodes but the bytes did not: the direct decoder is stricter than the
+            // generic value (a repeated key in JSON, which the value keeps the last of), and
+            // its own error says where.
+            Ok(_) => DecodeError::InvalidField(direct_error),
         }
     }
 }
@@ -164,6 +162,18 @@ mod tests {
             panic!("wrong type must be an invalid field");
         };
         assert!(msg.contains("string") || msg.contains("cursor"), "{msg}");
+    }
+
+    #[test]
+    fn field_errors_only_the_direct_decoder_sees_name_the_cause() {
+        // Found by the codec_json fuzz target: JSON clients were told about msgpack.
+        let repeated = br#"{"type":"refresh","token":"a","token":"b"}"#;
+        let Err(DecodeError::InvalidField(msg)) = Codec::Json.decode::<ClientFrame>(repeated)
+        else {
+            panic!("a repeated field must be an invalid field");
+        };
+        assert!(msg.contains("duplicate field `token`"), "{msg}");
+        assert!(!msg.contains("msgpack"), "{msg}");
     }
 
     #[test]
