@@ -106,7 +106,14 @@ impl Codec {
     fn diagnose<T: Frame>(self, bytes: &[u8], direct_error: String) -> DecodeError {
         let parsed: Result<serde_json::Value, String> = match self {
             Codec::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
-            Codec::MsgPack => rmp_serde::from_slice(bytes).map_err(|e| e.to_string()),
+            // A syntax error here is a value the generic (JSON) model cannot hold; say what
+            // can be sent rather than name the model.
+            Codec::MsgPack => rmp_serde::from_slice(bytes).map_err(|e| match e {
+                rmp_serde::decode::Error::Syntax(_) => "a MessagePack frame holds only nil, \
+                    booleans, numbers, strings, arrays and maps with string keys"
+                    .to_owned(),
+                e => e.to_string(),
+            }),
         };
         let value = match parsed {
             Ok(value) => value,
@@ -174,6 +181,18 @@ mod tests {
         };
         assert!(msg.contains("duplicate field `token`"), "{msg}");
         assert!(!msg.contains("msgpack"), "{msg}");
+    }
+
+    #[test]
+    fn msgpack_values_json_cannot_hold_are_malformed_without_naming_json() {
+        // Found by the codec_msgpack fuzz target: the error named the internal JSON model.
+        let binary_field = b"\x82\xa4type\xa7refresh\xa5bytes\xc4\x03abc";
+        let Err(DecodeError::Malformed(msg)) = Codec::MsgPack.decode::<ClientFrame>(binary_field)
+        else {
+            panic!("a binary value must be malformed");
+        };
+        assert!(msg.contains("strings"), "{msg}");
+        assert!(!msg.to_lowercase().contains("json"), "{msg}");
     }
 
     #[test]
