@@ -196,6 +196,20 @@ mod tests {
     }
 
     #[test]
+    fn json_keeps_notification_numbers_exact() {
+        // Found by the server_encoding fuzz target: without serde_json's `float_roundtrip`
+        // this parsed back one unit in the last place off.
+        let frame = ServerFrame::Notify {
+            id: 1,
+            kind: "k".into(),
+            data: serde_json::json!(-1.2603686308497686e-228),
+            cursor: Cursor::new(1, 0),
+        };
+        let bytes = Codec::Json.encode(&frame).expect("encodes");
+        assert_eq!(Codec::Json.decode::<ServerFrame>(&bytes), Ok(frame));
+    }
+
+    #[test]
     fn msgpack_garbage_is_malformed() {
         let err = Codec::MsgPack.decode::<ClientFrame>(&[0xc1, 0xff, 0x00]);
         assert!(matches!(err, Err(DecodeError::Malformed(_))), "{err:?}");
