@@ -32,11 +32,17 @@ type Socket = WebSocket<ScriptedIo>;
 
 /// The fuzz input, split as the module documentation says.
 struct Input<'a> {
+    /// The socket's message limit, small enough to be hit often.
     max_message: usize,
+    /// How many of the client's bytes arrived with the upgrade request.
     already_read: usize,
+    /// The read script (see `ScriptedIo`).
     reads: &'a [u8],
+    /// The write script.
     writes: &'a [u8],
+    /// The owner's actions.
     actions: &'a [u8],
+    /// Everything the client sends.
     stream: &'a [u8],
 }
 
@@ -93,8 +99,11 @@ const OWNER_CLOSE_CODE: u16 = 1000;
 
 /// The socket's owner, as the gateway's connection task uses it.
 struct Owner<'a> {
+    /// The socket under test.
     socket: Socket,
+    /// What the socket underneath saw, to check `Pending` answers and the bytes written.
     record: Rc<RefCell<IoRecord>>,
+    /// What to do after each message read, one byte each; nothing once they run out.
     actions: std::slice::Iter<'a, u8>,
     /// Text, binary and ping messages the socket accepted for sending.
     sent: Vec<Message>,

@@ -58,16 +58,22 @@ fn is_utf8_prefix(bytes: &[u8]) -> bool {
 /// A data message whose fragments are still arriving.
 #[derive(Debug)]
 struct Partial {
+    /// Whether it started as text, so it must end as UTF-8.
     text: bool,
+    /// The unmasked payloads so far.
     data: Vec<u8>,
 }
 
 /// The reading in progress.
 #[derive(Debug)]
 struct Reader<'a> {
+    /// The input not read yet.
     rest: &'a [u8],
+    /// The server's message limit.
     max_message: usize,
+    /// The fragmented message in progress, if any.
     partial: Option<Partial>,
+    /// What has been found so far.
     expectation: Expectation,
 }
 
