@@ -97,19 +97,23 @@ impl Codec {
     /// through a generic value that tells an unknown `type` from a bad field.
     pub fn decode<T: Frame>(self, bytes: &[u8]) -> Result<T, DecodeError> {
         let direct = match self {
-            Codec::Json => serde_json::from_slice::<T>(bytes).ok(),
-            Codec::MsgPack => rmp_serde::from_slice::<T>(bytes).ok(),
+            Codec::Json => serde_json::from_slice::<T>(bytes).map_err(|e| e.to_string()),
+            Codec::MsgPack => rmp_serde::from_slice::<T>(bytes).map_err(|e| e.to_string()),
         };
-        match direct {
-            Some(frame) => Ok(frame),
-            None => Err(self.diagnose::<T>(bytes)),
-        }
+        direct.map_err(|direct_error| self.diagnose::<T>(bytes, direct_error))
     }
 
-    fn diagnose<T: Frame>(self, bytes: &[u8]) -> DecodeError {
+    fn diagnose<T: Frame>(self, bytes: &[u8], direct_error: String) -> DecodeError {
         let parsed: Result<serde_json::Value, String> = match self {
             Codec::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
-            Codec::MsgPack => rmp_serde::from_slice(bytes).map_err(|e| e.to_string()),
+            // A syntax error here is a value the generic (JSON) model cannot hold; say what
+            // can be sent rather than name the model.
+            Codec::MsgPack => rmp_serde::from_slice(bytes).map_err(|e| match e {
+                rmp_serde::decode::Error::Syntax(_) => "a MessagePack frame holds only nil, \
+                    booleans, numbers, strings, arrays and maps with string keys"
+                    .to_owned(),
+                e => e.to_string(),
+            }),
         };
         let value = match parsed {
             Ok(value) => value,
@@ -127,9 +131,10 @@ impl Codec {
         }
         match serde_json::from_value::<T>(value) {
             Err(e) => DecodeError::InvalidField(e.to_string()),
-            // The value decodes but the bytes did not: a codec-level oddity such as msgpack
-            // binary where a string belongs.
-            Ok(_) => DecodeError::InvalidField("field encoded with the wrong msgpack type".into()),
+            // The value decodes but the bytes did not: the direct decoder is stricter than the
+            // generic value (a repeated key in JSON, which the value keeps the last of), and
+            // its own error says where.
+            Ok(_) => DecodeError::InvalidField(direct_error),
         }
     }
 }
@@ -164,6 +169,44 @@ mod tests {
             panic!("wrong type must be an invalid field");
         };
         assert!(msg.contains("string") || msg.contains("cursor"), "{msg}");
+    }
+
+    #[test]
+    fn field_errors_only_the_direct_decoder_sees_name_the_cause() {
+        // Found by the codec_json fuzz target: JSON clients were told about msgpack.
+        let repeated = br#"{"type":"refresh","token":"a","token":"b"}"#;
+        let Err(DecodeError::InvalidField(msg)) = Codec::Json.decode::<ClientFrame>(repeated)
+        else {
+            panic!("a repeated field must be an invalid field");
+        };
+        assert!(msg.contains("duplicate field `token`"), "{msg}");
+        assert!(!msg.contains("msgpack"), "{msg}");
+    }
+
+    #[test]
+    fn msgpack_values_json_cannot_hold_are_malformed_without_naming_json() {
+        // Found by the codec_msgpack fuzz target: the error named the internal JSON model.
+        let binary_field = b"\x82\xa4type\xa7refresh\xa5bytes\xc4\x03abc";
+        let Err(DecodeError::Malformed(msg)) = Codec::MsgPack.decode::<ClientFrame>(binary_field)
+        else {
+            panic!("a binary value must be malformed");
+        };
+        assert!(msg.contains("strings"), "{msg}");
+        assert!(!msg.to_lowercase().contains("json"), "{msg}");
+    }
+
+    #[test]
+    fn json_keeps_notification_numbers_exact() {
+        // Found by the server_encoding fuzz target: without serde_json's `float_roundtrip`
+        // this parsed back one unit in the last place off.
+        let frame = ServerFrame::Notify {
+            id: 1,
+            kind: "k".into(),
+            data: serde_json::json!(-1.2603686308497686e-228),
+            cursor: Cursor::new(1, 0),
+        };
+        let bytes = Codec::Json.encode(&frame).expect("encodes");
+        assert_eq!(Codec::Json.decode::<ServerFrame>(&bytes), Ok(frame));
     }
 
     #[test]
