@@ -6,6 +6,7 @@
 //! own algorithm (and its `kid`, when it names one).
 
 mod jwks_cache;
+mod revoked_users;
 mod token_settings;
 mod verifying_key;
 
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use self::jwks_cache::JwksCache;
 pub use self::jwks_cache::JwksError;
+pub use self::revoked_users::{REVOCATION_POLL, RevokedUsers};
 pub use self::token_settings::{
     DEFAULT_JWKS_REFETCH_MIN, DEFAULT_JWKS_REFRESH, DEFAULT_LEEWAY, DEFAULT_MAX_TTL, JwksSettings,
     TokenSettings,
@@ -34,6 +36,10 @@ pub struct Claims {
     pub sub: String,
     /// Expiry, seconds since the Unix epoch.
     pub exp: u64,
+    /// Issue time, seconds since the Unix epoch: a revocation refuses tokens issued at or
+    /// before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
 }
 
 /// Why a token was refused. Shown to clients only as `unauthorized` / `token_expired`.
@@ -45,6 +51,8 @@ pub enum TokenError {
     TooLong,
     #[error("no key verifies tokens of this algorithm and key id")]
     UnknownKey,
+    #[error("the user's tokens issued this early were revoked")]
+    Revoked,
     #[error("invalid token: {0}")]
     Invalid(#[source] jsonwebtoken::errors::Error),
 }
@@ -83,8 +91,16 @@ struct Keys {
     /// Claim checks shared by every algorithm (`algorithms` is set per token).
     validation: Validation,
     max_ttl: Duration,
+    /// Users whose older tokens are refused.
+    revoked: Arc<RevokedUsers>,
     /// Backend services send this as their bearer token.
     api_key: String,
+}
+
+impl Keys {
+    fn validation_leeway(&self) -> Duration {
+        Duration::from_secs(self.validation.leeway)
+    }
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -175,6 +191,7 @@ impl TokenVerifier {
                 audience: settings.audience.clone(),
                 validation,
                 max_ttl: settings.max_ttl,
+                revoked: Arc::default(),
                 api_key: api_key.to_owned(),
             }),
         }
@@ -240,16 +257,33 @@ impl TokenVerifier {
         Err(refusal)
     }
 
-    /// `exp` is in the future, and not too far.
+    /// `exp` is in the future and not too far, from now and from `iat`; not revoked.
     fn check_lifetime(&self, claims: Claims) -> Result<Claims, TokenError> {
         let now = now_micros() / 1_000_000;
         if claims.exp <= now {
             return Err(TokenError::Expired);
         }
-        if claims.exp - now > self.inner.max_ttl.as_secs() {
+        let max_ttl = self.inner.max_ttl.as_secs();
+        // Bounding `exp - iat` too means a revocation older than the longest lifetime
+        // refuses nothing, so the list can forget it.
+        let lifetime = claims.exp - claims.iat.unwrap_or(now).min(now);
+        if claims.exp - now > max_ttl || lifetime > max_ttl {
             return Err(TokenError::TooLong);
         }
+        if self.inner.revoked.refuses(&claims.sub, claims.iat) {
+            return Err(TokenError::Revoked);
+        }
         Ok(claims)
+    }
+
+    /// This process's copy of the revocation list (kept fresh by [`RevokedUsers::follow`]).
+    pub fn revoked(&self) -> &Arc<RevokedUsers> {
+        &self.inner.revoked
+    }
+
+    /// How long a revocation must be kept: past it, every token it refuses has expired.
+    pub fn revocation_lifetime(&self) -> Duration {
+        self.inner.max_ttl + self.inner.validation_leeway()
     }
 
     /// Identify a bearer credential: the service key, else a user token.
@@ -263,10 +297,8 @@ impl TokenVerifier {
     /// Sign an HS256 token for `user` valid for `ttl_secs` (dev mode and tests), with the
     /// configured issuer and audience so that it passes this verifier's checks.
     pub fn mint(&self, user: &str, ttl_secs: u64) -> String {
-        let mut claims = serde_json::json!({
-            "sub": user,
-            "exp": now_micros() / 1_000_000 + ttl_secs,
-        });
+        let now = now_micros() / 1_000_000;
+        let mut claims = serde_json::json!({ "sub": user, "iat": now, "exp": now + ttl_secs });
         if let Some(issuer) = &self.inner.issuer {
             claims["iss"] = issuer.as_str().into();
         }

@@ -487,6 +487,50 @@ async fn batches_apply_every_edge_on_redis() {
     batches_apply_every_edge(&bp).await;
 }
 
+/// A later revocation replaces an earlier one; `since` reads from a point on; revocations
+/// older than `keep` are forgotten.
+async fn revocations_keep_the_latest(bp: &Backplane) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let keep = Duration::from_secs(3600);
+    bp.revocations
+        .revoke("ann", now, keep)
+        .await
+        .expect("revoke");
+    bp.revocations
+        .revoke("ann", now - 100, keep)
+        .await
+        .expect("older");
+    bp.revocations
+        .revoke("bo", now - 50, keep)
+        .await
+        .expect("revoke");
+    bp.revocations
+        .revoke("cy", now - 7200, keep)
+        .await
+        .expect("long ago");
+    let mut all = bp.revocations.since(0).await.expect("since");
+    all.sort();
+    assert_eq!(all, vec![("ann".into(), now), ("bo".into(), now - 50)]);
+    assert_eq!(
+        bp.revocations.since(now - 49).await.expect("since"),
+        vec![("ann".to_owned(), now)]
+    );
+}
+
+#[tokio::test]
+async fn revocations_keep_the_latest_in_memory() {
+    revocations_keep_the_latest(&Backplane::memory(&MemoryConfig::default())).await;
+}
+
+#[tokio::test]
+async fn revocations_keep_the_latest_on_redis() {
+    let (_server, bp) = standalone(|_| {}).await;
+    revocations_keep_the_latest(&bp).await;
+}
+
 /// Friends are mutual follows: following someone who does not follow back is not enough.
 async fn friends_are_mutual_follows(bp: &Backplane) {
     for (user, author) in [

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use pushgate_fanout::backplane::{Inbox, UserId};
 use pushgate_fanout::clock::age_seconds;
-use pushgate_protocol::{FeedItem, NodeMessage, Recipient, SharedItem};
+use pushgate_protocol::{ErrorCode, FeedItem, NodeMessage, Recipient, SharedItem};
 
 use crate::broadcast_order::BroadcastOrder;
 use crate::gateway::Gateway;
@@ -37,7 +37,9 @@ pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
         let created = match &message {
             NodeMessage::Deliver { item, .. } | NodeMessage::Relay { item, .. } => Some(item.ts()),
             NodeMessage::Broadcast { ts, .. } => Some(*ts),
-            NodeMessage::Attach { .. } | NodeMessage::Detach { .. } => None,
+            NodeMessage::Attach { .. }
+            | NodeMessage::Detach { .. }
+            | NodeMessage::Disconnect { .. } => None,
         };
         if let Some(created) = created {
             metrics::histogram!("pushgate_dispatch_age_seconds").record(age_seconds(created));
@@ -63,6 +65,20 @@ pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
             }
             NodeMessage::Attach { node, users } => gateway.relay.attach(&node, users),
             NodeMessage::Detach { node, users } => gateway.relay.detach(&node, users),
+            NodeMessage::Disconnect {
+                user,
+                revoked_before,
+            } => {
+                // Refuse the old tokens here first, so a client reconnecting at once with one
+                // is refused even before this node's next look at the revocation list.
+                if let Some(before) = revoked_before {
+                    gateway.verifier.revoked().note(&user, before);
+                }
+                let closed = gateway
+                    .registry
+                    .push(&user, &Push::Close(ErrorCode::Unauthorized));
+                tracing::info!(%user, closed, "disconnected by the service");
+            }
             NodeMessage::Broadcast {
                 id,
                 author,

@@ -120,6 +120,15 @@ pub async fn start(
     let drain = Drain::new();
     // One verifier for the socket, the refresh frame and REST, so a JWKS is fetched once.
     let verifier = TokenVerifier::start(&config.tokens, &config.api_key, &drain).await?;
+    // Revocations are read before anyone is served, then followed.
+    let revoked = verifier.revoked().clone();
+    let since = revoked.catch_up(backplane.revocations.as_ref(), 0).await;
+    drain.spawn(revoked.follow(
+        backplane.revocations.clone(),
+        since,
+        verifier.revocation_lifetime(),
+        drain.clone(),
+    ));
     // Install the recorder before any task records a metric; earlier records would be lost.
     let metrics = metrics_handle();
     // Shown so an operator can check what `--worker-threads` (or the core count) gave.

@@ -35,6 +35,13 @@ pub enum NodeMessage {
     Attach { node: String, users: Vec<String> },
     /// These users no longer hold sockets at `node`.
     Detach { node: String, users: Vec<String> },
+    /// Close every local connection of `user` (4001). With `revoked_before`, the user's
+    /// tokens issued at or before that second are refused from now on, here too, before the
+    /// node's next look at the revocation list.
+    Disconnect {
+        user: String,
+        revoked_before: Option<u64>,
+    },
     /// A celebrity post: push it to every local connection whose user follows `author`.
     Broadcast {
         id: PostId,

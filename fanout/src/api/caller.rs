@@ -51,6 +51,10 @@ pub fn unauthorized(error: &TokenError) -> Problem {
             ErrorCode::Unauthorized,
             "the token expires further ahead than this server accepts",
         ),
+        TokenError::Revoked => Problem::new(
+            ErrorCode::Unauthorized,
+            "the token was revoked; get a new one",
+        ),
         TokenError::UnknownKey | TokenError::Invalid(_) => {
             Problem::new(ErrorCode::Unauthorized, "missing or invalid bearer token")
         }

@@ -3,6 +3,7 @@
 mod caller;
 mod connect;
 mod dev_token;
+mod disconnect;
 mod feed;
 mod follows;
 mod health;
@@ -152,6 +153,7 @@ pub fn router(state: ApiState, dev: bool) -> Router {
             "/v1/users/{user}/follows/{author}",
             put(follows::follow_for).delete(follows::unfollow_for),
         )
+        .route("/v1/users/{user}/disconnect", post(disconnect::disconnect))
         .route("/v1/users/{user}/follows", get(follows::list_following))
         .route("/v1/users/{user}/followers", get(follows::list_followers))
         .route("/v1/notify", post(notify::notify))
@@ -189,6 +191,7 @@ pub fn router(state: ApiState, dev: bool) -> Router {
         follows::batch,
         follows::list_following,
         follows::list_followers,
+        disconnect::disconnect,
         notify::notify,
         connect::connect,
         connect::presence,

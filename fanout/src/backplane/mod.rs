@@ -14,6 +14,7 @@ mod membership;
 mod node_bus;
 mod post_store;
 mod presence_store;
+mod revocation_list;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub use membership::{Membership, NodeInfo};
 pub use node_bus::{Inbox, NodeBus};
 pub use post_store::{CreateOutcome, NewPost, Post, PostStore, Visibility};
 pub use presence_store::{Presence, PresenceChange, PresenceStore};
+pub use revocation_list::RevocationList;
 
 /// User IDs are the `sub` of a user's token.
 pub type UserId = String;
@@ -52,6 +54,8 @@ pub struct Backplane {
     pub membership: Arc<dyn Membership>,
     /// Which users are online where.
     pub presence: Arc<dyn PresenceStore>,
+    /// Users whose older tokens are refused.
+    pub revocations: Arc<dyn RevocationList>,
 }
 
 impl std::fmt::Debug for Backplane {

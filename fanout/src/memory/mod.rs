@@ -11,6 +11,7 @@ mod membership;
 mod node_bus;
 mod post_store;
 mod presence_store;
+mod revocation_list;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ pub use membership::MemoryMembership;
 pub use node_bus::MemoryNodeBus;
 pub use post_store::MemoryPostStore;
 pub use presence_store::MemoryPresenceStore;
+pub use revocation_list::MemoryRevocationList;
 
 use crate::backplane::Backplane;
 
@@ -69,6 +71,7 @@ impl Backplane {
             bus: Arc::new(MemoryNodeBus::new(config.inbox_capacity)),
             membership: Arc::new(MemoryMembership::default()),
             presence: Arc::new(MemoryPresenceStore::default()),
+            revocations: Arc::new(MemoryRevocationList::default()),
         }
     }
 }

@@ -72,6 +72,11 @@ impl Keys {
         format!("{}:{{fo}}:nidem:{}", self.prefix, escape(key))
     }
 
+    /// The revocation list.
+    pub(crate) fn revocations(&self) -> String {
+        format!("{}:revocations", self.prefix)
+    }
+
     /// The fan-out log stream.
     pub(crate) fn events(&self) -> String {
         format!("{}:{{fo}}:events", self.prefix)

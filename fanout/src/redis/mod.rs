@@ -17,6 +17,7 @@ mod membership;
 mod node_bus;
 mod post_store;
 mod presence_store;
+mod revocation_list;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +32,7 @@ use membership::RedisMembership;
 use node_bus::RedisNodeBus;
 use post_store::RedisPostStore;
 use presence_store::RedisPresenceStore;
+use revocation_list::RedisRevocationList;
 
 use crate::backplane::{Backplane, BackplaneResult};
 
@@ -138,6 +140,7 @@ impl Backplane {
                 membership.clone(),
             )),
             membership,
+            revocations: Arc::new(RedisRevocationList::new(conn.clone(), keys.clone())),
             presence: Arc::new(RedisPresenceStore::new(
                 conn,
                 keys,

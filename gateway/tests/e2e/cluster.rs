@@ -651,3 +651,53 @@ async fn a_gateway_runs_on_the_worker_threads_it_is_given() {
         .unwrap_or_else(|| panic!("no worker-thread gauge in {metrics}"));
     assert_eq!(workers.trim(), "1", "one runtime worker thread");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_and_revoke_reach_every_node_of_a_cluster() {
+    let redis = RedisServer::start();
+    let deployment = Deployment::start(&redis.url(), 3, 0).await;
+    let old = deployment.token("alice");
+    let mut sockets = Vec::new();
+    for i in [0, 2] {
+        let url = deployment.gateway_url(i);
+        sockets.push(
+            WsClient::connect_url(&url, &old, Codec::Json, None)
+                .await
+                .expect("connects"),
+        );
+    }
+    let started = std::time::Instant::now();
+    let (status, body) = deployment
+        .call(
+            Method::POST,
+            "/v1/users/alice/disconnect",
+            API_KEY,
+            Some(json!({ "revoke_tokens": true })),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    for socket in &mut sockets {
+        let close = socket.closed().await.expect("a close frame");
+        assert_eq!(u16::from(close.code), 4001);
+    }
+    eprintln!("both sockets closed {:?} after the call", started.elapsed());
+    // Refused on a node that held none of alice's sockets, and by the API process.
+    let other = WsClient::connect_url(&deployment.gateway_url(1), &old, Codec::Json, None).await;
+    assert!(other.is_err(), "the revoked token connects nowhere");
+    let (status, _) = deployment.call(Method::GET, "/v1/feed", &old, None).await;
+    assert_eq!(status, 401);
+    // A process started after the revocation reads it at start.
+    let late = Proc::spawn(
+        &[vec!["api".into()], common(&redis.url(), &deployment.prefix)].concat(),
+        CREDENTIALS,
+    );
+    let (status, _) = rest_call(
+        &reqwest::Client::new(),
+        Method::GET,
+        &format!("http://{}/v1/feed", late.addr),
+        &old,
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+}
