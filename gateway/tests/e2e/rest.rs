@@ -201,6 +201,27 @@ async fn connect_presence_and_operations_endpoints_answer() {
         .await
         .expect("json");
     assert!(spec["paths"]["/v1/posts"]["post"].is_object());
+    for (path, method) in [
+        ("/v1/notify", "post"),
+        ("/v1/presence", "get"),
+        ("/v1/follows/batch", "post"),
+        ("/v1/users/{user}/follows/{author}", "put"),
+        ("/v1/users/{user}/follows/{author}", "delete"),
+        ("/v1/users/{user}/follows", "get"),
+        ("/v1/users/{user}/followers", "get"),
+        ("/v1/users/{user}/disconnect", "post"),
+    ] {
+        assert!(
+            spec["paths"][path][method].is_object(),
+            "{method} {path} in the spec"
+        );
+    }
+    assert!(
+        spec["paths"]["/v1/notify"]["post"]["parameters"]
+            .to_string()
+            .contains("Idempotency-Key"),
+        "notify documents its idempotency key"
+    );
 
     let (status, minted) = node
         .call(
