@@ -83,6 +83,16 @@ pub struct Connection<S> {
     resumes: ResumeBudget,
 }
 
+/// Whatever ends the connection (its loop, a panic, a runtime shutting down), its
+/// registration leaves the registry, so no path leaks a slot of the per-user limit.
+/// Unregistering twice is harmless: `finish` does it first, before the closing handshake.
+impl<S> Drop for Connection<S> {
+    fn drop(&mut self) {
+        self.gateway
+            .unregister(&self.identity.user, self.registration.id);
+    }
+}
+
 impl<S> std::fmt::Debug for Connection<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")

@@ -230,3 +230,31 @@ async fn a_connection_opened_after_the_drain_sweep_sends_itself_away() {
         other => panic!("expected close 1012, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_connection_that_dies_abruptly_leaves_the_registry() {
+    let gateway = gateway();
+    let (_to_server, inbound) = mpsc::unbounded_channel();
+    let (outbound, mut from_server) = mpsc::unbounded_channel();
+    let identity = Identity {
+        user: "bob".into(),
+        expires: now_micros() / 1_000_000 + 3600,
+        session: 8,
+    };
+    let registration = gateway.register(&identity.user).expect("room for bob");
+    let connection = Connection::new(
+        MemorySocket { inbound, outbound },
+        gateway.clone(),
+        identity,
+        registration,
+        Codec::Json,
+    );
+    let task = tokio::spawn(connection.run(None));
+    from_server.recv().await.expect("welcome");
+    assert_eq!(gateway.registry.connections(), 1);
+    // Aborting drops the future mid-loop, as a panic unwinding through it would.
+    task.abort();
+    assert!(task.await.expect_err("aborted").is_cancelled());
+    assert_eq!(gateway.registry.connections(), 0);
+    assert!(!gateway.registry.is_connected("bob"));
+}
