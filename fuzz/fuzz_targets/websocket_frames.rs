@@ -5,14 +5,19 @@
 //! [n, n owner actions] [the client's bytes ...]`, each `n` taken modulo 65; missing parts
 //! are empty. Read and write steps are `0` for `Pending`, else how much may move (see
 //! `ScriptedIo`). After each message the owner does the next action: nothing, echo, flush,
-//! send a binary (up to 71 KB, so all three length forms appear), text, a ping, or close.
+//! send a binary (up to 71 KB, so all three length forms appear), text, a ping, or close
+//! (with a code from `OWNER_CLOSE_CODES`, some of which may not be sent).
 //!
 //! Checked: the messages are exactly the ones the input holds (text is whole and UTF-8, none
 //! over `max_message`), up to where RFC 6455 lets the server stop; the stream ends cleanly
 //! only on a whole input or after the client's close, and with the right kind of error
-//! otherwise; after ending it stays ended; `Pending` only when the socket was not ready; what
-//! the server writes is whole, unmasked, shortest-form frames: the owner's messages in order,
-//! pongs for received pings with the latest one answered, and one close, last.
+//! otherwise (an invalid close code is 1002, bad UTF-8 is 1007 at its fragment); after ending
+//! it stays ended; `Pending` only when the socket was not ready; nothing is read while more
+//! than `MAX_UNSENT` is unwritten; what the server writes is whole, unmasked, shortest-form
+//! frames: the owner's messages in order, pongs for received pings with the latest one
+//! answered, and one close, last, whose code may be sent (never 1005, 1006, 1015 or a
+//! code outside the registry, not even when the owner or the client gave one); the answers
+//! to a client's pings and close are queued only on top of at most `MAX_UNSENT`.
 
 #![no_main]
 
@@ -23,10 +28,11 @@ use std::task::{Context, Poll, Waker};
 
 use futures_util::{Sink, Stream};
 use libfuzzer_sys::fuzz_target;
-use pushgate_fuzz::reference_reader::Expectation;
+use pushgate_fuzz::reference_reader::{Expectation, close_code_is_valid};
 use pushgate_fuzz::scripted_io::{IoRecord, ScriptedIo};
 use pushgate_fuzz::written_frames::{WrittenFrame, read_written};
 use pushgate_gateway::websocket::{CloseFrame, Message, WebSocket};
+use pushgate_protocol::ErrorCode;
 
 type Socket = WebSocket<ScriptedIo>;
 
@@ -97,6 +103,18 @@ fn until_ready<T>(
 /// The close code the owner sends when nothing went wrong.
 const OWNER_CLOSE_CODE: u16 = 1000;
 
+/// Codes the owner's close action picks from: valid ones go out as they are; 1005, 1006,
+/// 1015 and the unregistered ones must never reach the wire.
+const OWNER_CLOSE_CODES: [u16; 8] = [1000, 1005, 4000, 1006, 1014, 1015, 999, 1004];
+
+/// Unwritten output past which the gateway reads nothing more (docs/websocket-conformance.md,
+/// "backpressure"): reading is what makes a client's pings and closes add output.
+const MAX_UNSENT: usize = 64 * 1024;
+
+/// The most a client's control frames add on top of `MAX_UNSENT`: the newest ping's pong and
+/// the answer to its close, each a control frame of at most 2 + 125 bytes.
+const CLIENT_ANSWERS: usize = 2 * (2 + 125);
+
 /// The socket's owner, as the gateway's connection task uses it.
 struct Owner<'a> {
     /// The socket under test.
@@ -157,7 +175,7 @@ impl Owner<'_> {
             3 => self.send(Message::Binary(vec![action; amount * 2300])),
             4 => self.send(Message::Text("aé€😀".repeat(amount))),
             5 => self.send(Message::Close(Some(CloseFrame {
-                code: OWNER_CLOSE_CODE,
+                code: OWNER_CLOSE_CODES[usize::from(action >> 3) % OWNER_CLOSE_CODES.len()],
                 reason: "ß€".chars().cycle().take(amount * 5).collect(),
             }))),
             6 => self.send(Message::Ping(vec![action; amount * 4])),
@@ -166,9 +184,56 @@ impl Owner<'_> {
     }
 }
 
-/// Close codes a server may send (never 1005, 1006 or 1015, which only report locally).
-fn sendable(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+/// Panic if the socket reads (or yields `message`) while it holds more unwritten output than
+/// reading is allowed with. What it holds is known from below only: what it offered to its
+/// last write and the write did not take.
+fn check_reading_stopped(record: &RefCell<IoRecord>, message: &Message) {
+    let record = record.borrow();
+    assert!(
+        record.most_unwritten_at_read <= MAX_UNSENT,
+        "read with {} bytes unwritten",
+        record.most_unwritten_at_read
+    );
+    // A ping or close just read may have queued its answers.
+    let answers = match message {
+        Message::Ping(_) | Message::Close(_) => CLIENT_ANSWERS,
+        _ => 0,
+    };
+    assert!(
+        record.unwritten <= MAX_UNSENT + answers,
+        "{message:?} read with {} bytes unwritten",
+        record.unwritten
+    );
+}
+
+/// Panic unless every frame a client's ping or close caused (`answers`) was queued on top of
+/// at most `MAX_UNSENT` unwritten bytes, and at most two pongs (one being written, the newest
+/// ping's answer behind it) were ever unwritten at once.
+fn check_client_output_bounded(record: &IoRecord, frames: &[WrittenFrame], answers: &[bool]) {
+    assert!(
+        record.most_unwritten_at_read <= MAX_UNSENT,
+        "read with {} bytes unwritten",
+        record.most_unwritten_at_read
+    );
+    for offer in &record.offers {
+        let held: Vec<&WrittenFrame> = frames
+            .iter()
+            .zip(answers)
+            .filter(|(frame, answer)| {
+                **answer && frame.at.start < offer.end && frame.at.end > offer.start
+            })
+            .map(|(frame, _)| frame)
+            .collect();
+        for frame in &held {
+            let through = frame.at.end.min(offer.end) - offer.start;
+            assert!(
+                through <= MAX_UNSENT + CLIENT_ANSWERS,
+                "an answer to the client held behind {through} unwritten bytes"
+            );
+        }
+        let pongs = held.iter().filter(|frame| frame.opcode == 0xA).count();
+        assert!(pongs <= 2, "{pongs} pongs unwritten at once");
+    }
 }
 
 fn check_written(owner: &Owner<'_>) {
@@ -177,6 +242,7 @@ fn check_written(owner: &Owner<'_>) {
         WrittenFrame {
             opcode: 0x8,
             payload: close,
+            ..
         },
         before,
     )) = frames.split_last()
@@ -226,8 +292,14 @@ fn check_written(owner: &Owner<'_>) {
         }
     };
     let reason = std::str::from_utf8(reason).expect("the close reason is UTF-8");
+    assert!(
+        code.is_none_or(close_code_is_valid),
+        "a close with code {code:?}, which may not be sent (owner's {:?}, client's {:?})",
+        owner.close,
+        owner.client_close
+    );
     match (&owner.close, &owner.client_close) {
-        (Some(sent), _) => {
+        (Some(sent), _) if close_code_is_valid(sent.code) => {
             assert_eq!(code, Some(sent.code), "the owner's close code");
             let mut end = sent.reason.len().min(123);
             while !sent.reason.is_char_boundary(end) {
@@ -235,18 +307,20 @@ fn check_written(owner: &Owner<'_>) {
             }
             assert_eq!(reason, &sent.reason[..end], "the longest reason that fits");
         }
-        (None, Some(received)) => {
-            let echo = received.as_ref().map(|frame| frame.code);
-            assert!(
-                code.is_none_or(|code| sendable(code) || Some(code) == echo),
-                "the close answering {received:?} has code {code:?}"
-            );
-        }
+        (Some(_), _) | (None, Some(_)) => {}
         (None, None) => assert!(
-            owner.failed && code.is_some_and(sendable),
+            owner.failed && code.is_some(),
             "the server closed by itself with {code:?}"
         ),
     }
+    // Pongs always answer the client; the close does when the owner never sent one.
+    let echo = owner.close.is_none() && owner.client_close.is_some();
+    let answers: Vec<bool> = frames
+        .iter()
+        .enumerate()
+        .map(|(at, frame)| frame.opcode == 0xA || (echo && at == frames.len() - 1))
+        .collect();
+    check_client_output_bounded(&owner.record.borrow(), &frames, &answers);
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -273,6 +347,7 @@ fuzz_target!(|data: &[u8]| {
         });
         match next {
             Some(Ok(message)) => {
+                check_reading_stopped(&owner.record, &message);
                 owner.on_message(&message);
                 yielded.push(message);
             }
@@ -288,12 +363,11 @@ fuzz_target!(|data: &[u8]| {
         });
         assert!(next.is_none(), "the stream went on after its end: {next:?}");
     }
-    // As the gateway does: close (1002 after a fault), then shut the socket down.
-    let code = if end.is_some() {
-        1002
-    } else {
-        OWNER_CLOSE_CODE
-    };
+    // As the gateway does: close (with the fault's code after one), then shut the socket down.
+    let code = end
+        .as_ref()
+        .and_then(|error| error.error_code())
+        .map_or(OWNER_CLOSE_CODE, ErrorCode::close_code);
     if owner.close.is_none() {
         owner.send(Message::Close(Some(CloseFrame {
             code,

@@ -1,9 +1,12 @@
 //! An independent reading of a client's byte stream: what RFC 6455 lets a server make of it.
 //!
 //! Written apart from `gateway::websocket` on purpose (a differential oracle shares no code
-//! with what it checks). Where the RFC leaves a choice, or where a server may notice a fault
-//! earlier than the frame that completes it, the expectation allows either answer instead of
-//! fixing one implementation's.
+//! with what it checks). It holds the gateway to the rules it promises (README, PROTOCOL.md,
+//! docs/websocket-conformance.md): a close code outside the registry fails the connection
+//! (1002), and text or a close reason that is not UTF-8 fails it (1007) at the first byte that
+//! can never become UTF-8, inside a fragment or a frame still arriving. Where the RFC leaves a
+//! choice the gateway has not fixed (a length not in its shortest form, a control frame over
+//! `max_message`), the expectation allows either answer.
 
 use pushgate_gateway::websocket::{CloseFrame, Message, WebSocketError};
 
@@ -26,9 +29,8 @@ pub struct Expectation {
     /// How the stream ends after `messages`.
     pub ending: Ending,
     /// Once it has yielded this many messages, the server may fail instead of going on: the
-    /// input holds something a strict server refuses and a lenient one accepts (an unknown
-    /// close code, a length not in its shortest form), or a fault an incremental server sees
-    /// before the frame that completes the message (bad UTF-8 in a text fragment).
+    /// input holds something a strict server refuses and a lenient one accepts (a length not
+    /// in its shortest form, a control frame over `max_message`).
     pub may_fail_after: Option<usize>,
     /// A protocol error (1002) is a right answer somewhere in this input.
     pub protocol_error: bool,
@@ -40,11 +42,12 @@ pub struct Expectation {
     pub truncated: bool,
 }
 
-/// Close codes a server must accept (RFC 6455 section 7.4.1, and 3000-4999 for libraries and
-/// applications). 1012-1014 are registered later with IANA, so a server may accept them too;
-/// everything else may be refused.
-fn close_code_is_valid(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
+/// Close codes that may travel in a close frame: RFC 6455 section 7.4.1, 1012-1014 as IANA
+/// registered them later, and 3000-4999 for libraries and applications. The gateway refuses a
+/// received close with any other code and never sends one (1005, 1006 and 1015 only report
+/// locally that no code came, the connection dropped, or TLS failed).
+pub fn close_code_is_valid(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 /// Whether `bytes` can still become UTF-8 when more bytes follow.
@@ -143,10 +146,13 @@ impl Expectation {
             self.may_fail_after,
         );
         match error {
-            // Until 1007 has its own error, invalid UTF-8 is a protocol error too.
             WebSocketError::Protocol(_) => assert!(
-                self.protocol_error || self.invalid_utf8,
-                "{error:?}, but the input breaks no rule"
+                self.protocol_error,
+                "{error:?}, but the input breaks no framing or close-code rule"
+            ),
+            WebSocketError::InvalidUtf8 => assert!(
+                self.invalid_utf8,
+                "{error:?}, but all text and close reasons are UTF-8 so far"
             ),
             WebSocketError::TooLarge { limit } => {
                 assert_eq!(*limit, max_message, "the error names another limit");
@@ -252,7 +258,9 @@ impl Reader<'_> {
                 .collect()
         };
         let Some((payload, rest)) = after_mask.split_at_checked(length) else {
-            // A server reading text as it arrives may see bad UTF-8 in a frame's first bytes.
+            // Every byte the client sent arrives before the end of the input does, so text
+            // that already broke UTF-8 in the part of the frame that came fails with 1007,
+            // not as a stream cut short.
             let text = opcode == 0x1 || self.partial.as_ref().is_some_and(|partial| partial.text);
             if text && !control {
                 let mut seen = self
@@ -260,7 +268,10 @@ impl Reader<'_> {
                     .as_ref()
                     .map_or_else(Vec::new, |p| p.data.clone());
                 seen.extend(unmask(after_mask));
-                self.expectation.invalid_utf8 |= !is_utf8_prefix(&seen);
+                if !is_utf8_prefix(&seen) {
+                    self.expectation.invalid_utf8 = true;
+                    return Some(Ending::Failed);
+                }
             }
             return self.truncated();
         };
@@ -281,9 +292,11 @@ impl Reader<'_> {
                         data: payload,
                     },
                 };
+                // Bad UTF-8 fails the message at the fragment that holds it, before any
+                // control frame or fragment after it is read.
                 if partial.text && !is_utf8_prefix(&partial.data) {
-                    self.may_fail();
                     self.expectation.invalid_utf8 = true;
+                    return Some(Ending::Failed);
                 }
                 if !fin {
                     self.partial = Some(partial);
@@ -314,17 +327,15 @@ impl Reader<'_> {
                 return Ending::Failed;
             }
             [high, low, reason @ ..] => {
-                let Ok(reason) = std::str::from_utf8(reason) else {
-                    // RFC 6455 asks for 1007; 1002 is what servers commonly send.
-                    self.expectation.invalid_utf8 = true;
-                    self.expectation.protocol_error = true;
+                // A close with both faults may be refused for either.
+                let code = u16::from_be_bytes([*high, *low]);
+                let valid = close_code_is_valid(code);
+                let reason = std::str::from_utf8(reason);
+                self.expectation.protocol_error |= !valid;
+                self.expectation.invalid_utf8 |= reason.is_err();
+                let (Ok(reason), true) = (reason, valid) else {
                     return Ending::Failed;
                 };
-                let code = u16::from_be_bytes([*high, *low]);
-                if !close_code_is_valid(code) {
-                    self.may_fail();
-                    self.expectation.protocol_error = true;
-                }
                 Some(CloseFrame {
                     code,
                     reason: reason.to_owned(),

@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::io;
+use std::ops::Range;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -44,6 +45,14 @@ pub struct IoRecord {
     pub pendings: u64,
     /// The server shut its side down.
     pub shut_down: bool,
+    /// For each write, the bytes offered, as positions in `written` (once all are written):
+    /// output the server held unwritten at that moment, to bound what a client makes it hold.
+    pub offers: Vec<Range<usize>>,
+    /// Bytes offered to the last write and not taken: the server holds at least this much
+    /// unwritten until it writes again.
+    pub unwritten: usize,
+    /// The largest `unwritten` at any read: reading must stop while too much is unwritten.
+    pub most_unwritten_at_read: usize,
 }
 
 /// The client's side of a WebSocket: serves `input`, records what the server does.
@@ -95,6 +104,10 @@ impl AsyncRead for ScriptedIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        {
+            let mut record = this.record.borrow_mut();
+            record.most_unwritten_at_read = record.most_unwritten_at_read.max(record.unwritten);
+        }
         let Some(limit) = this.reads.next() else {
             return this.pending();
         };
@@ -113,18 +126,18 @@ impl AsyncWrite for ScriptedIo {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        assert!(
-            !this.record.borrow().shut_down,
-            "the server wrote after shutting down"
-        );
+        let mut record = this.record.borrow_mut();
+        assert!(!record.shut_down, "the server wrote after shutting down");
+        let at = record.written.len();
+        record.offers.push(at..at + buf.len());
         let Some(limit) = this.writes.next() else {
+            record.unwritten = buf.len();
+            drop(record);
             return this.pending();
         };
         let n = buf.len().min(limit);
-        this.record
-            .borrow_mut()
-            .written
-            .extend_from_slice(&buf[..n]);
+        record.unwritten = buf.len() - n;
+        record.written.extend_from_slice(&buf[..n]);
         Poll::Ready(Ok(n))
     }
 

@@ -1,5 +1,7 @@
 //! The frames a server wrote, read back with every rule RFC 6455 sets for server frames.
 
+use std::ops::Range;
+
 /// One frame the server sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrittenFrame {
@@ -7,14 +9,19 @@ pub struct WrittenFrame {
     pub opcode: u8,
     /// The payload, never masked by a server.
     pub payload: Vec<u8>,
+    /// Where the frame lies in everything written, to tell which frames the server held
+    /// unwritten at the same time.
+    pub at: Range<usize>,
 }
 
 /// Split everything a server wrote into frames; panics on anything a client would refuse:
 /// a partial frame, fragmentation (the server sends whole frames), reserved bits, a mask, an
 /// unknown opcode, a length not in its shortest form, or a control frame over 125 bytes.
-pub fn read_written(mut bytes: &[u8]) -> Vec<WrittenFrame> {
+pub fn read_written(written: &[u8]) -> Vec<WrittenFrame> {
     let mut frames = Vec::new();
+    let mut bytes = written;
     while !bytes.is_empty() {
+        let start = written.len() - bytes.len();
         let Some((&[first, second], rest)) = bytes.split_first_chunk::<2>() else {
             panic!("a partial frame header was written: {bytes:02x?}");
         };
@@ -49,11 +56,12 @@ pub fn read_written(mut bytes: &[u8]) -> Vec<WrittenFrame> {
         }
         let length = usize::try_from(length).expect("a length that fits memory");
         let (payload, rest) = rest.split_at_checked(length).expect("a whole payload");
+        bytes = rest;
         frames.push(WrittenFrame {
             opcode,
             payload: payload.to_vec(),
+            at: start..written.len() - bytes.len(),
         });
-        bytes = rest;
     }
     frames
 }
