@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 declare -A needed=(
   [redis-server]=redis-server
   [redis-cli]=redis-server
+  # The identity tests generate their key pairs with it.
+  [openssl]=openssl
 )
 missing=()
 for command in "${!needed[@]}"; do
