@@ -14,6 +14,7 @@ use pushgate_fanout::ring::Ring;
 use pushgate_fanout::token::TokenVerifier;
 use pushgate_protocol::{ClientFrame, Codec, Cursor, FeedItem, ServerFrame, SharedItem};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use super::{Connection, Identity};
 use crate::config::GatewayConfig;
@@ -114,6 +115,11 @@ fn gateway() -> Arc<Gateway> {
 }
 
 fn open(gateway: &Arc<Gateway>, resume_from: Option<Cursor>) -> Peer {
+    open_task(gateway, resume_from).0
+}
+
+/// [`open`], also returning the connection's task.
+fn open_task(gateway: &Arc<Gateway>, resume_from: Option<Cursor>) -> (Peer, JoinHandle<()>) {
     let (to_server, inbound) = mpsc::unbounded_channel();
     let (outbound, from_server) = mpsc::unbounded_channel();
     let identity = Identity {
@@ -129,11 +135,12 @@ fn open(gateway: &Arc<Gateway>, resume_from: Option<Cursor>) -> Peer {
         registration,
         Codec::Json,
     );
-    tokio::spawn(connection.run(resume_from));
-    Peer {
+    let task = tokio::spawn(connection.run(resume_from));
+    let peer = Peer {
         to_server,
         from_server,
-    }
+    };
+    (peer, task)
 }
 
 /// A live push of post `id` at feed position `id` to bob's connections, as the dispatcher
@@ -234,23 +241,8 @@ async fn a_connection_opened_after_the_drain_sweep_sends_itself_away() {
 #[tokio::test]
 async fn a_connection_that_dies_abruptly_leaves_the_registry() {
     let gateway = gateway();
-    let (_to_server, inbound) = mpsc::unbounded_channel();
-    let (outbound, mut from_server) = mpsc::unbounded_channel();
-    let identity = Identity {
-        user: "bob".into(),
-        expires: now_micros() / 1_000_000 + 3600,
-        session: 8,
-    };
-    let registration = gateway.register(&identity.user).expect("room for bob");
-    let connection = Connection::new(
-        MemorySocket { inbound, outbound },
-        gateway.clone(),
-        identity,
-        registration,
-        Codec::Json,
-    );
-    let task = tokio::spawn(connection.run(None));
-    from_server.recv().await.expect("welcome");
+    let (mut peer, task) = open_task(&gateway, None);
+    assert!(matches!(peer.frame().await, ServerFrame::Welcome { .. }));
     assert_eq!(gateway.registry.connections(), 1);
     // Aborting drops the future mid-loop, as a panic unwinding through it would.
     task.abort();
