@@ -12,6 +12,7 @@ use pushgate_fanout::ring_watcher::watch_ring;
 use pushgate_fanout::token::{TokenSetupError, TokenVerifier};
 use pushgate_fanout::worker::{Worker, WorkerConfig};
 use tokio::net::TcpListener;
+use tokio::sync::OnceCell;
 
 use crate::config::GatewayConfig;
 use crate::gateway::Gateway;
@@ -118,17 +119,10 @@ pub async fn start(
         .clone()
         .unwrap_or_else(|| format!("ws://{addr}/v1/ws"));
     let drain = Drain::new();
-    // One verifier for the socket, the refresh frame and REST, so a JWKS is fetched once.
-    let verifier = TokenVerifier::start(&config.tokens, &config.api_key, &drain).await?;
-    // Revocations are read before anyone is served, then followed.
-    let revoked = verifier.revoked().clone();
-    let since = revoked.catch_up(backplane.revocations.as_ref(), 0).await;
-    drain.spawn(revoked.follow(
-        backplane.revocations.clone(),
-        since,
-        verifier.revocation_lifetime(),
-        drain.clone(),
-    ));
+    // One verifier for the socket, the refresh frame and REST, so a JWKS is fetched once;
+    // started by the first role that checks tokens, so a worker fetches and follows nothing.
+    let verifier = OnceCell::new();
+    let start_verifier = || start_verifier(&config, &backplane, &drain);
     // Install the recorder before any task records a metric; earlier records would be lost.
     let metrics = metrics_handle();
     // Shown so an operator can check what `--worker-threads` (or the core count) gave.
@@ -167,7 +161,7 @@ pub async fn start(
             public_url,
             backplane.clone(),
             ring.clone(),
-            verifier.clone(),
+            verifier.get_or_try_init(start_verifier).await?.clone(),
             drain.clone(),
         );
         drain.spawn(dispatcher::run(node.clone(), inbox));
@@ -188,6 +182,7 @@ pub async fn start(
     }
     app = match roles.api {
         Some(limits) => {
+            let verifier = verifier.get_or_try_init(start_verifier).await?.clone();
             let state = ApiState::new(backplane, verifier, ring, metrics, &limits, drain.clone());
             app.merge(api::router(state, roles.dev_tokens))
         }
@@ -207,4 +202,23 @@ pub async fn start(
         gateway,
         drain,
     })
+}
+
+/// The token verifier, with the revocation list read before anyone is served and followed
+/// after.
+async fn start_verifier(
+    config: &GatewayConfig,
+    backplane: &Backplane,
+    drain: &Drain,
+) -> Result<TokenVerifier, StartError> {
+    let verifier = TokenVerifier::start(&config.tokens, &config.api_key, drain).await?;
+    let revoked = verifier.revoked().clone();
+    let since = revoked.catch_up(backplane.revocations.as_ref(), 0).await;
+    drain.spawn(revoked.follow(
+        backplane.revocations.clone(),
+        since,
+        verifier.revocation_lifetime(),
+        drain.clone(),
+    ));
+    Ok(verifier)
 }
