@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use self::jwks_cache::JwksCache;
@@ -88,19 +88,17 @@ struct Keys {
     /// `iss` and `aud` that minted tokens carry, as the checks require them.
     issuer: Option<String>,
     audience: Option<String>,
-    /// Claim checks shared by every algorithm (`algorithms` is set per token).
-    validation: Validation,
+    /// Claim checks, one per algorithm family admitting that family's algorithms
+    /// (jsonwebtoken requires it): built once, so no token pays for a copy. Which algorithm
+    /// a token may use is decided by the keys it is tried against (`VerifyingKey::matches`).
+    validations: Vec<(AlgorithmFamily, Validation)>,
     max_ttl: Duration,
+    /// Clock skew forgiven on `nbf`; a revocation is kept this much longer than `max_ttl`.
+    leeway: Duration,
     /// Users whose older tokens are refused.
     revoked: Arc<RevokedUsers>,
     /// Backend services send this as their bearer token.
     api_key: String,
-}
-
-impl Keys {
-    fn validation_leeway(&self) -> Duration {
-        Duration::from_secs(self.validation.leeway)
-    }
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -179,6 +177,19 @@ impl TokenVerifier {
             None => validation.validate_aud = false,
         }
         validation.set_required_spec_claims(&required);
+        let validations = [
+            AlgorithmFamily::Hmac,
+            AlgorithmFamily::Rsa,
+            AlgorithmFamily::Ec,
+            AlgorithmFamily::Ed,
+        ]
+        .into_iter()
+        .map(|family| {
+            let mut validation = validation.clone();
+            validation.algorithms = family.algorithms().to_vec();
+            (family, validation)
+        })
+        .collect();
         let secret = settings.secret.as_bytes();
         let mut fixed = vec![VerifyingKey::secret(secret)];
         fixed.extend(pem_keys);
@@ -189,8 +200,9 @@ impl TokenVerifier {
                 encoding: EncodingKey::from_secret(secret),
                 issuer: settings.issuer.clone(),
                 audience: settings.audience.clone(),
-                validation,
+                validations,
                 max_ttl: settings.max_ttl,
+                leeway: settings.leeway,
                 revoked: Arc::default(),
                 api_key: api_key.to_owned(),
             }),
@@ -241,11 +253,13 @@ impl TokenVerifier {
             .iter()
             .chain(jwks_keys.iter())
             .filter(|k| k.matches(header.alg, kid));
-        let mut validation = keys.validation.clone();
-        validation.algorithms = vec![header.alg];
+        let family = header.alg.family();
+        let Some((_, validation)) = keys.validations.iter().find(|(f, _)| *f == family) else {
+            return Err(TokenError::UnknownKey);
+        };
         let mut refusal = TokenError::UnknownKey;
         for candidate in candidates {
-            match jsonwebtoken::decode::<Claims>(token, &candidate.key, &validation) {
+            match jsonwebtoken::decode::<Claims>(token, &candidate.key, validation) {
                 Ok(data) => return self.check_lifetime(data.claims),
                 // Several keys may fit (PEM files, a JWKS key without `kid`): try the next.
                 Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature) => {
@@ -283,7 +297,7 @@ impl TokenVerifier {
 
     /// How long a revocation must be kept: past it, every token it refuses has expired.
     pub fn revocation_lifetime(&self) -> Duration {
-        self.inner.max_ttl + self.inner.validation_leeway()
+        self.inner.max_ttl + self.inner.leeway
     }
 
     /// Identify a bearer credential: the service key, else a user token.

@@ -3,21 +3,9 @@
 use std::path::Path;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
-use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
 
 use super::TokenSetupError;
-
-/// Algorithms of RSA keys: PKCS#1 v1.5 and PSS.
-const RSA: &[Algorithm] = &[
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-];
-/// Algorithms of the shared secret.
-pub(super) const HMAC: &[Algorithm] = &[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
 
 /// One verification key.
 ///
@@ -39,7 +27,7 @@ impl VerifyingKey {
     pub fn secret(secret: &[u8]) -> Self {
         Self {
             kid: None,
-            algorithms: HMAC.to_vec(),
+            algorithms: AlgorithmFamily::Hmac.algorithms().to_vec(),
             key: DecodingKey::from_secret(secret),
         }
     }
@@ -59,7 +47,7 @@ impl VerifyingKey {
             let algorithm = ec_algorithm(&key).ok_or_else(unusable)?;
             (key, vec![algorithm])
         } else if let Ok(key) = DecodingKey::from_rsa_pem(&pem) {
-            (key, RSA.to_vec())
+            (key, AlgorithmFamily::Rsa.algorithms().to_vec())
         } else {
             return Err(unusable());
         };
@@ -79,7 +67,7 @@ impl VerifyingKey {
             return None;
         }
         let family: Vec<Algorithm> = match &jwk.algorithm {
-            AlgorithmParameters::RSA(_) => RSA.to_vec(),
+            AlgorithmParameters::RSA(_) => AlgorithmFamily::Rsa.algorithms().to_vec(),
             AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
                 EllipticCurve::P256 => vec![Algorithm::ES256],
                 EllipticCurve::P384 => vec![Algorithm::ES384],
