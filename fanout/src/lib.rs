@@ -17,7 +17,8 @@
 //! Layout:
 //! - `backplane`: the traits (one concept per file) and the [`backplane::Backplane`] bundle.
 //! - `memory`, `redis`: their implementations.
-//! - `api`: the axum REST routes, problem responses, extractors.
+//! - `api`: the axum REST routes and their extractors.
+//! - `http`: what REST and the socket upgrades share: problem responses, bearer credentials.
 //! - `worker`: the fan-out worker with retries, backoff and dead letters.
 //! - `ring`, `ring_watcher`: consistent hashing over live gateway nodes.
 //! - `timeline`: merged feed reads for REST paging and gateway resumes.
@@ -31,6 +32,7 @@ pub mod api;
 pub mod backplane;
 pub mod clock;
 pub mod drain;
+pub mod http;
 pub mod memory;
 pub mod redis;
 pub mod ring;

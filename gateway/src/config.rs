@@ -1,4 +1,4 @@
-//! The validated settings of a gateway node.
+//! The validated settings of a node, whichever roles it plays.
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -45,9 +45,9 @@ impl std::fmt::Display for Credential {
     }
 }
 
-/// Settings of one connection server, checked by [`GatewayConfig::validate`].
+/// Settings of one node (gateway, worker and API roles alike), checked by [`NodeConfig::validate`].
 #[derive(Clone, Debug)]
-pub struct GatewayConfig {
+pub struct NodeConfig {
     /// Where to listen for WebSocket and REST.
     pub listen: SocketAddr,
     /// This node's ID in the ring (unique per live node).
@@ -95,7 +95,7 @@ pub struct GatewayConfig {
     pub max_connections_per_user: u32,
 }
 
-impl GatewayConfig {
+impl NodeConfig {
     /// Development defaults on `listen` (tests and `pushgate dev` start from these).
     pub fn dev(listen: SocketAddr) -> Self {
         Self {
@@ -165,7 +165,7 @@ impl GatewayConfig {
         Ok(self)
     }
 
-    /// [`GatewayConfig::validate`], and also refuse the development JWT secret and API key:
+    /// [`NodeConfig::validate`], and also refuse the development JWT secret and API key:
     /// for every role but `pushgate dev`.
     pub fn validate_production(self) -> Result<Self, ConfigError> {
         if self.tokens.secret == crate::DEV_JWT_SECRET {
@@ -175,12 +175,5 @@ impl GatewayConfig {
             return Err(ConfigError::DevelopmentCredential(Credential::ApiKey));
         }
         self.validate()
-    }
-
-    /// The URL clients use for this node.
-    pub fn public_url(&self) -> String {
-        self.public_url
-            .clone()
-            .unwrap_or_else(|| format!("ws://{}/v1/ws", self.listen))
     }
 }

@@ -10,7 +10,7 @@ use pushgate_fanout::timeline::Timeline;
 use pushgate_fanout::token::TokenVerifier;
 use pushgate_protocol::ErrorCode;
 
-use crate::config::GatewayConfig;
+use crate::config::NodeConfig;
 use crate::follower_cache::FollowerCache;
 use crate::handshake_limiter::HandshakeLimiter;
 use crate::mailbox::{Mailbox, Push};
@@ -22,7 +22,7 @@ use crate::write_coalescer::WriteCoalescer;
 /// Shared node state; one per process role `gateway` (or `dev`), behind an `Arc`.
 pub struct Gateway {
     /// The validated settings.
-    pub config: GatewayConfig,
+    pub config: NodeConfig,
     /// This node's ID (from the config), kept here for frames and logs.
     pub node_id: String,
     /// Where clients reach this node (resolved after binding when the port was 0).
@@ -66,7 +66,7 @@ impl std::fmt::Debug for Gateway {
 impl Gateway {
     /// Assemble the node state.
     pub fn new(
-        config: GatewayConfig,
+        config: NodeConfig,
         public_url: String,
         backplane: Backplane,
         ring: RingView,

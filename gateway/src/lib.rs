@@ -11,9 +11,9 @@
 //! in the ring and its users' presence fresh. Drain sends `reconnect` spread over a window.
 //!
 //! Layout:
-//! - `config`: validated node settings.
-//! - `node`: starting and stopping a process's roles.
-//! - `gateway`: state shared by a node's connections and tasks.
+//! - `config`: validated settings of a node, every role.
+//! - `roles`: starting and stopping a process's roles (gateway, worker, REST API).
+//! - `gateway`: the gateway role's state, shared by a node's connections and tasks.
 //! - `http_server`: the HTTP/1.1 listener, which hands upgraded sockets over bare.
 //! - `upgrade_request`: `GET /v1/ws` heads parsed off new sockets (the early path).
 //! - `read_ahead`: a socket with bytes already read put back, for hyper.
@@ -43,13 +43,13 @@ pub mod gateway;
 pub mod handshake_limiter;
 pub mod http_server;
 pub mod mailbox;
-pub mod node;
 pub mod node_heartbeat;
 pub mod ping_clock;
 pub mod read_ahead;
 pub mod registry;
 pub mod relay;
 pub mod resume_budget;
+pub mod roles;
 pub mod telemetry;
 pub mod trusted_proxies;
 pub mod upgrade;

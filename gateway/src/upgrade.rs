@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, Version, header};
 use axum::response::{IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
-use pushgate_fanout::api::{Problem, bearer, unauthorized};
+use pushgate_fanout::http::{Problem, bearer, unauthorized};
 use pushgate_protocol::{Codec, Cursor, ErrorCode, check_user_id};
 use serde::Deserialize;
 use tokio::net::TcpStream;

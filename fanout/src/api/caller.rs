@@ -2,11 +2,10 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
 use pushgate_protocol::{ErrorCode, check_user_id};
 
-use super::{ApiState, Problem};
-use crate::token::{Caller, TokenError};
+use super::{ApiState, Problem, bearer, unauthorized};
+use crate::token::Caller;
 
 /// The authenticated caller of a REST request.
 #[derive(Debug, Clone)]
@@ -32,31 +31,6 @@ impl Authed {
                 ErrorCode::Forbidden,
                 "this endpoint needs the service key",
             )),
-        }
-    }
-}
-
-/// The bearer credential of a request's `Authorization` header, if any.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// Turn a token failure into the 401 clients see.
-pub fn unauthorized(error: &TokenError) -> Problem {
-    match error {
-        TokenError::Expired => Problem::new(ErrorCode::TokenExpired, "the token has expired"),
-        TokenError::TooLong => Problem::new(
-            ErrorCode::Unauthorized,
-            "the token expires further ahead than this server accepts",
-        ),
-        TokenError::Revoked => Problem::new(
-            ErrorCode::Unauthorized,
-            "the token was revoked; get a new one",
-        ),
-        TokenError::UnknownKey | TokenError::Invalid(_) => {
-            Problem::new(ErrorCode::Unauthorized, "missing or invalid bearer token")
         }
     }
 }

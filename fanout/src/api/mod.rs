@@ -12,7 +12,6 @@ mod json_body;
 mod notify;
 mod params;
 mod posts;
-mod problem;
 
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::Arc;
@@ -25,14 +24,14 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use metrics_exporter_prometheus::PrometheusHandle;
 use utoipa::OpenApi;
 
-pub use caller::{Authed, bearer, unauthorized};
+pub use caller::Authed;
 pub use idempotency_key::IdempotencyKey;
 pub use json_body::JsonBody;
 pub use params::Params;
-pub use problem::{Problem, ProblemBody};
 
 use crate::backplane::Backplane;
 use crate::drain::Drain;
+use crate::http::{Problem, ProblemBody, bearer, unauthorized};
 use crate::ring_watcher::RingView;
 use crate::timeline::Timeline;
 use crate::token::TokenVerifier;

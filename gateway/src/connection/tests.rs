@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::{Connection, Identity};
-use crate::config::GatewayConfig;
+use crate::config::NodeConfig;
 use crate::gateway::Gateway;
 use crate::mailbox::Push;
 use crate::websocket::{Message, WebSocketError};
@@ -99,7 +99,7 @@ fn post(id: u64) -> FeedItem {
 }
 
 fn gateway() -> Arc<Gateway> {
-    let mut config = GatewayConfig::dev("127.0.0.1:0".parse().expect("addr"));
+    let mut config = NodeConfig::dev("127.0.0.1:0".parse().expect("addr"));
     config.resume_window = Duration::ZERO;
     let (_, ring) = watch::channel(Arc::new(Ring::default()));
     let backplane = Backplane::memory(&MemoryConfig::default());

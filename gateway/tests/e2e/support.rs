@@ -11,8 +11,8 @@ use pushgate_fanout::backplane::Backplane;
 use pushgate_fanout::memory::MemoryConfig;
 use pushgate_fanout::token::TokenVerifier;
 use pushgate_fanout::worker::WorkerConfig;
-use pushgate_gateway::config::GatewayConfig;
-use pushgate_gateway::node::{RunningNode, start_dev};
+use pushgate_gateway::config::NodeConfig;
+use pushgate_gateway::roles::{RunningNode, start_dev};
 use pushgate_protocol::{ClientFrame, Codec, Cursor, ServerFrame};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -37,7 +37,7 @@ pub struct TestNode {
 
 /// Knobs tests turn.
 pub struct Options {
-    pub config: GatewayConfig,
+    pub config: NodeConfig,
     pub memory: MemoryConfig,
     pub worker: WorkerConfig,
     pub limits: ApiLimits,
@@ -45,7 +45,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        let mut config = GatewayConfig::dev("127.0.0.1:0".parse().expect("addr"));
+        let mut config = NodeConfig::dev("127.0.0.1:0".parse().expect("addr"));
         // Credentials of its own, as every production role must have.
         config.tokens.secret = TEST_JWT_SECRET.into();
         config.api_key = TEST_API_KEY.into();

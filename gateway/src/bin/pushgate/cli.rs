@@ -12,7 +12,7 @@ use pushgate_fanout::memory::MemoryConfig;
 use pushgate_fanout::redis::{BusKind, RedisConfig};
 use pushgate_fanout::token::{self, JwksSettings, TokenSettings};
 use pushgate_fanout::worker::WorkerConfig;
-use pushgate_gateway::config::{DEFAULT_MAX_CONNECTIONS_PER_USER, GatewayConfig};
+use pushgate_gateway::config::{DEFAULT_MAX_CONNECTIONS_PER_USER, NodeConfig};
 use pushgate_gateway::telemetry::LogFormat;
 use pushgate_gateway::trusted_proxies::{ForwardedHeader, TrustedProxies, parse_network};
 
@@ -211,8 +211,8 @@ impl RedisArgs {
 
 impl CommonArgs {
     /// Settings of a process without the gateway role (its gateway fields keep defaults).
-    pub fn config(&self) -> GatewayConfig {
-        let mut config = GatewayConfig::dev(self.listen);
+    pub fn config(&self) -> NodeConfig {
+        let mut config = NodeConfig::dev(self.listen);
         let secret = self.jwt_secret.as_ref().unwrap_or(&config.tokens.secret);
         config.tokens = self.jwt.settings(secret);
         if let Some(key) = &self.api_key {
@@ -338,7 +338,7 @@ pub struct GatewayArgs {
 
 impl GatewayArgs {
     /// The gateway settings these flags describe on top of `common` (validated by the caller).
-    pub fn config(&self, common: &CommonArgs, default_node_id: &str) -> GatewayConfig {
+    pub fn config(&self, common: &CommonArgs, default_node_id: &str) -> NodeConfig {
         let mut config = common.config();
         config.node_id = self
             .node_id

@@ -7,8 +7,8 @@ use clap::Parser;
 use pushgate_fanout::backplane::Backplane;
 use pushgate_fanout::redis::RedisConfig;
 use pushgate_fanout::token::TokenVerifier;
-use pushgate_gateway::config::GatewayConfig;
-use pushgate_gateway::node::{Roles, start};
+use pushgate_gateway::config::NodeConfig;
+use pushgate_gateway::roles::{Roles, start};
 use pushgate_gateway::telemetry::init_logging;
 
 use crate::cli::{Cli, Command};
@@ -106,7 +106,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn warn_on_dev_secrets(config: &GatewayConfig) {
+fn warn_on_dev_secrets(config: &NodeConfig) {
     if config.tokens.secret == pushgate_gateway::DEV_JWT_SECRET {
         tracing::warn!(
             "using the development JWT secret: set PUSHGATE_JWT_SECRET outside development"

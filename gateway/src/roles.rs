@@ -14,7 +14,7 @@ use pushgate_fanout::worker::{Worker, WorkerConfig};
 use tokio::net::TcpListener;
 use tokio::sync::OnceCell;
 
-use crate::config::GatewayConfig;
+use crate::config::NodeConfig;
 use crate::gateway::Gateway;
 use crate::telemetry::metrics_handle;
 use crate::{dispatcher, http_server, node_heartbeat, relay, upgrade};
@@ -87,7 +87,7 @@ impl RunningNode {
 
 /// Start `pushgate dev`: gateway, worker and REST API in one process on `backplane`.
 pub async fn start_dev(
-    config: GatewayConfig,
+    config: NodeConfig,
     backplane: Backplane,
     worker: WorkerConfig,
     limits: ApiLimits,
@@ -100,7 +100,7 @@ pub async fn start_dev(
 /// Backplane calls at start are best effort: a backplane that is down now is retried by the
 /// background tasks, so a process started before Redis heals by itself.
 pub async fn start(
-    config: GatewayConfig,
+    config: NodeConfig,
     roles: Roles,
     backplane: Backplane,
 ) -> Result<RunningNode, StartError> {
@@ -207,7 +207,7 @@ pub async fn start(
 /// The token verifier, with the revocation list read before anyone is served and followed
 /// after.
 async fn start_verifier(
-    config: &GatewayConfig,
+    config: &NodeConfig,
     backplane: &Backplane,
     drain: &Drain,
 ) -> Result<TokenVerifier, StartError> {

@@ -1,0 +1,32 @@
+//! The bearer credential of a request and the 401 a failed one earns, shared by REST and the socket upgrade.
+
+use axum::http::{HeaderMap, header};
+use pushgate_protocol::ErrorCode;
+
+use super::Problem;
+use crate::token::TokenError;
+
+/// The bearer credential of a request's `Authorization` header, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Turn a token failure into the 401 clients see.
+pub fn unauthorized(error: &TokenError) -> Problem {
+    match error {
+        TokenError::Expired => Problem::new(ErrorCode::TokenExpired, "the token has expired"),
+        TokenError::TooLong => Problem::new(
+            ErrorCode::Unauthorized,
+            "the token expires further ahead than this server accepts",
+        ),
+        TokenError::Revoked => Problem::new(
+            ErrorCode::Unauthorized,
+            "the token was revoked; get a new one",
+        ),
+        TokenError::UnknownKey | TokenError::Invalid(_) => {
+            Problem::new(ErrorCode::Unauthorized, "missing or invalid bearer token")
+        }
+    }
+}
