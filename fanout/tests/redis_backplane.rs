@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use pushgate_fanout::backplane::{
     AppendOutcome, Backplane, BackplaneError, CreateOutcome, Edge, FanoutEvent, Followed,
-    Idempotency, NewPost, NodeInfo, PresenceChange, Visibility,
+    Idempotency, LeaseRenewal, NewPost, NodeInfo, PresenceChange, Visibility,
 };
 use pushgate_fanout::memory::MemoryConfig;
 use pushgate_fanout::redis::{BusKind, RedisConfig};
@@ -865,8 +865,16 @@ async fn presence_is_fenced_by_epoch_and_ends_with_the_lease() {
     assert!(!gone[0].online);
     assert_eq!(gone[0].connections, 0);
     assert!(gone[0].last_seen.is_some());
-    p.renew("n2", lease).await.expect("renew");
+    assert_eq!(
+        p.renew("n2", lease).await.expect("renew"),
+        LeaseRenewal::Lapsed,
+        "a renewal after the lease ran out says so, so the node publishes everyone again"
+    );
     assert!(p.query(&users(&["u"])).await.expect("query")[0].online);
+    assert_eq!(
+        p.renew("n2", lease).await.expect("renew"),
+        LeaseRenewal::Held
+    );
 
     // A connect storm arrives as one batch spanning several script calls.
     let storm: Vec<String> = (0..150).map(|i| format!("s{i}")).collect();

@@ -26,7 +26,7 @@ pub use follow_graph::{BatchOutcome, Edge, FollowGraph, Followed, FollowerPage};
 pub use membership::{Membership, NodeInfo};
 pub use node_bus::{Inbox, NodeBus};
 pub use post_store::{CreateOutcome, NewPost, Post, PostStore, Visibility};
-pub use presence_store::{Presence, PresenceChange, PresenceStore};
+pub use presence_store::{LeaseRenewal, Presence, PresenceChange, PresenceStore};
 pub use revocation_list::RevocationList;
 
 /// User IDs are the `sub` of a user's token.

@@ -31,6 +31,16 @@ pub struct Presence {
     pub last_seen: Option<u64>,
 }
 
+/// What a renewal found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseRenewal {
+    /// The node's lease was live: its entries are as it last published them.
+    Held,
+    /// The lease had run out or was lost (the store restarted without persistence, or the node
+    /// stalled past its lease): the node must publish every user again.
+    Lapsed,
+}
+
 /// Presence storage.
 #[async_trait]
 pub trait PresenceStore: Send + Sync {
@@ -42,8 +52,9 @@ pub trait PresenceStore: Send + Sync {
         lease: Duration,
     ) -> BackplaneResult<()>;
 
-    /// Extend every entry of `node` by `lease` (called from the node heartbeat).
-    async fn renew(&self, node: &str, lease: Duration) -> BackplaneResult<()>;
+    /// Extend every entry of `node` by `lease` (called from the node heartbeat), and say
+    /// whether the lease was still held: a lapsed one means the entries may be gone.
+    async fn renew(&self, node: &str, lease: Duration) -> BackplaneResult<LeaseRenewal>;
 
     /// Presence of each of `users` (same order).
     async fn query(&self, users: &[UserId]) -> BackplaneResult<Vec<Presence>>;

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::backplane::{BackplaneResult, Presence, PresenceChange, PresenceStore, UserId};
+use crate::backplane::{
+    BackplaneResult, LeaseRenewal, Presence, PresenceChange, PresenceStore, UserId,
+};
 use crate::clock::now_millis;
 
 #[derive(Debug, Default)]
@@ -69,10 +71,14 @@ impl PresenceStore for MemoryPresenceStore {
         Ok(())
     }
 
-    async fn renew(&self, node: &str, lease: Duration) -> BackplaneResult<()> {
+    async fn renew(&self, node: &str, lease: Duration) -> BackplaneResult<LeaseRenewal> {
         let mut state = self.state.lock().expect("presence lock");
-        state.leases.insert(node.to_owned(), Instant::now() + lease);
-        Ok(())
+        let now = Instant::now();
+        let previous = state.leases.insert(node.to_owned(), now + lease);
+        Ok(match previous {
+            Some(expiry) if expiry > now => LeaseRenewal::Held,
+            _ => LeaseRenewal::Lapsed,
+        })
     }
 
     async fn query(&self, users: &[UserId]) -> BackplaneResult<Vec<Presence>> {
@@ -149,5 +155,25 @@ mod tests {
         assert!(p[0].last_seen.is_some());
         assert!(!p[1].online);
         assert_eq!(p[1].last_seen, None);
+    }
+
+    #[tokio::test]
+    async fn a_renewal_says_whether_the_lease_was_still_held() {
+        let store = MemoryPresenceStore::default();
+        let lease = Duration::from_secs(30);
+        assert_eq!(
+            store.renew("n1", lease).await.expect("renew"),
+            LeaseRenewal::Lapsed,
+            "a node's first renewal finds no lease"
+        );
+        assert_eq!(
+            store.renew("n1", lease).await.expect("renew"),
+            LeaseRenewal::Held
+        );
+        store.renew("n1", Duration::ZERO).await.expect("expire");
+        assert_eq!(
+            store.renew("n1", lease).await.expect("renew"),
+            LeaseRenewal::Lapsed
+        );
     }
 }

@@ -13,7 +13,9 @@ use redis::Script;
 
 use super::connection::{Conn, ScriptCall};
 use super::keys::Keys;
-use crate::backplane::{BackplaneResult, Presence, PresenceChange, PresenceStore, UserId};
+use crate::backplane::{
+    BackplaneResult, LeaseRenewal, Presence, PresenceChange, PresenceStore, UserId,
+};
 use crate::clock::now_millis;
 
 /// The hash field holding when the user was last seen (the publish script writes it too).
@@ -112,8 +114,20 @@ impl PresenceStore for RedisPresenceStore {
         Ok(())
     }
 
-    async fn renew(&self, node: &str, lease: Duration) -> BackplaneResult<()> {
-        self.conn.query(&self.lease_cmd(node, lease)).await
+    async fn renew(&self, node: &str, lease: Duration) -> BackplaneResult<LeaseRenewal> {
+        if lease.is_zero() {
+            self.conn.query::<()>(&self.lease_cmd(node, lease)).await?;
+            return Ok(LeaseRenewal::Lapsed);
+        }
+        // `SET .. GET` (Redis 6.2+) answers the previous value: nil means the lease ran out or
+        // the server lost it, in one round trip with the renewal.
+        let mut cmd = self.lease_cmd(node, lease);
+        cmd.arg("GET");
+        let previous: Option<String> = self.conn.query(&cmd).await?;
+        Ok(match previous {
+            Some(_) => LeaseRenewal::Held,
+            None => LeaseRenewal::Lapsed,
+        })
     }
 
     async fn query(&self, users: &[UserId]) -> BackplaneResult<Vec<Presence>> {
