@@ -78,15 +78,15 @@ impl Codec {
         Ok(out)
     }
 
-    /// Encode `value` at the end of `out`.
+    /// Encode `value` at the end of `out` (a `Vec`, or a fixed buffer for small values).
     pub fn encode_into<T: Serialize>(
         self,
         value: &T,
-        out: &mut Vec<u8>,
+        mut out: impl std::io::Write,
     ) -> Result<(), EncodeError> {
         match self {
-            Codec::Json => serde_json::to_writer(out, value)?,
-            Codec::MsgPack => rmp_serde::encode::write_named(out, value)?,
+            Codec::Json => serde_json::to_writer(&mut out, value)?,
+            Codec::MsgPack => rmp_serde::encode::write_named(&mut out, value)?,
         }
         Ok(())
     }

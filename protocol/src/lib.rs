@@ -36,5 +36,5 @@ pub use error_code::ErrorCode;
 pub use feed_item::{FeedEntry, FeedItem, PostId};
 pub use node_message::{NodeMessage, Recipient};
 pub use server_frame::ServerFrame;
-pub use shared_item::SharedItem;
+pub use shared_item::{PushFrame, SharedItem};
 pub use user_id::{MAX_USER_ID_BYTES, UserIdError, check_user_id};
