@@ -903,6 +903,50 @@ async fn a_tls_cluster_serves_every_concept_to_an_acl_user_confined_to_the_prefi
     }
 }
 
+#[tokio::test]
+async fn tls_certificates_are_verified_against_the_system_roots_or_the_given_ca() {
+    let server = RedisServer::start_with(ServerOptions {
+        tls: Some(TestCa::generate()),
+        ..ServerOptions::default()
+    });
+    let stranger = TestCa::generate();
+    for ca in [None, Some(stranger.ca_cert())] {
+        let target = RedisTarget::new(&server.url(), ca.as_deref()).expect("parses");
+        let refused = Backplane::redis(&RedisConfig::new(target)).await;
+        let Err(e) = refused else {
+            panic!("connected to a server whose certificate chains to no trusted CA ({ca:?})");
+        };
+        assert!(e.to_string().contains("certificate"), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_and_no_error_shows_a_password() {
+    let server = RedisServer::start_with(ServerOptions {
+        requirepass: Some("right-password".into()),
+        ..ServerOptions::default()
+    });
+    let ok = Backplane::redis(&RedisConfig::new(server.target()))
+        .await
+        .expect("connects with the password");
+    ok.feeds
+        .append(&users(&["x"]), &post(1))
+        .await
+        .expect("append");
+    let wrong = server.url().replace("right-password", "wrong-password");
+    let target = RedisTarget::new(&wrong, None).expect("parses");
+    assert_eq!(
+        target.to_string(),
+        server.url().replace("right-password", "***")
+    );
+    let Err(e) = Backplane::redis(&RedisConfig::new(target)).await else {
+        panic!("connected with a wrong password");
+    };
+    let shown = format!("{e} {e:?}");
+    assert!(shown.contains("authentication failed"), "{shown}");
+    assert!(!shown.contains("wrong-password"), "{shown}");
+}
+
 /// TLS with a test CA and an ACL user limited to the default prefix's keys and channels.
 fn secured() -> ServerOptions {
     ServerOptions {

@@ -18,6 +18,7 @@ mod input_rules;
 mod limits;
 mod per_user;
 mod ping_flood;
+mod redis_access;
 mod rest;
 mod resume;
 mod rfc6455;
