@@ -69,7 +69,7 @@ async fn the_redis_password_shows_in_no_log_metric_error_or_help() {
     assert!(server.url().contains(&password) && server.url().starts_with("rediss://"));
     let backend = Backend::new(&server.url(), server.ca_cert().as_deref(), PREFIX);
     // The whole delivery test over TLS as the ACL user, then one more node logging at debug.
-    let mut deployment = delivery_across_nodes(backend).await;
+    let deployment = delivery_across_nodes(backend).await;
     let log_path = std::env::temp_dir().join(format!("pushgate-redis-log-{}", std::process::id()));
     let log = std::fs::File::create(&log_path).expect("log file");
     let args = [
