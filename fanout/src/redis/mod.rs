@@ -2,7 +2,8 @@
 //!
 //! Same contracts as the embedded backplane, plus durability and sharing across processes.
 //! Each concept has its own file; `keys` is the whole key schema (every key carries the hash
-//! tag of the slot its multi-key calls touch), `connection` hides standalone vs Cluster.
+//! tag of the slot its multi-key calls touch), `redis_target` reads the URL (TLS, credentials,
+//! Cluster seeds), `connection` hides standalone vs Cluster.
 //! Multi-step changes are Lua scripts on one slot; calls over many users are one pipeline on a
 //! single server and concurrent requests on a cluster, never a round trip per user.
 //! Needs Redis 6.2 or later (XAUTOCLAIM, LPOP with a count, ZRANGE BYLEX/REV, ZMSCORE).
