@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 declare -A needed=(
   [redis-server]=redis-server
   [redis-cli]=redis-server
-  # The identity tests generate their key pairs with it.
+  # The identity tests generate their key pairs with it, the Redis TLS tests their certificates.
   [openssl]=openssl
 )
 missing=()

@@ -1,5 +1,6 @@
 //! The Redis backplane against real `redis-server`s: every trait on one server, a subset on a
-//! 3-master Cluster, recovery across a server restart, and (ignored) a bus benchmark.
+//! 3-master Cluster and on TLS servers with an ACL user, recovery across a server restart, and
+//! (ignored) a bus benchmark.
 
 use std::time::{Duration, Instant};
 
@@ -8,8 +9,8 @@ use pushgate_fanout::backplane::{
     Idempotency, LeaseRenewal, NewPost, NodeInfo, PresenceChange, Visibility,
 };
 use pushgate_fanout::memory::MemoryConfig;
-use pushgate_fanout::redis::{BusKind, RedisConfig};
-use pushgate_fanout::testing::{RedisCluster, RedisServer};
+use pushgate_fanout::redis::{BusKind, RedisConfig, RedisTarget};
+use pushgate_fanout::testing::{AclUser, Login, RedisCluster, RedisServer, ServerOptions, TestCa};
 use pushgate_protocol::{FeedItem, NodeMessage, Recipient};
 
 fn post(id: u64) -> FeedItem {
@@ -66,7 +67,7 @@ fn users(names: &[&str]) -> Vec<String> {
 /// A server and a backplane on it.
 async fn standalone(tune: impl FnOnce(&mut RedisConfig)) -> (RedisServer, Backplane) {
     let server = RedisServer::start();
-    let mut config = RedisConfig::new(server.url());
+    let mut config = RedisConfig::new(server.target());
     tune(&mut config);
     let backplane = Backplane::redis(&config).await.expect("connect");
     (server, backplane)
@@ -891,7 +892,94 @@ async fn presence_is_fenced_by_epoch_and_ends_with_the_lease() {
 #[tokio::test]
 async fn a_cluster_serves_every_concept() {
     let cluster = RedisCluster::start();
-    let mut config = RedisConfig::new(cluster.url());
+    serves_every_concept(cluster.target()).await;
+}
+
+#[tokio::test]
+async fn a_tls_server_serves_every_concept_to_an_acl_user_confined_to_the_prefix() {
+    let server = RedisServer::start_with(secured());
+    serves_every_concept(server.target()).await;
+    assert_confined(&server);
+}
+
+#[tokio::test]
+async fn a_tls_cluster_serves_every_concept_to_an_acl_user_confined_to_the_prefix() {
+    let cluster = RedisCluster::start_with(secured());
+    serves_every_concept(cluster.target()).await;
+    for node in cluster.nodes() {
+        assert_confined(node);
+    }
+}
+
+#[tokio::test]
+async fn tls_certificates_are_verified_against_the_system_roots_or_the_given_ca() {
+    let server = RedisServer::start_with(ServerOptions {
+        tls: Some(TestCa::generate()),
+        ..ServerOptions::default()
+    });
+    let stranger = TestCa::generate();
+    for ca in [None, Some(stranger.ca_cert())] {
+        let target = RedisTarget::new(&server.url(), ca.as_deref()).expect("parses");
+        let refused = Backplane::redis(&RedisConfig::new(target)).await;
+        let Err(e) = refused else {
+            panic!("connected to a server whose certificate chains to no trusted CA ({ca:?})");
+        };
+        assert!(e.to_string().contains("certificate"), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_and_no_error_shows_a_password() {
+    let server = RedisServer::start_with(ServerOptions {
+        requirepass: Some("right-password".into()),
+        ..ServerOptions::default()
+    });
+    let ok = Backplane::redis(&RedisConfig::new(server.target()))
+        .await
+        .expect("connects with the password");
+    ok.feeds
+        .append(&users(&["x"]), &post(1))
+        .await
+        .expect("append");
+    let wrong = server.url().replace("right-password", "wrong-password");
+    let target = RedisTarget::new(&wrong, None).expect("parses");
+    assert_eq!(
+        target.to_string(),
+        server.url().replace("right-password", "***")
+    );
+    let Err(e) = Backplane::redis(&RedisConfig::new(target)).await else {
+        panic!("connected with a wrong password");
+    };
+    let shown = format!("{e} {e:?}");
+    assert!(shown.contains("authentication failed"), "{shown}");
+    assert!(!shown.contains("wrong-password"), "{shown}");
+}
+
+/// TLS with a test CA and an ACL user limited to the default prefix's keys and channels.
+fn secured() -> ServerOptions {
+    ServerOptions {
+        tls: Some(TestCa::generate()),
+        acl_user: Some(AclUser::confined_to("pg")),
+        ..ServerOptions::default()
+    }
+}
+
+/// The ACL really applies: the client user cannot touch a key or channel outside the prefix.
+fn assert_confined(server: &RedisServer) {
+    for command in [&["SET", "other:x", "1"][..], &["PUBLISH", "other", "1"]] {
+        let mut cli = server.cli(Login::Client);
+        let out = cli.args(command).output().expect("redis-cli");
+        let reply = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            reply.contains("NOPERM"),
+            "{command:?} outside the prefix: {reply}"
+        );
+    }
+}
+
+/// Every concept once on `target` (a cluster, or a secured server).
+async fn serves_every_concept(target: RedisTarget) {
+    let mut config = RedisConfig::new(target);
     config.claim_after = Duration::ZERO;
     config.feed_cap = 3;
     let bp = Backplane::redis(&config).await.expect("connect");

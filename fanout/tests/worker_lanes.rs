@@ -18,7 +18,7 @@ use tokio::sync::watch;
 /// A backplane on a fresh server with every user homed on node `n1`, whose inbox is open.
 async fn deployment() -> (RedisServer, Backplane, Inbox) {
     let server = RedisServer::start();
-    let backplane = Backplane::redis(&RedisConfig::new(server.url()))
+    let backplane = Backplane::redis(&RedisConfig::new(server.target()))
         .await
         .expect("connect");
     let inbox = backplane.bus.subscribe("n1").await.expect("inbox");

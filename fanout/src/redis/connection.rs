@@ -5,15 +5,15 @@ use std::time::Duration;
 use ::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster::ClusterClient;
 use ::redis::cluster_async::ClusterConnection;
-use ::redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, Script, Value};
+use ::redis::{
+    Cmd, ConnectionInfo, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Script,
+    TlsCertificates, Value,
+};
 use futures_util::future::try_join_all;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backplane::{BackplaneError, BackplaneResult};
-
-/// URL scheme that selects Redis Cluster; the host list after it holds the seed nodes.
-const CLUSTER_SCHEME: &str = "redis+cluster://";
 
 /// Reconnect attempts per failed call: few and short, so an outage fails calls fast and the
 /// caller's own retry policy (with jitter) decides what happens next.
@@ -46,6 +46,22 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> BackplaneResult<Vec<u8>> {
     rmp_serde::to_vec_named(value).map_err(|e| BackplaneError::Corrupt(format!("encode: {e}")))
 }
 
+/// TLS settings that trust exactly the CA in `pem` (no client certificate).
+fn trusting(pem: Vec<u8>) -> TlsCertificates {
+    TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    }
+}
+
+/// A single-node client, verifying TLS against `ca_pem` when given (else the system roots).
+fn single(node: ConnectionInfo, ca_pem: Option<Vec<u8>>) -> RedisResult<::redis::Client> {
+    match ca_pem {
+        Some(pem) => ::redis::Client::build_with_tls(node, trusting(pem)),
+        None => ::redis::Client::open(node),
+    }
+}
+
 /// Where Redis is and how to open connections to it.
 #[derive(Clone)]
 pub(crate) enum Connector {
@@ -59,33 +75,27 @@ pub(crate) enum Connector {
 }
 
 impl Connector {
-    /// Parse `redis://host:port` or `redis+cluster://h1:p1,h2:p2,...`.
-    pub(crate) fn parse(url: &str) -> BackplaneResult<Self> {
-        let invalid = |e: RedisError| BackplaneError::Unavailable(format!("redis url {url}: {e}"));
-        match url.strip_prefix(CLUSTER_SCHEME) {
-            None => Ok(Connector::Standalone(
-                ::redis::Client::open(url).map_err(invalid)?,
-            )),
-            Some(hosts) => {
-                let seeds = hosts
-                    .split(',')
-                    .filter(|h| !h.trim().is_empty())
-                    .map(|h| ::redis::Client::open(format!("redis://{}", h.trim())))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(invalid)?;
-                if seeds.is_empty() {
-                    return Err(BackplaneError::Unavailable(format!(
-                        "redis url {url} names no cluster node"
-                    )));
-                }
-                let client =
-                    ClusterClient::builder(seeds.iter().map(|s| s.get_connection_info().clone()))
-                        .retries(RECONNECT_RETRIES as u32)
-                        .build()
-                        .map_err(invalid)?;
-                Ok(Connector::Cluster { client, seeds })
-            }
+    /// One server; with `ca_pem`, its TLS certificate must chain to that CA.
+    pub(crate) fn standalone(node: ConnectionInfo, ca_pem: Option<Vec<u8>>) -> RedisResult<Self> {
+        Ok(Connector::Standalone(single(node, ca_pem)?))
+    }
+
+    /// A cluster reached through `seeds` (they share credentials and TLS settings); with
+    /// `ca_pem`, every node's TLS certificate must chain to that CA.
+    pub(crate) fn cluster(
+        seeds: Vec<ConnectionInfo>,
+        ca_pem: Option<Vec<u8>>,
+    ) -> RedisResult<Self> {
+        let mut builder = ClusterClient::builder(seeds.clone()).retries(RECONNECT_RETRIES as u32);
+        if let Some(pem) = &ca_pem {
+            builder = builder.certs(trusting(pem.clone()));
         }
+        let client = builder.build()?;
+        let seeds = seeds
+            .into_iter()
+            .map(|seed| single(seed, ca_pem.clone()))
+            .collect::<RedisResult<Vec<_>>>()?;
+        Ok(Connector::Cluster { client, seeds })
     }
 
     /// A new multiplexed connection; calls on it time out after `response_timeout`.

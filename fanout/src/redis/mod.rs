@@ -2,7 +2,8 @@
 //!
 //! Same contracts as the embedded backplane, plus durability and sharing across processes.
 //! Each concept has its own file; `keys` is the whole key schema (every key carries the hash
-//! tag of the slot its multi-key calls touch), `connection` hides standalone vs Cluster.
+//! tag of the slot its multi-key calls touch), `redis_target` reads the URL (TLS, credentials,
+//! Cluster seeds), `connection` hides standalone vs Cluster.
 //! Multi-step changes are Lua scripts on one slot; calls over many users are one pipeline on a
 //! single server and concurrent requests on a cluster, never a round trip per user.
 //! Needs Redis 6.2 or later (XAUTOCLAIM, LPOP with a count, ZRANGE BYLEX/REV, ZMSCORE).
@@ -17,13 +18,13 @@ mod membership;
 mod node_bus;
 mod post_store;
 mod presence_store;
+mod redis_target;
 mod revocation_list;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use broadcast_log::RedisBroadcastLog;
-use connection::Connector;
 use event_log::{MAX_BLOCK, RedisEventLog};
 use feed_store::RedisFeedStore;
 use follow_graph::RedisFollowGraph;
@@ -33,6 +34,8 @@ use node_bus::RedisNodeBus;
 use post_store::RedisPostStore;
 use presence_store::RedisPresenceStore;
 use revocation_list::RedisRevocationList;
+
+pub use redis_target::{RedisTarget, RedisTargetError};
 
 use crate::backplane::{Backplane, BackplaneResult};
 
@@ -50,8 +53,8 @@ pub enum BusKind {
 /// Where the Redis backplane connects and how big its bounded structures are.
 #[derive(Clone, Debug)]
 pub struct RedisConfig {
-    /// `redis://host:port` for one server, `redis+cluster://h1:p1,h2:p2,...` for a cluster.
-    pub url: String,
+    /// The server or cluster, its credentials and TLS trust.
+    pub target: RedisTarget,
     /// Prefix of every key and channel, so deployments (or tests) can share one Redis.
     pub key_prefix: String,
     /// Entries kept per user feed; older ones are trimmed (resume then says `complete: false`).
@@ -73,10 +76,10 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
-    /// Defaults sized like the embedded backplane's, for `url`.
-    pub fn new(url: impl Into<String>) -> Self {
+    /// Defaults sized like the embedded backplane's, for `target`.
+    pub fn new(target: RedisTarget) -> Self {
         Self {
-            url: url.into(),
+            target,
             key_prefix: "pg".into(),
             feed_cap: 1000,
             broadcast_cap: 1000,
@@ -96,7 +99,7 @@ impl Backplane {
     /// Connections reconnect by themselves; a call made while Redis is down fails with
     /// `Unavailable` and the same backplane works again once Redis is back.
     pub async fn redis(config: &RedisConfig) -> BackplaneResult<Backplane> {
-        let connector = Connector::parse(&config.url)?;
+        let connector = config.target.connector.clone();
         let conn = connector.connect(config.response_timeout).await?;
         // Blocking reads get their own connection: on the shared one they would hold up every
         // other call queued behind them.

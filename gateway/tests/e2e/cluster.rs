@@ -2,6 +2,7 @@
 //! Redis (or a 3-master Cluster); node and worker kills; a Redis restart under live clients.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -13,32 +14,32 @@ use serde_json::{Value, json};
 
 use crate::support::{Process as Proc, WsClient, metrics_text, rest_call};
 
-const SECRET: &str = "cluster-test-secret-0123456789";
-const API_KEY: &str = "cluster-test-api-key-0123456789";
+pub(crate) const SECRET: &str = "cluster-test-secret-0123456789";
+pub(crate) const API_KEY: &str = "cluster-test-api-key-0123456789";
 /// Short membership beats so a dead node leaves the ring within a second.
 const MEMBERSHIP_MS: &str = "200";
 
 /// What every process of the deployment is started with.
-const CREDENTIALS: &[(&str, &str)] = &[
+pub(crate) const CREDENTIALS: &[(&str, &str)] = &[
     ("PUSHGATE_JWT_SECRET", SECRET),
     ("PUSHGATE_API_KEY", API_KEY),
 ];
 
 /// A REST client of the deployment's API process; cheap to clone into client tasks.
 #[derive(Clone)]
-struct ApiClient {
+pub(crate) struct ApiClient {
     base: String,
     http: reqwest::Client,
     verifier: TokenVerifier,
 }
 
 impl ApiClient {
-    fn token(&self, user: &str) -> String {
+    pub(crate) fn token(&self, user: &str) -> String {
         self.verifier.mint(user, 3600)
     }
 
     /// A call that reports status 0 when the API cannot be reached at all.
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -56,7 +57,7 @@ impl ApiClient {
     }
 
     /// The WebSocket URL and node ID of `user`'s home, as `/v1/connect` says.
-    async fn home(&self, user: &str) -> (String, String) {
+    pub(crate) async fn home(&self, user: &str) -> (String, String) {
         let (status, info) = self
             .call(Method::GET, "/v1/connect", &self.token(user), None)
             .await;
@@ -68,38 +69,75 @@ impl ApiClient {
     }
 }
 
-/// A running deployment.
-struct Deployment {
-    redis_url: String,
+/// How every process of a deployment reaches Redis.
+#[derive(Clone, Debug)]
+pub(crate) struct Backend {
+    /// `--redis` (and `--redis-ca-cert`) and any other flags every process gets.
+    flags: Vec<String>,
+    /// The key prefix, so tests can share a server (or match an ACL user's key patterns).
     prefix: String,
-    gateways: Vec<Proc>,
-    workers: Vec<Proc>,
-    /// Kept for its lifetime: the process dies with the deployment.
-    _api: Proc,
-    api: ApiClient,
 }
 
-fn common(redis: &str, prefix: &str) -> Vec<String> {
-    [
-        "--listen",
-        "127.0.0.1:0",
-        "--redis",
-        redis,
-        "--redis-prefix",
-        prefix,
-        "--membership-interval-ms",
-        MEMBERSHIP_MS,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+impl Backend {
+    /// `url` without TLS trust of its own, under a random prefix.
+    pub(crate) fn at(url: &str) -> Self {
+        Self::new(url, None, &format!("t{}", rand::random::<u32>()))
+    }
+
+    /// `url`, trusting `ca_cert` for TLS, under `prefix`.
+    pub(crate) fn new(url: &str, ca_cert: Option<&Path>, prefix: &str) -> Self {
+        let mut flags = vec!["--redis".to_owned(), url.to_owned()];
+        if let Some(ca) = ca_cert {
+            flags.push("--redis-ca-cert".into());
+            flags.push(ca.display().to_string());
+        }
+        Self {
+            flags,
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// The same, with `flag` for every process too.
+    pub(crate) fn flag(mut self, flag: &str) -> Self {
+        self.flags.push(flag.to_owned());
+        self
+    }
+
+    /// The flags every process of the deployment starts with.
+    pub(crate) fn common(&self) -> Vec<String> {
+        let mut args: Vec<String> = ["--listen", "127.0.0.1:0", "--redis-prefix"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.push(self.prefix.clone());
+        args.extend([
+            "--membership-interval-ms".to_owned(),
+            MEMBERSHIP_MS.to_owned(),
+        ]);
+        args.extend(self.flags.iter().cloned());
+        args
+    }
+}
+
+/// A running deployment.
+pub(crate) struct Deployment {
+    pub(crate) backend: Backend,
+    pub(crate) gateways: Vec<Proc>,
+    pub(crate) workers: Vec<Proc>,
+    /// Kept for its lifetime: the process dies with the deployment.
+    _api: Proc,
+    pub(crate) api: ApiClient,
 }
 
 impl Deployment {
     async fn start(redis_url: &str, gateways: usize, workers: usize) -> Deployment {
-        let prefix = format!("t{}", rand::random::<u32>());
+        Self::start_on(Backend::at(redis_url), gateways, workers).await
+    }
+
+    /// A deployment on `backend`.
+    pub(crate) async fn start_on(backend: Backend, gateways: usize, workers: usize) -> Deployment {
         let api = Proc::spawn(
-            &[vec!["api".into()], common(redis_url, &prefix)].concat(),
+            &[vec!["api".into()], backend.common()].concat(),
             CREDENTIALS,
         );
         let client = ApiClient {
@@ -108,8 +146,7 @@ impl Deployment {
             verifier: TokenVerifier::new(SECRET, API_KEY),
         };
         let mut deployment = Deployment {
-            redis_url: redis_url.to_owned(),
-            prefix,
+            backend,
             gateways: Vec::new(),
             workers: Vec::new(),
             _api: api,
@@ -142,7 +179,7 @@ impl Deployment {
                 format!("--node-id=gw{i}"),
                 "--resume-window-ms=100".into(),
             ],
-            common(&self.redis_url, &self.prefix),
+            self.backend.common(),
             extra.to_vec(),
         ]
         .concat();
@@ -150,20 +187,15 @@ impl Deployment {
     }
 
     fn add_worker(&mut self, extra: &[String]) {
-        let args = [
-            vec!["worker".into()],
-            common(&self.redis_url, &self.prefix),
-            extra.to_vec(),
-        ]
-        .concat();
+        let args = [vec!["worker".into()], self.backend.common(), extra.to_vec()].concat();
         self.workers.push(Proc::spawn(&args, CREDENTIALS));
     }
 
-    fn token(&self, user: &str) -> String {
+    pub(crate) fn token(&self, user: &str) -> String {
         self.api.token(user)
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -173,12 +205,12 @@ impl Deployment {
         self.api.call(method, path, bearer, body).await
     }
 
-    async fn home(&self, user: &str) -> (String, String) {
+    pub(crate) async fn home(&self, user: &str) -> (String, String) {
         self.api.home(user).await
     }
 
     /// Wait until the API sees exactly `n` live gateway nodes.
-    async fn wait_for_nodes(&self, n: usize) {
+    pub(crate) async fn wait_for_nodes(&self, n: usize) {
         eventually("the ring to settle", || async {
             let (status, ready) = self.call(Method::GET, "/readyz", "", None).await;
             status == 200 && ready["nodes"] == n
@@ -186,7 +218,7 @@ impl Deployment {
         .await;
     }
 
-    async fn follow(&self, user: &str, author: &str) {
+    pub(crate) async fn follow(&self, user: &str, author: &str) {
         let (status, body) = self
             .call(
                 Method::PUT,
@@ -198,7 +230,7 @@ impl Deployment {
         assert_eq!(status, 204, "{body}");
     }
 
-    async fn post(&self, author: &str, content: &str) -> u64 {
+    pub(crate) async fn post(&self, author: &str, content: &str) -> u64 {
         let body = json!({ "content": content, "author": author });
         let (status, post) = self
             .call(Method::POST, "/v1/posts", API_KEY, Some(body))
@@ -207,7 +239,7 @@ impl Deployment {
         post["id"].as_u64().expect("id")
     }
 
-    fn gateway_url(&self, i: usize) -> String {
+    pub(crate) fn gateway_url(&self, i: usize) -> String {
         format!("ws://{}/v1/ws", self.gateways[i].addr)
     }
 }
@@ -215,7 +247,7 @@ impl Deployment {
 /// Poll `check` until it holds, failing the test after 40 s: generous, because these
 /// processes share the CI machine's cores with every other test binary (a 20 s limit failed
 /// once beside a release build).
-async fn eventually<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -280,14 +312,14 @@ async fn collect(
     }
 }
 
-fn users(n: usize) -> Vec<String> {
+pub(crate) fn users(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("user{i:02}")).collect()
 }
 
 /// Everyone follows alice and the celebrity star (fanned out by broadcast); some users
-/// connect to a node that is not their home.
-async fn delivery_across_nodes(redis_url: &str) {
-    let deployment = Deployment::start(redis_url, 3, 2).await;
+/// connect to a node that is not their home. Returns the deployment, still running.
+pub(crate) async fn delivery_across_nodes(backend: Backend) -> Deployment {
+    let deployment = Deployment::start_on(backend, 3, 2).await;
     let users = users(36);
     for user in &users {
         deployment.follow(user, "alice").await;
@@ -333,18 +365,19 @@ async fn delivery_across_nodes(redis_url: &str) {
         got.sort_unstable();
         assert_eq!(got, posted, "{user} got every post exactly once");
     }
+    deployment
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_gateways_two_workers_deliver_every_post_exactly_once() {
     let redis = RedisServer::start();
-    delivery_across_nodes(&redis.url()).await;
+    delivery_across_nodes(Backend::at(&redis.url())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_delivery_works_on_a_three_master_redis_cluster() {
     let cluster = RedisCluster::start();
-    delivery_across_nodes(&cluster.url()).await;
+    delivery_across_nodes(Backend::at(&cluster.url())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -688,7 +721,7 @@ async fn disconnect_and_revoke_reach_every_node_of_a_cluster() {
     assert_eq!(status, 401);
     // A process started after the revocation reads it at start.
     let late = Proc::spawn(
-        &[vec!["api".into()], common(&redis.url(), &deployment.prefix)].concat(),
+        &[vec!["api".into()], deployment.backend.common()].concat(),
         CREDENTIALS,
     );
     let (status, _) = rest_call(

@@ -164,6 +164,11 @@ pub struct Process {
 impl Process {
     /// Start `pushgate <args>` with `env` set and wait for the address it prints.
     pub fn spawn(args: &[String], env: &[(&str, &str)]) -> Process {
+        Self::spawn_logging_to(args, env, Stdio::inherit())
+    }
+
+    /// [`Process::spawn`] with the process's logs (stderr) going to `logs`.
+    pub fn spawn_logging_to(args: &[String], env: &[(&str, &str)], logs: Stdio) -> Process {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pushgate"))
             .args(args)
             .envs(env.iter().copied())
@@ -172,7 +177,7 @@ impl Process {
                 std::env::var("PUSHGATE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
             )
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(logs)
             .spawn()
             .expect("start pushgate");
         let mut line = String::new();

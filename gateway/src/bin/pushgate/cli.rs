@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 use pushgate_fanout::api::{ApiLimits, DEFAULT_MAX_FOLLOWING};
 use pushgate_fanout::memory::MemoryConfig;
-use pushgate_fanout::redis::{BusKind, RedisConfig};
+use pushgate_fanout::redis::{BusKind, RedisConfig, RedisTarget, RedisTargetError};
 use pushgate_fanout::token::{self, JwksSettings, TokenSettings};
 use pushgate_fanout::worker::WorkerConfig;
 use pushgate_gateway::config::{DEFAULT_MAX_CONNECTIONS_PER_USER, NodeConfig};
@@ -166,9 +166,13 @@ impl JwtArgs {
 /// How to reach Redis.
 #[derive(Debug, Args)]
 pub struct RedisArgs {
-    /// `redis://host:port` (standalone) or `redis+cluster://h1:p1,h2:p2,h3:p3` (Cluster seeds).
-    #[arg(long, env = "PUSHGATE_REDIS")]
+    /// `redis://host:port` (standalone) or `redis+cluster://h1:p1,h2:p2,h3:p3` (Cluster seeds);
+    /// `rediss` for TLS, `user:password@` before the host(s) for AUTH.
+    #[arg(long, env = "PUSHGATE_REDIS", hide_env_values = true)]
     pub redis: String,
+    /// PEM file of the private CA that signed Redis's TLS certificates (default: system roots).
+    #[arg(long, env = "PUSHGATE_REDIS_CA_CERT")]
+    pub redis_ca_cert: Option<PathBuf>,
     /// Prefix of every key and channel, so deployments can share one Redis.
     #[arg(long, env = "PUSHGATE_REDIS_PREFIX", default_value = "pg")]
     pub redis_prefix: String,
@@ -196,8 +200,9 @@ pub enum BusArg {
 }
 
 impl RedisArgs {
-    pub fn config(&self) -> RedisConfig {
-        let mut config = RedisConfig::new(self.redis.clone());
+    pub fn config(&self) -> Result<RedisConfig, RedisTargetError> {
+        let target = RedisTarget::new(&self.redis, self.redis_ca_cert.as_deref())?;
+        let mut config = RedisConfig::new(target);
         config.key_prefix = self.redis_prefix.clone();
         config.feed_cap = self.feed_cap.max(1);
         config.claim_after = Duration::from_millis(self.claim_after_ms.max(1));
@@ -205,7 +210,7 @@ impl RedisArgs {
             BusArg::Pubsub => BusKind::PubSub,
             BusArg::Stream => BusKind::Stream,
         };
-        config
+        Ok(config)
     }
 }
 

@@ -52,7 +52,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 worker: None,
                 dev_tokens: false,
             };
-            (config, roles, connect_redis(&args.redis.config()).await?)
+            (
+                config,
+                roles,
+                connect_redis(&args.redis.config().context("invalid Redis settings")?).await?,
+            )
         }
         Command::Worker(args) => {
             let config = args
@@ -66,7 +70,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 worker: Some(args.worker.config()),
                 dev_tokens: false,
             };
-            (config, roles, connect_redis(&args.redis.config()).await?)
+            (
+                config,
+                roles,
+                connect_redis(&args.redis.config().context("invalid Redis settings")?).await?,
+            )
         }
         Command::Token(args) => {
             println!(
@@ -87,7 +95,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 worker: None,
                 dev_tokens: false,
             };
-            (config, roles, connect_redis(&args.redis.config()).await?)
+            (
+                config,
+                roles,
+                connect_redis(&args.redis.config().context("invalid Redis settings")?).await?,
+            )
         }
     };
     warn_on_dev_secrets(&config);
