@@ -51,20 +51,18 @@ impl PresenceStore for MemoryPresenceStore {
                 continue;
             }
             user.last_seen = Some(now);
-            match (stored, change.connections) {
-                (Some(i), 0) => {
-                    user.nodes.swap_remove(i);
-                }
-                (None, 0) => {}
-                (Some(i), connections) => {
-                    user.nodes[i].1 = connections;
+            // A disconnect stays as 0 connections with its epoch, so a reordered older
+            // connect can never resurrect the entry (as in Redis).
+            match stored {
+                Some(i) => {
+                    user.nodes[i].1 = change.connections;
                     user.nodes[i].2 = change.epoch;
                 }
-                (None, connections) => {
+                None => {
                     // Exactly one more: a first push would reserve room for four.
                     user.nodes.reserve_exact(1);
                     user.nodes
-                        .push((node.to_owned(), connections, change.epoch));
+                        .push((node.to_owned(), change.connections, change.epoch));
                 }
             }
         }
