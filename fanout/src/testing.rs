@@ -1,19 +1,22 @@
 //! Real servers for integration tests (feature `testing`): `redis-server` processes (one
-//! server, or a 3-master Cluster) here, and an identity provider in [`identity_provider`].
+//! server, or a 3-master Cluster) here, an identity provider in [`identity_provider`], the
+//! one way tests wait for observable state ([`eventually`]), and sample backplane values in
+//! [`samples`].
 //!
 //! Servers listen on free loopback ports (never 6379), keep nothing on disk, and die with
 //! their guard. Without `redis-server` a test fails at once with a message naming the package.
 
+mod eventually;
 pub mod identity_provider;
+pub mod samples;
+
+pub use eventually::{Look, PATIENCE, eventually, eventually_blocking};
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// How long a server may take to answer PING, or a cluster to report `cluster_state:ok`.
-const STARTUP: Duration = Duration::from_secs(20);
+use std::time::Duration;
 
 /// Fails the test at once, naming the package, when `redis-server` is not installed: a
 /// backplane test that skipped would pass without testing anything.
@@ -54,12 +57,13 @@ fn ask(port: u16, command: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + STARTUP;
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Clients blocked in a command (`XREADGROUP ... BLOCK` and the like) on the server at `port`.
+fn blocked_clients(port: u16) -> u64 {
+    let info = ask(port, "INFO clients").unwrap_or_default();
+    info.lines()
+        .find_map(|line| line.strip_prefix("blocked_clients:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no blocked_clients in INFO clients: {info:?}"))
 }
 
 /// One `redis-server` process, killed on drop.
@@ -118,7 +122,7 @@ impl RedisServer {
         }
         self.child = Some(cmd.spawn().expect("start redis-server"));
         let port = self.port;
-        wait_until("redis-server to answer PING", || {
+        eventually_blocking("redis-server to answer PING", || {
             ask(port, "PING").is_some_and(|r| r.starts_with("+PONG"))
         });
     }
@@ -140,6 +144,12 @@ impl RedisServer {
     pub fn restart(&mut self) {
         self.stop();
         self.launch();
+    }
+
+    /// Clients blocked in a command right now (a blocking read waiting for an append), so
+    /// a test can act once a reader is waiting instead of guessing how long that takes.
+    pub fn blocked_clients(&self) -> u64 {
+        blocked_clients(self.port)
     }
 }
 
@@ -175,7 +185,7 @@ impl RedisCluster {
             .expect("run redis-cli --cluster create");
         assert!(status.success(), "redis-cli --cluster create failed");
         for node in &nodes {
-            wait_until("cluster_state:ok", || {
+            eventually_blocking("cluster_state:ok", || {
                 ask(node.port, "CLUSTER INFO").is_some_and(|r| r.contains("cluster_state:ok"))
             });
         }
@@ -190,5 +200,10 @@ impl RedisCluster {
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
         format!("redis+cluster://{}", hosts.join(","))
+    }
+
+    /// Clients blocked in a command right now, over all masters.
+    pub fn blocked_clients(&self) -> u64 {
+        self.nodes.iter().map(RedisServer::blocked_clients).sum()
     }
 }
