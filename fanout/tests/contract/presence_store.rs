@@ -1,15 +1,16 @@
 //! [`PresenceStore`](pushgate_fanout::backplane::PresenceStore): counts summed over live
-//! nodes, stale changes fenced off by epoch, leases that end a crashed node's presence, and
-//! batches of any size.
+//! nodes, stale changes fenced off by epoch, leases that end a crashed node's presence and
+//! renewals that say when one had lapsed, and batches of any size.
 
 use std::time::Duration;
 
-use pushgate_fanout::backplane::{Backplane, PresenceChange};
+use pushgate_fanout::backplane::{Backplane, LeaseRenewal, PresenceChange};
 use pushgate_fanout::testing::samples::{change, users};
 
 /// Every promise of the presence store.
 pub async fn check(bp: &Backplane) {
     fenced_by_epoch_and_ended_by_the_lease(bp).await;
+    a_renewal_says_whether_the_lease_was_still_held(bp).await;
     a_change_under_a_spent_lease_is_offline_but_seen(bp).await;
     a_connect_storm_arrives_as_one_batch(bp).await;
 }
@@ -50,8 +51,37 @@ async fn fenced_by_epoch_and_ended_by_the_lease(bp: &Backplane) {
     assert!(!gone[0].online);
     assert_eq!(gone[0].connections, 0);
     assert!(gone[0].last_seen.is_some());
-    p.renew("n2", lease).await.expect("renew");
+    assert_eq!(
+        p.renew("n2", lease).await.expect("renew"),
+        LeaseRenewal::Lapsed,
+        "a renewal after the lease ran out says so, so the node publishes everyone again"
+    );
     assert!(p.query(&users(&["u"])).await.expect("query")[0].online);
+    assert_eq!(
+        p.renew("n2", lease).await.expect("renew"),
+        LeaseRenewal::Held
+    );
+}
+
+async fn a_renewal_says_whether_the_lease_was_still_held(bp: &Backplane) {
+    let lease = Duration::from_secs(30);
+    assert_eq!(
+        bp.presence.renew("n5", lease).await.expect("renew"),
+        LeaseRenewal::Lapsed,
+        "a node's first renewal finds no lease"
+    );
+    assert_eq!(
+        bp.presence.renew("n5", lease).await.expect("renew"),
+        LeaseRenewal::Held
+    );
+    bp.presence
+        .renew("n5", Duration::ZERO)
+        .await
+        .expect("expire");
+    assert_eq!(
+        bp.presence.renew("n5", lease).await.expect("renew"),
+        LeaseRenewal::Lapsed
+    );
 }
 
 async fn a_change_under_a_spent_lease_is_offline_but_seen(bp: &Backplane) {
