@@ -464,6 +464,15 @@ async fn killing_a_gateway_loses_nothing_and_the_ring_and_presence_heal() {
         }));
     }
     assert!(!victims.is_empty(), "some users live on the victim");
+    // The loner's connect must be published before the crash, or there is no presence for
+    // the lease to end.
+    eventually("the victim to publish the loner's presence", || async {
+        let (_, presence) = deployment
+            .call(Method::GET, "/v1/presence?users=loner", API_KEY, None)
+            .await;
+        presence["users"][0]["online"] == true
+    })
+    .await;
 
     // A third of the posts before the crash, a third while the ring may still name the dead
     // node, a third once it no longer does.
