@@ -94,18 +94,26 @@ async fn a_change_under_a_spent_lease_is_offline_but_seen(bp: &Backplane) {
     assert!(got[0].last_seen.is_some());
 }
 
-/// 150 users in one batch (several script calls on Redis, every slot on a Cluster).
+/// 150 users in one batch (several script calls on Redis, every slot on a Cluster), each
+/// answered in the order asked with its own count.
 async fn a_connect_storm_arrives_as_one_batch(bp: &Backplane) {
     let storm: Vec<String> = (0..150).map(|i| format!("s{i}")).collect();
-    let changes: Vec<PresenceChange> = storm.iter().map(|u| change(u, 1, 1)).collect();
+    let count = |i: usize| (i % 3) as u32 + 1;
+    let changes: Vec<PresenceChange> = storm
+        .iter()
+        .enumerate()
+        .map(|(i, u)| change(u, count(i), 1))
+        .collect();
     bp.presence
         .publish("n3", &changes, Duration::from_secs(30))
         .await
         .expect("publish");
     let all = bp.presence.query(&storm).await.expect("query");
-    assert!(
-        all.iter()
-            .zip(&storm)
-            .all(|(p, u)| p.online && p.user == *u)
-    );
+    assert_eq!(all.len(), storm.len());
+    for (i, (p, u)) in all.iter().zip(&storm).enumerate() {
+        assert_eq!(
+            (p.user.as_str(), p.online, p.connections),
+            (u.as_str(), true, count(i))
+        );
+    }
 }
