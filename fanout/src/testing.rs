@@ -1,12 +1,18 @@
 //! Real servers for integration tests (feature `testing`): `redis-server` processes (one
-//! server, or a 3-master Cluster) here, and an identity provider in [`identity_provider`].
+//! server, or a 3-master Cluster) here, an identity provider in [`identity_provider`], the
+//! one way tests wait for observable state ([`eventually`]), and sample backplane values in
+//! [`samples`].
 //!
 //! Servers listen on free loopback ports (never 6379), keep nothing on disk unless asked to,
 //! and die with their guard; [`ServerOptions`] adds TLS (certificates from a [`TestCa`] made
 //! with openssl), passwords, an ACL user and AOF persistence. Without `redis-server` a test
 //! fails at once with a message naming the package.
 
+mod eventually;
 pub mod identity_provider;
+pub mod samples;
+
+pub use eventually::{Look, PATIENCE, eventually, eventually_blocking};
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -52,12 +58,12 @@ fn free_port(with_bus: bool) -> u16 {
     }
 }
 
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + STARTUP;
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// The `blocked_clients:` figure of an `INFO clients` reply.
+fn blocked_clients(info: &str) -> u64 {
+    info.lines()
+        .find_map(|line| line.strip_prefix("blocked_clients:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no blocked_clients in INFO clients: {info:?}"))
 }
 
 /// Certificates generated with `openssl` for one test: a CA and a server certificate for
@@ -364,7 +370,7 @@ impl RedisServer {
             .expect("start redis-server");
         self.child = Some(child);
         // PONG only once the data set is loaded (a durable server replays its AOF first).
-        wait_until("redis-server to answer PING", || {
+        eventually_blocking("redis-server to answer PING", || {
             let mut ping = self.cli(Login::Admin);
             ping.arg("PING");
             run(ping).is_some_and(|r| r.starts_with("PONG"))
@@ -409,6 +415,14 @@ impl RedisServer {
     pub fn restart(&mut self) {
         self.stop();
         self.launch();
+    }
+
+    /// Clients blocked in a command right now (a blocking read waiting for an append), so
+    /// a test can act once a reader is waiting instead of guessing how long that takes.
+    pub fn blocked_clients(&self) -> u64 {
+        let mut info = self.cli(Login::Admin);
+        info.args(["INFO", "clients"]);
+        blocked_clients(&run(info).unwrap_or_default())
     }
 }
 
@@ -463,7 +477,7 @@ impl RedisCluster {
         };
         assert!(status.success(), "redis-cli --cluster create failed");
         for node in &nodes {
-            wait_until("cluster_state:ok", || {
+            eventually_blocking("cluster_state:ok", || {
                 let mut info = node.cli(Login::Admin);
                 info.args(["CLUSTER", "INFO"]);
                 run(info).is_some_and(|r| r.contains("cluster_state:ok"))
@@ -502,5 +516,10 @@ impl RedisCluster {
     /// The cluster's nodes.
     pub fn nodes(&self) -> &[RedisServer] {
         &self.nodes
+    }
+
+    /// Clients blocked in a command right now, over all masters.
+    pub fn blocked_clients(&self) -> u64 {
+        self.nodes.iter().map(RedisServer::blocked_clients).sum()
     }
 }

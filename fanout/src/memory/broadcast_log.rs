@@ -150,31 +150,3 @@ impl BroadcastLog for MemoryBroadcastLog {
         Ok(self.state.lock().expect("broadcast log lock").head)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn merges_authors_in_global_order_and_dedupes_by_post() {
-        let log = MemoryBroadcastLog::new(2);
-        assert_eq!(log.append("a", 10, 1).await.expect("append"), 1);
-        assert_eq!(log.append("b", 11, 2).await.expect("append"), 2);
-        assert_eq!(log.append("a", 10, 1).await.expect("retry"), 1);
-        assert_eq!(log.append("a", 12, 3).await.expect("append"), 3);
-        let authors = vec!["a".to_owned(), "b".to_owned()];
-        let slice = log.since(&authors, 0, 10).await.expect("since");
-        assert_eq!(
-            slice.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            vec![1, 2, 3]
-        );
-        assert!(slice.complete);
-        log.append("a", 13, 4).await.expect("append");
-        assert!(!log.since(&authors, 0, 10).await.expect("since").complete);
-        assert!(log.since(&authors, 1, 10).await.expect("since").complete);
-        let all = log.range(2, 10).await.expect("range");
-        assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4]);
-        let newest = log.before(&authors, None, 2).await.expect("before");
-        assert_eq!(newest.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 3]);
-    }
-}

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use pushgate_fanout::testing::eventually;
 use pushgate_protocol::{Codec, Cursor, ErrorCode, ServerFrame};
 use serde_json::json;
 
@@ -54,14 +55,10 @@ async fn stuck_clients_are_folded_then_closed_while_others_keep_receiving() {
 
     // The stuck client is closed as a slow consumer once a write stays blocked.
     let mut stuck = stuck;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while node.node.gateway().registry.connections() > 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "stuck client never closed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the stuck client to be closed", || async {
+        node.node.gateway().registry.connections() <= 1
+    })
+    .await;
     let mut closed_with = None;
     while let Some(frame) = read_any(&mut stuck).await {
         if let Some(code) = frame {

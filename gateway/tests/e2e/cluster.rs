@@ -1,14 +1,17 @@
 //! Scale-out over Redis with real processes: 3 gateways, 2 workers and an API sharing one
 //! Redis (or a 3-master Cluster); node and worker kills; a Redis restart under live clients.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use pushgate_fanout::testing::{RedisCluster, RedisServer};
+use pushgate_fanout::backplane::{Backplane, Inbox};
+use pushgate_fanout::redis::{RedisConfig, RedisTarget};
+use pushgate_fanout::ring::{DEFAULT_VNODES, Ring};
+use pushgate_fanout::testing::{PATIENCE, RedisCluster, RedisServer, eventually};
 use pushgate_fanout::token::TokenVerifier;
-use pushgate_protocol::{Codec, Cursor, ServerFrame};
+use pushgate_protocol::{Codec, Cursor, NodeMessage, ServerFrame};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -72,7 +75,11 @@ impl ApiClient {
 /// How every process of a deployment reaches Redis.
 #[derive(Clone, Debug)]
 pub(crate) struct Backend {
-    /// `--redis` (and `--redis-ca-cert`) and any other flags every process gets.
+    /// `--redis`, which the test's own backplane connects to as well.
+    url: String,
+    /// `--redis-ca-cert`, when the server's certificate chains to a test CA.
+    ca_cert: Option<PathBuf>,
+    /// Any other flags every process gets.
     flags: Vec<String>,
     /// The key prefix, so tests can share a server (or match an ACL user's key patterns).
     prefix: String,
@@ -86,13 +93,10 @@ impl Backend {
 
     /// `url`, trusting `ca_cert` for TLS, under `prefix`.
     pub(crate) fn new(url: &str, ca_cert: Option<&Path>, prefix: &str) -> Self {
-        let mut flags = vec!["--redis".to_owned(), url.to_owned()];
-        if let Some(ca) = ca_cert {
-            flags.push("--redis-ca-cert".into());
-            flags.push(ca.display().to_string());
-        }
         Self {
-            flags,
+            url: url.to_owned(),
+            ca_cert: ca_cert.map(Path::to_path_buf),
+            flags: Vec::new(),
             prefix: prefix.to_owned(),
         }
     }
@@ -114,6 +118,10 @@ impl Backend {
             "--membership-interval-ms".to_owned(),
             MEMBERSHIP_MS.to_owned(),
         ]);
+        args.extend(["--redis".to_owned(), self.url.clone()]);
+        if let Some(ca) = &self.ca_cert {
+            args.extend(["--redis-ca-cert".to_owned(), ca.display().to_string()]);
+        }
         args.extend(self.flags.iter().cloned());
         args
     }
@@ -242,71 +250,151 @@ impl Deployment {
     pub(crate) fn gateway_url(&self, i: usize) -> String {
         format!("ws://{}/v1/ws", self.gateways[i].addr)
     }
-}
 
-/// Poll `check` until it holds, failing the test after 40 s: generous, because these
-/// processes share the CI machine's cores with every other test binary (a 20 s limit failed
-/// once beside a release build).
-pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    /// A backplane on the deployment's Redis and key prefix, seeing what its processes see.
+    async fn backplane(&self) -> Backplane {
+        let target = RedisTarget::new(&self.backend.url, self.backend.ca_cert.as_deref())
+            .expect("the deployment's Redis URL parses");
+        let mut config = RedisConfig::new(target);
+        config.key_prefix = self.backend.prefix.clone();
+        Backplane::redis(&config)
+            .await
+            .expect("connect to the deployment's Redis")
+    }
+
+    /// Start hearing every gateway's inbox, before the users whose attachments it is to see
+    /// connect.
+    async fn watch_attachments(&self) -> AttachmentWatch {
+        let backplane = self.backplane().await;
+        let mut inboxes = Vec::new();
+        for i in 0..self.gateways.len() {
+            let node = format!("gw{i}");
+            let inbox = backplane.bus.subscribe(&node).await.expect("subscribe");
+            inboxes.push((node, inbox));
+        }
+        AttachmentWatch {
+            backplane,
+            inboxes,
+            seen: HashSet::new(),
+        }
     }
 }
 
-/// A client that keeps collecting post IDs until it has `want`, reconnecting to wherever
-/// `/v1/connect` points and resuming after its last cursor whenever its socket dies. Returns
-/// the IDs and the still-open client.
+/// Hears gateway inboxes as their nodes do, to tell when a socket away from its user's home
+/// has been attached there. A home applies its inbox in order, so once the `Attach` is in the
+/// home's inbox every later delivery to it reaches the away socket through the relay.
+struct AttachmentWatch {
+    /// Where the listening inboxes and the live node list come from.
+    backplane: Backplane,
+    /// (node, what that node hears).
+    inboxes: Vec<(String, Inbox)>,
+    /// (home, node holding the socket, user) for every attachment heard so far.
+    seen: HashSet<(String, String, String)>,
+}
+
+impl AttachmentWatch {
+    /// Wait until every `(user, node)` socket held away from the user's home (as the live
+    /// nodes' ring says) is attached at that home.
+    async fn wait_for_homes(&mut self, sockets: &[(String, String)]) {
+        let live = self.backplane.membership.live().await.expect("live nodes");
+        let ring = Ring::new(live, DEFAULT_VNODES);
+        let expected: Vec<(String, String, String)> = sockets
+            .iter()
+            .filter_map(|(user, node)| {
+                let home = &ring.home(user).expect("a live home").id;
+                (home != node).then(|| (home.clone(), node.clone(), user.clone()))
+            })
+            .collect();
+        assert!(!expected.is_empty(), "some sockets are away from home");
+        eventually("away sockets to be attached at their homes", || {
+            for (home, inbox) in &mut self.inboxes {
+                while let Ok(message) = inbox.try_recv() {
+                    if let NodeMessage::Attach { node, users } = message {
+                        for user in users {
+                            self.seen.insert((home.clone(), node.clone(), user));
+                        }
+                    }
+                }
+            }
+            let missing: Vec<&(String, String, String)> = expected
+                .iter()
+                .filter(|attachment| !self.seen.contains(*attachment))
+                .collect();
+            let settled = missing.is_empty().then_some(());
+            let seen = format!("missing (home, node, user) {missing:?}");
+            async move { settled.ok_or(seen) }
+        })
+        .await;
+    }
+}
+
+/// `redis-cli` against `url`; its output.
+fn redis_cli(url: &str, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .args(["-u", url])
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    assert!(output.status.success(), "redis-cli {args:?}: {output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The pub/sub subscribers connected to the Redis at `url` (only gateways subscribe), as
+/// (client ID, subscribed channels).
+fn subscribers(url: &str) -> Vec<(String, String)> {
+    redis_cli(url, &["CLIENT", "LIST"])
+        .lines()
+        .filter_map(|line| {
+            let field = |name: &str| {
+                line.split(' ')
+                    .find_map(|f| f.strip_prefix(name))
+                    .map(str::to_owned)
+            };
+            let subs = field("sub=").filter(|n| n != "0")?;
+            Some((field("id=")?, subs))
+        })
+        .collect()
+}
+
+/// A client that keeps collecting post IDs from `client` until it has `want`, reconnecting to
+/// wherever `/v1/connect` points and resuming after its last cursor whenever its socket dies.
+/// Returns the IDs and the still-open client.
 async fn collect(
     api: ApiClient,
     user: String,
-    first_url: String,
+    mut client: WsClient,
     want: usize,
 ) -> (Vec<u64>, WsClient) {
     let user = user.as_str();
     let token = api.token(user);
-    let mut url = first_url;
-    let mut cursor: Option<Cursor> = None;
+    let mut cursor = client.welcome_cursor();
     let mut ids = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{user} got only {} of {want}: {ids:?}",
             ids.len()
         );
-        let Ok(mut client) = WsClient::connect_url(&url, &token, Codec::Json, cursor).await else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            url = api.home(user).await.0;
-            continue;
-        };
-        if cursor.is_none() {
-            cursor = Some(client.welcome_cursor());
-        }
-        loop {
-            match client.try_next(Duration::from_secs(30)).await {
-                Some(ServerFrame::Post { id, cursor: at, .. }) => {
-                    ids.push(id);
-                    cursor = Some(at);
-                    if ids.len() >= want {
-                        return (ids, client);
-                    }
+        match client.try_next(Duration::from_secs(30)).await {
+            Some(ServerFrame::Post { id, cursor: at, .. }) => {
+                ids.push(id);
+                cursor = at;
+                if ids.len() >= want {
+                    return (ids, client);
                 }
-                Some(_) => {}
-                // The node died under us: ask where to go now.
-                None => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    url = api.home(user).await.0;
-                    break;
-                }
+            }
+            Some(_) => {}
+            // The node died under us: go where `/v1/connect` points now, which names the dead
+            // node until the ring lets go of it.
+            None => {
+                client = eventually(&format!("{user} to reconnect"), || async {
+                    let url = api.home(user).await.0;
+                    WsClient::connect_url(&url, &token, Codec::Json, Some(cursor))
+                        .await
+                        .ok()
+                })
+                .await;
             }
         }
     }
@@ -325,7 +413,9 @@ pub(crate) async fn delivery_across_nodes(backend: Backend) -> Deployment {
         deployment.follow(user, "alice").await;
         deployment.follow(user, "star").await;
     }
+    let mut attachments = deployment.watch_attachments().await;
     let mut tasks = Vec::new();
+    let mut sockets = Vec::new();
     let mut homes: HashMap<String, usize> = HashMap::new();
     for (i, user) in users.iter().enumerate() {
         let (home_url, _) = deployment.home(user).await;
@@ -334,19 +424,21 @@ pub(crate) async fn delivery_across_nodes(backend: Backend) -> Deployment {
             .expect("home is one of ours");
         *homes.entry(home_url.clone()).or_default() += 1;
         // Every sixth user deliberately connects away from home and relies on the relay.
-        let url = if i % 6 == 0 {
-            deployment.gateway_url((home + 1) % 3)
-        } else {
-            home_url
-        };
-        let client = WsClient::connect_url(&url, &deployment.token(user), Codec::Json, None)
-            .await
-            .expect("connects");
+        let at = if i % 6 == 0 { (home + 1) % 3 } else { home };
+        let client = WsClient::connect_url(
+            &deployment.gateway_url(at),
+            &deployment.token(user),
+            Codec::Json,
+            None,
+        )
+        .await
+        .expect("connects");
         tasks.push((user.clone(), client));
+        sockets.push((user.clone(), format!("gw{at}")));
     }
     assert!(homes.len() > 1, "users spread over the nodes: {homes:?}");
-    // Let the away users' attachments reach their homes.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    attachments.wait_for_homes(&sockets).await;
+    drop(attachments);
 
     let mut posted = Vec::new();
     // Interleaved, so both workers race on broadcasts and per-follower deliveries alike.
@@ -402,21 +494,37 @@ async fn killing_a_gateway_loses_nothing_and_the_ring_and_presence_heal() {
         if node == victim_node {
             victims.push(user.clone());
         }
+        // Welcomed means registered for deliveries: every post below reaches it.
+        let client = WsClient::connect_url(&url, &deployment.token(user), Codec::Json, None)
+            .await
+            .expect("connects");
         let (api, user) = (deployment.api.clone(), user.clone());
         collectors.push(tokio::spawn(async move {
-            (user.clone(), collect(api, user, url, total).await)
+            (user.clone(), collect(api, user, client, total).await)
         }));
     }
     assert!(!victims.is_empty(), "some users live on the victim");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The loner's connect must be published before the crash, or there is no presence for
+    // the lease to end.
+    eventually("the victim to publish the loner's presence", || async {
+        let (_, presence) = deployment
+            .call(Method::GET, "/v1/presence?users=loner", API_KEY, None)
+            .await;
+        presence["users"][0]["online"] == true
+    })
+    .await;
 
+    // A third of the posts before the crash, a third while the ring may still name the dead
+    // node, a third once it no longer does.
     let mut posted = Vec::new();
     for i in 0..total {
-        if i == 10 {
+        if i == total / 3 {
             deployment.gateways[1].kill9();
         }
+        if i == 2 * total / 3 {
+            deployment.wait_for_nodes(2).await;
+        }
         posted.push(deployment.post("alice", &format!("post {i}")).await);
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut clients = Vec::new();
     for collector in collectors {
@@ -472,7 +580,18 @@ async fn a_killed_workers_unacknowledged_events_are_finished_by_another() {
     for i in 0..5 {
         posted.push(deployment.post("alice", &format!("post {i}")).await);
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let events = format!("{}:{{fo}}:events", deployment.backend.prefix);
+    eventually(
+        "the doomed worker to hold every event unacknowledged",
+        || {
+            // XPENDING's summary: the count, the lowest and highest IDs, then (consumer, count).
+            let pending = redis_cli(&redis.url(), &["XPENDING", &events, "fanout"]);
+            let lines: Vec<&str> = pending.lines().collect();
+            let settled = lines.first() == Some(&"5") && lines.get(3..) == Some(&["doomed", "5"]);
+            async move { settled.then_some(()).ok_or(pending) }
+        },
+    )
+    .await;
     deployment.workers[0].kill9();
 
     deployment.add_gateway(0);
@@ -560,9 +679,13 @@ async fn processes_recover_from_a_redis_restart_without_restarting() {
     );
 
     redis.restart();
-    // Nothing was persisted: membership and presence come back from heartbeats; the follow
-    // graph is the application's to restore.
+    // Nothing was persisted: membership and presence come back from heartbeats, the inbox
+    // subscription from the gateway's pump; the follow graph is the application's to restore.
     deployment.wait_for_nodes(1).await;
+    eventually("the gateway to subscribe to its inbox again", || async {
+        !subscribers(&redis.url()).is_empty()
+    })
+    .await;
     deployment.follow("bob", "alice").await;
     let after = deployment.post("alice", "after").await;
     assert_eq!(
@@ -574,7 +697,8 @@ async fn processes_recover_from_a_redis_restart_without_restarting() {
         let (_, presence) = deployment
             .call(Method::GET, "/v1/presence?users=bob", API_KEY, None)
             .await;
-        presence["users"][0]["online"] == true
+        let online = presence["users"][0]["online"] == true;
+        online.then_some(()).ok_or(presence)
     })
     .await;
 }
@@ -594,37 +718,29 @@ async fn cutting_a_gateways_inbox_subscription_loses_no_post() {
     // Cut the gateway's inbox subscription: whatever is published before it resubscribes is
     // lost on the bus, but not for bob (a later push reveals the gap and the feed fills it).
     let mut posted = Vec::new();
-    let clients = Command::new("redis-cli")
-        .args(["-u", &redis.url(), "CLIENT", "LIST"])
-        .output()
-        .expect("redis-cli");
-    let subscribers: Vec<String> = String::from_utf8_lossy(&clients.stdout)
-        .lines()
-        .filter(|line| {
-            line.split(' ')
-                .any(|f| f.starts_with("sub=") && f != "sub=0")
-        })
-        .filter_map(|line| {
-            line.split(' ')
-                .find_map(|f| f.strip_prefix("id="))
-                .map(str::to_owned)
-        })
-        .collect();
-    assert!(
-        !subscribers.is_empty(),
-        "the gateway subscribes to its inbox"
-    );
-    for id in subscribers {
-        let killed = Command::new("redis-cli")
-            .args(["-u", &redis.url(), "CLIENT", "KILL", "ID", &id])
-            .output()
-            .expect("redis-cli");
-        assert!(killed.status.success());
+    let cut = subscribers(&redis.url());
+    assert!(!cut.is_empty(), "the gateway subscribes to its inbox");
+    for (id, _) in &cut {
+        redis_cli(&redis.url(), &["CLIENT", "KILL", "ID", id]);
     }
     for i in 0..3 {
         posted.push(deployment.post("alice", &format!("during {i}")).await);
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The same channels again, on new connections.
+    let mut channels: Vec<&String> = cut.iter().map(|(_, subs)| subs).collect();
+    channels.sort();
+    eventually("the gateway to subscribe to its inbox again", || {
+        let now = subscribers(&redis.url());
+        let mut again: Vec<&String> = now
+            .iter()
+            .filter(|(id, _)| cut.iter().all(|(old, _)| old != id))
+            .map(|(_, subs)| subs)
+            .collect();
+        again.sort();
+        let settled = again == channels;
+        async move { settled }
+    })
+    .await;
     posted.push(deployment.post("alice", "after").await);
     let got: Vec<u64> = bob
         .posts(posted.len())
@@ -638,33 +754,45 @@ async fn cutting_a_gateways_inbox_subscription_loses_no_post() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_whose_home_is_full_are_sent_to_a_node_with_room_and_still_get_pushes() {
+    const SMALL: usize = 2;
     let redis = RedisServer::start();
     let mut deployment = Deployment::start(&redis.url(), 0, 1).await;
-    deployment.add_gateway_with(0, &["--max-connections=2".into()]);
+    deployment.add_gateway_with(0, &[format!("--max-connections={SMALL}")]);
     deployment.add_gateway(1);
     deployment.wait_for_nodes(2).await;
     let users = users(12);
     for user in &users {
         deployment.follow(user, "alice").await;
     }
-    // Connect everyone where /v1/connect says, one at a time, letting the full node's
-    // heartbeat report its count before the next user asks.
+    let mut attachments = deployment.watch_attachments().await;
+    // Connect everyone where /v1/connect says, one at a time. Once gw0 is full, its
+    // heartbeat must reach the API before the next user asks.
     let mut clients = Vec::new();
+    let mut sockets = Vec::new();
     let mut on_small = 0;
     for user in &users {
         let (url, node) = deployment.home(user).await;
-        on_small += usize::from(node == "gw0");
         let client = WsClient::connect_url(&url, &deployment.token(user), Codec::Json, None)
             .await
             .unwrap_or_else(|e| panic!("{user} refused at {node}: {e}"));
         clients.push(client);
-        tokio::time::sleep(Duration::from_millis(450)).await;
+        if node == "gw0" {
+            on_small += 1;
+            if on_small == SMALL {
+                eventually("the API to send gw0's users elsewhere", || async {
+                    deployment.home(user).await.1 != "gw0"
+                })
+                .await;
+            }
+        }
+        sockets.push((user.clone(), node));
     }
     assert!(
-        on_small <= 2,
+        on_small <= SMALL,
         "gw0 holds at most its capacity, got {on_small}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    attachments.wait_for_homes(&sockets).await;
+    drop(attachments);
     let id = deployment.post("alice", "reaches everyone").await;
     for client in &mut clients {
         assert_eq!(client.posts(1).await[0].0, id);

@@ -86,7 +86,7 @@ async fn every_acknowledged_post_survives_a_kill_9_of_redis_with_appendfsync_alw
 
     redis.stop(); // SIGKILL, mid-stream.
     let refused_before = refused.load(Ordering::Relaxed);
-    crate::cluster::eventually("posts to be refused while Redis is down", || async {
+    pushgate_fanout::testing::eventually("posts to be refused while Redis is down", || async {
         refused.load(Ordering::Relaxed) > refused_before
     })
     .await;

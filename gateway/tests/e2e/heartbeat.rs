@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use pushgate_fanout::testing::eventually;
 use pushgate_protocol::Codec;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -40,17 +41,12 @@ async fn a_silent_peer_is_reaped_and_goes_offline() {
     let _vanished = WsClient::connect(node.addr(), &node.token("ghost"), Codec::Json, None)
         .await
         .expect("connects");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while node.node.gateway().registry.connections() > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "silent peer was never reaped"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the silent peer to be reaped", || async {
+        node.node.gateway().registry.connections() == 0
+    })
+    .await;
     // Presence follows on the next node heartbeat.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
+    eventually("the ghost to go offline", || async {
         let (_, body) = node
             .call(
                 reqwest::Method::GET,
@@ -60,13 +56,9 @@ async fn a_silent_peer_is_reaped_and_goes_offline() {
             )
             .await;
         // Offline with a last_seen: the connect and the disconnect were both published.
-        if body["users"][0]["online"] == false && body["users"][0]["last_seen"].as_u64().is_some() {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "ghost still online: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let offline =
+            body["users"][0]["online"] == false && body["users"][0]["last_seen"].as_u64().is_some();
+        offline.then_some(()).ok_or(body)
+    })
+    .await;
 }

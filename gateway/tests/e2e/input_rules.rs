@@ -1,15 +1,15 @@
 //! Input rules at the edges: out-of-range cursors, user IDs, the follow limit.
 
 use std::num::NonZeroUsize;
-use std::time::Duration;
 
 use pushgate_fanout::api::ApiLimits;
+use pushgate_fanout::testing::eventually;
 use pushgate_protocol::{ClientFrame, Codec, Cursor, ServerFrame};
 use reqwest::Method;
 use serde_json::json;
 use tokio_tungstenite::tungstenite;
 
-use crate::support::{Options, TestNode, WAIT, WsClient};
+use crate::support::{Options, TestNode, WsClient};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_largest_cursor_answers_like_any_cursor_past_the_head() {
@@ -17,14 +17,10 @@ async fn the_largest_cursor_answers_like_any_cursor_past_the_head() {
     node.follow("bob", "alice").await;
     node.post("alice", "one").await;
     let feeds = node.node.gateway().backplane.feeds.clone();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while feeds.head("bob").await.expect("head") < 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the post never reached bob"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("the post to reach bob's feed", || async {
+        feeds.head("bob").await.expect("head") >= 1
+    })
+    .await;
     let bob = node.token("bob");
     // A cursor from the future (a store reset, or made up) answers from the start of the
     // feed, said to be incomplete, whatever its size.

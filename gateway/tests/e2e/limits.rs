@@ -3,6 +3,7 @@
 use std::num::NonZeroU32;
 
 use pushgate_fanout::api::ApiLimits;
+use pushgate_fanout::testing::eventually;
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -109,9 +110,8 @@ async fn a_full_node_refuses_upgrades_with_503_and_says_where_to_ask() {
     );
     drop(first);
     // A freed slot is usable again once the node has counted the departure.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    while tokio_tungstenite::connect_async(&url).await.is_err() {
-        assert!(tokio::time::Instant::now() < deadline, "slot never freed");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    eventually("the freed slot to be usable", || {
+        tokio_tungstenite::connect_async(&url)
+    })
+    .await;
 }

@@ -1,8 +1,7 @@
 //! Per-user bounds: sockets per user and node, resume replays per connection, follows.
 
-use std::time::Duration;
-
 use futures_util::StreamExt;
+use pushgate_fanout::testing::eventually;
 use pushgate_protocol::{ClientFrame, Codec, Cursor, ErrorCode, ServerFrame};
 use tokio_tungstenite::tungstenite::{self, Message};
 
@@ -30,14 +29,10 @@ fn capped(max_per_user: u32) -> Options {
 
 /// Wait until the node holds `count` sockets.
 async fn connections_become(node: &TestNode, count: u64) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while node.node.gateway().registry.connections() != count {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never {count} sockets"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(&format!("{count} sockets"), || async {
+        node.node.gateway().registry.connections() == count
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,14 +87,10 @@ async fn a_resume_flood_replays_a_bounded_amount() {
         node.post("alice", &format!("backlog {i}")).await;
     }
     let feeds = node.node.gateway().backplane.feeds.clone();
-    let deadline = tokio::time::Instant::now() + WAIT * 4;
-    while feeds.head("bob").await.expect("head") < 300 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "backlog not fanned out"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the backlog to be fanned out", || async {
+        feeds.head("bob").await.expect("head") >= 300
+    })
+    .await;
 
     // The case: 40 resumes from the start on one socket.
     let mut bob = node.connect("bob").await;

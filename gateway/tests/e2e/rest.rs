@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use pushgate_fanout::testing::eventually;
 use reqwest::Method;
 use serde_json::json;
 
@@ -43,20 +44,14 @@ async fn feed_pages_back_in_time_and_catches_up_after_a_cursor() {
     let token = node.token("bob");
     // Fan-out runs behind the 201s: connect once bob's feed holds all seven, so none of them
     // arrives as a live push.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
+    eventually("fan-out to finish", || async {
         let (_, page) = node
             .call(Method::GET, "/v1/feed?limit=10", &token, None)
             .await;
-        if page["items"].as_array().map(Vec::len) == Some(ids.len()) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "fan-out never finished: {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        let done = page["items"].as_array().map(Vec::len) == Some(ids.len());
+        done.then_some(()).ok_or(page)
+    })
+    .await;
     let mut bob = node.connect("bob").await;
     bob.silent_for(Duration::from_millis(200)).await;
     let mut seen = Vec::new();
@@ -147,8 +142,7 @@ async fn connect_presence_and_operations_endpoints_answer() {
 
     let _bob = node.connect("bob").await;
     let _bob_too = node.connect("bob").await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
+    let presence = eventually("presence to show both of bob's sockets", || async {
         let (_, presence) = node
             .call(
                 Method::GET,
@@ -157,18 +151,13 @@ async fn connect_presence_and_operations_endpoints_answer() {
                 None,
             )
             .await;
-        if presence["users"][0]["connections"] == 2 {
-            assert_eq!(presence["users"][0]["online"], true);
-            assert_eq!(presence["users"][1]["online"], false);
-            assert_eq!(presence["users"][1]["last_seen"], serde_json::Value::Null);
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "presence never showed bob: {presence}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let shown = presence["users"][0]["connections"] == 2;
+        if shown { Ok(presence) } else { Err(presence) }
+    })
+    .await;
+    assert_eq!(presence["users"][0]["online"], true);
+    assert_eq!(presence["users"][1]["online"], false);
+    assert_eq!(presence["users"][1]["last_seen"], serde_json::Value::Null);
 
     assert_eq!(
         node.http
@@ -263,20 +252,17 @@ async fn presence_is_private_to_friends_and_counts_to_the_service() {
         body["users"].as_array().expect("users").clone()
     };
     // The service sees every field, once the connect is published.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
+    let seen = eventually("alice to be online", || async {
         let seen = ask(node.api_key(), "alice,carol").await;
         if seen[0]["online"] == true {
-            assert_eq!(seen[0]["connections"], 1);
-            assert_eq!(seen[1]["user"], "carol");
-            break;
+            Ok(seen)
+        } else {
+            Err(format!("{seen:?}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "alice never online: {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    assert_eq!(seen[0]["connections"], 1);
+    assert_eq!(seen[1]["user"], "carol");
     // A friend learns that alice is online, not how many devices she has open.
     let for_bob = ask(&node.token("bob"), "alice,carol,nobody").await;
     assert_eq!(for_bob.len(), 1, "only the friend: {for_bob:?}");
