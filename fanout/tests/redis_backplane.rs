@@ -5,29 +5,29 @@ use std::time::{Duration, Instant};
 
 use pushgate_fanout::backplane::{
     AppendOutcome, Backplane, BackplaneError, CreateOutcome, Edge, FanoutEvent, Followed,
-    Idempotency, NewPost, NodeInfo, PresenceChange, Visibility,
+    Idempotency, LoggedEvent, NewPost, NodeInfo, NotifyEvent, PostEvent, PresenceChange,
+    Visibility,
 };
 use pushgate_fanout::memory::MemoryConfig;
 use pushgate_fanout::redis::{BusKind, RedisConfig};
 use pushgate_fanout::testing::{RedisCluster, RedisServer};
-use pushgate_protocol::{FeedItem, NodeMessage, Recipient};
+use pushgate_protocol::{Audience, FeedItem, NodeMessage, Recipient};
 
 fn post(id: u64) -> FeedItem {
     FeedItem::Post {
         id,
         author: "a".into(),
         ts: id,
+        audience: Audience::Followers,
     }
 }
 
-fn notify_event(n: u64) -> FanoutEvent {
-    FanoutEvent::Notify {
-        item: FeedItem::Notify {
-            id: n,
-            kind: "k".into(),
-            data: serde_json::json!({"n": n}),
-            ts: n,
-        },
+fn notify_event(n: u64) -> NotifyEvent {
+    NotifyEvent {
+        id: n,
+        kind: "k".into(),
+        data: serde_json::json!({"n": n}),
+        ts: n,
         users: vec!["u".into()],
     }
 }
@@ -323,26 +323,43 @@ async fn create_is_atomic_and_idempotent() {
     assert_eq!(got.iter().map(|p| p.id).collect::<Vec<_>>(), vec![3, 1]);
     assert_eq!(got[1], created);
 
-    // Two fan-out events (public and followers-only); the private post has none.
+    // Two fan-out events (public and followers-only), both for every follower; the private
+    // post has none.
     let events = bp.events.read("w", 10, Duration::ZERO).await.expect("read");
     assert_eq!(events.len(), 2);
     assert_eq!(
         events[0].event,
-        FanoutEvent::Post {
-            item: FeedItem::Post {
-                id: 1,
-                author: "al".into(),
-                ts: created.ts
-            },
-            visibility: Visibility::Public,
-        }
+        FanoutEvent::Post(PostEvent {
+            id: 1,
+            author: "al".into(),
+            ts: created.ts,
+            audience: Audience::Followers,
+        })
     );
     assert!(matches!(
         events[1].event,
-        FanoutEvent::Post {
-            visibility: Visibility::Followers,
+        FanoutEvent::Post(PostEvent {
+            id: 2,
+            audience: Audience::Followers,
             ..
-        }
+        })
+    ));
+    // A friends-only post's event says so.
+    bp.posts
+        .create(new_post("al", "pals", Visibility::Friends), None)
+        .await
+        .expect("create");
+    let events = bp.events.read("w", 10, Duration::ZERO).await.expect("read");
+    assert!(matches!(
+        events[..],
+        [LoggedEvent {
+            event: FanoutEvent::Post(PostEvent {
+                id: 4,
+                audience: Audience::Friends,
+                ..
+            }),
+            ..
+        }]
     ));
 
     assert!(bp.posts.delete(1).await.expect("delete"));
@@ -393,7 +410,7 @@ async fn idempotent_appends_replay(bp: &Backplane) {
         .await
         .expect("read");
     assert_eq!(logged.len(), 1, "one event for the key");
-    assert_eq!(logged[0].event, notify_event(41));
+    assert_eq!(logged[0].event, FanoutEvent::Notify(notify_event(41)));
     bp.events.ack(&[logged[0].id.clone()]).await.expect("ack");
 }
 
@@ -574,7 +591,7 @@ async fn events_are_read_acked_reclaimed_and_dead_lettered() {
     let first = bp.events.read("a", 10, Duration::ZERO).await.expect("read");
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].attempts, 0);
-    assert_eq!(first[0].event, notify_event(1));
+    assert_eq!(first[0].event, FanoutEvent::Notify(notify_event(1)));
     let again = bp.events.read("b", 10, Duration::ZERO).await.expect("read");
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].id, first[0].id);
@@ -667,7 +684,7 @@ async fn blocked_read_wakes_on_append() {
         .expect("append");
     let got = reader.await.expect("join").expect("read");
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].event, notify_event(7));
+    assert_eq!(got[0].event, FanoutEvent::Notify(notify_event(7)));
 }
 
 #[tokio::test]
@@ -689,7 +706,8 @@ async fn broadcasts_merge_authors_in_global_order_and_dedupe_by_post() {
         FeedItem::Post {
             id: 11,
             author: "b".into(),
-            ts: 2
+            ts: 2,
+            audience: Audience::Followers,
         }
     );
     assert!(slice.complete);
@@ -710,7 +728,8 @@ async fn broadcasts_merge_authors_in_global_order_and_dedupe_by_post() {
         FeedItem::Post {
             id: 14,
             author: "c:d".into(),
-            ts: 5
+            ts: 5,
+            audience: Audience::Followers,
         }
     );
 }
@@ -1037,7 +1056,7 @@ async fn calls_fail_unavailable_while_redis_is_down_and_recover_after() {
     eventually(|| bp.events.append(notify_event(2), None)).await;
     let events = eventually(|| bp.events.read("w", 10, Duration::ZERO)).await;
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].event, notify_event(2));
+    assert_eq!(events[0].event, FanoutEvent::Notify(notify_event(2)));
     // The inbox pump resubscribes by itself; sends fail only until it has.
     eventually(|| bp.bus.send("n1", deliver(9))).await;
     assert_eq!(recv(&mut inbox).await, deliver(9));

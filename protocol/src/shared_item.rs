@@ -113,14 +113,22 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::Audience;
 
     fn items() -> impl Strategy<Value = FeedItem> {
         prop_oneof![
-            (any::<u64>(), ".{0,40}", any::<u64>()).prop_map(|(id, author, ts)| FeedItem::Post {
-                id,
-                author,
-                ts
-            }),
+            (any::<u64>(), ".{0,40}", any::<u64>(), any::<bool>()).prop_map(
+                |(id, author, ts, friends)| FeedItem::Post {
+                    id,
+                    author,
+                    ts,
+                    audience: if friends {
+                        Audience::Friends
+                    } else {
+                        Audience::Followers
+                    },
+                }
+            ),
             (any::<u64>(), ".{0,20}", ".{0,40}", any::<u64>()).prop_map(|(id, kind, text, ts)| {
                 FeedItem::Notify {
                     id,
@@ -159,6 +167,7 @@ mod tests {
             id: 7,
             author: "alice".into(),
             ts: 1,
+            audience: Audience::Followers,
         });
         for codec in [Codec::Json, Codec::MsgPack] {
             shared.encode(codec, Cursor::new(3, 4)).expect("encodes");

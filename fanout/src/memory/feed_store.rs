@@ -123,12 +123,14 @@ impl FeedStore for MemoryFeedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pushgate_protocol::Audience;
 
     fn post(id: u64) -> FeedItem {
         FeedItem::Post {
             id,
             author: "a".into(),
             ts: id,
+            audience: Audience::Followers,
         }
     }
 

@@ -18,6 +18,7 @@ mod node_bus;
 mod post_store;
 mod presence_store;
 mod revocation_list;
+mod stream_entry;
 
 use std::sync::Arc;
 use std::time::Duration;

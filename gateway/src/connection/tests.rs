@@ -12,7 +12,7 @@ use pushgate_fanout::drain::Drain;
 use pushgate_fanout::memory::MemoryConfig;
 use pushgate_fanout::ring::Ring;
 use pushgate_fanout::token::TokenVerifier;
-use pushgate_protocol::{ClientFrame, Codec, Cursor, FeedItem, ServerFrame, SharedItem};
+use pushgate_protocol::{Audience, ClientFrame, Codec, Cursor, FeedItem, ServerFrame, SharedItem};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -95,6 +95,7 @@ fn post(id: u64) -> FeedItem {
         id,
         author: "alice".into(),
         ts: id,
+        audience: Audience::Followers,
     }
 }
 
