@@ -11,6 +11,7 @@ mod credentials;
 mod delivery;
 mod disconnect;
 mod drain;
+mod friends;
 mod heartbeat;
 mod hybrid;
 mod identity;
