@@ -6,17 +6,19 @@ use serde::{Deserialize, Serialize};
 
 use super::{BackplaneResult, UserId};
 
-/// Who may read a post.
+/// Who may read a post: `public` anyone with a token; `followers` the author and its
+/// followers (anyone may follow anyone, so this keeps out only who did not choose to follow:
+/// it is not consent); `friends` the author and its friends, mutual follows (the author
+/// consents by following back), checked at every read and push, so an unfollow on either side
+/// hides it from then on; `private` the author only, never pushed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Visibility {
     /// Anyone with a valid token.
     Public,
-    /// The author and the author's followers. Anyone may follow anyone, so this keeps a post
-    /// from strangers who did not choose to follow, not from someone the author never chose.
+    /// The author and the author's followers.
     Followers,
-    /// The author and the author's friends: users the author follows who follow it back.
-    /// Following back is the author's consent; it is checked at every read and push.
+    /// The author and the users it follows that follow it back.
     Friends,
     /// The author only; never fanned out.
     Private,
