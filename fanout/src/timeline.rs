@@ -271,4 +271,45 @@ mod tests {
         assert_eq!(older.items, vec![post(1, "friend", 10)]);
         assert_eq!(older.next, None);
     }
+
+    #[tokio::test]
+    async fn hidden_friends_posts_still_move_cursors_and_pages_on() {
+        let bp = Backplane::memory(&MemoryConfig::default());
+        let reader = vec!["reader".to_owned()];
+        let hidden = |id| FeedItem::Post {
+            id,
+            author: "former".into(),
+            ts: id,
+            audience: Audience::Friends,
+        };
+        bp.feeds
+            .append(&reader, &post(1, "friend", 1))
+            .await
+            .expect("append");
+        for id in 2..=3 {
+            bp.feeds.append(&reader, &hidden(id)).await.expect("append");
+        }
+        let timeline = Timeline::new(bp);
+
+        let caught = timeline
+            .since("reader", Cursor::default(), 10)
+            .await
+            .expect("since");
+        assert_eq!(caught.items.len(), 1);
+        assert_eq!(caught.cursor, Cursor::new(3, 0), "past the hidden posts");
+        let full = timeline
+            .since("reader", Cursor::new(1, 0), 2)
+            .await
+            .expect("since");
+        assert!(full.items.is_empty() && full.more && full.cursor == Cursor::new(3, 0));
+
+        let newest = timeline.before("reader", None, 2).await.expect("before");
+        assert!(newest.items.is_empty(), "{newest:?}");
+        let older = timeline
+            .before("reader", newest.next, 2)
+            .await
+            .expect("a full page of hidden posts has a next page");
+        assert_eq!(older.items, vec![post(1, "friend", 1)]);
+        assert_eq!(older.next, None);
+    }
 }
