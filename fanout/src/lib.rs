@@ -21,7 +21,8 @@
 //! - `http`: what REST and the socket upgrades share: problem responses, bearer credentials.
 //! - `worker`: the fan-out worker with retries, backoff and dead letters.
 //! - `ring`, `ring_watcher`: consistent hashing over live gateway nodes.
-//! - `timeline`: merged feed reads for REST paging and gateway resumes.
+//! - `timeline`: merged feed reads for REST paging and gateway resumes; `friend_check`: the
+//!   friends-only rule those reads and `GET /v1/posts` apply.
 //! - `token`: user tokens (shared secret, PEM public keys, a JWKS kept fresh) and the
 //!   service key.
 //! - `drain`: the shutdown handle; `clock`: timestamps in protocol units.
@@ -32,6 +33,7 @@ pub mod api;
 pub mod backplane;
 pub mod clock;
 pub mod drain;
+pub mod friend_check;
 pub mod http;
 pub mod memory;
 pub mod redis;

@@ -2,7 +2,8 @@
 
 use pushgate_protocol::{Cursor, FeedItem};
 
-use crate::backplane::{Backplane, BackplaneResult};
+use crate::backplane::{Backplane, BackplaneResult, FeedSlice};
+use crate::friend_check::FriendCheck;
 
 /// One item of a merged feed and the cursor right after it.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,7 +17,8 @@ pub struct TimelineItem {
 pub struct CatchUp {
     /// Items, each with the cursor a client stores after it.
     pub items: Vec<TimelineItem>,
-    /// The cursor after the last item (the asked cursor when there are none).
+    /// The cursor after the last entry read, hidden friends-only posts included (the asked
+    /// cursor when there were none): where the next call starts.
     pub cursor: Cursor,
     /// False when the feed no longer holds everything after the asked cursor.
     pub complete: bool,
@@ -32,7 +34,8 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
-/// Reads merged feeds for one user.
+/// Reads merged feeds for one user, hiding friends-only posts of authors who are not the
+/// user's friends at the time of the read.
 #[derive(Clone, Debug)]
 pub struct Timeline {
     backplane: Backplane,
@@ -69,17 +72,18 @@ impl Timeline {
         let own = feed.entries.into_iter().map(|e| (e.seq, e.item));
         let celebrity = broadcasts.entries.into_iter().map(|e| (e.seq, e.item));
         let (merged, leftover) = merge(own, celebrity, limit, |own, celebrity| own <= celebrity);
+        let check = self.check(user, &merged).await?;
         let mut cursor = after;
-        let items = merged
-            .into_iter()
-            .map(|(source, seq, item)| {
-                match source {
-                    Source::Own => cursor.feed = seq,
-                    Source::Celebrity => cursor.broadcast = seq,
-                }
-                TimelineItem { item, cursor }
-            })
-            .collect();
+        let mut items = Vec::with_capacity(merged.len());
+        for (source, seq, item) in merged {
+            match source {
+                Source::Own => cursor.feed = seq,
+                Source::Celebrity => cursor.broadcast = seq,
+            }
+            if check.shows(&item) {
+                items.push(TimelineItem { item, cursor });
+            }
+        }
         Ok(CatchUp {
             more: full || leftover,
             items,
@@ -110,6 +114,9 @@ impl Timeline {
         let own = own.into_iter().map(|e| (e.seq, e.item));
         let celebrity = celebrity.into_iter().map(|e| (e.seq, e.item));
         let (merged, _) = merge(own, celebrity, limit, |own, celebrity| own >= celebrity);
+        let check = self.check(user, &merged).await?;
+        // A page whose friends-only posts were all hidden still has a next page when full.
+        let exhausted = merged.len() < limit;
         let mut next = before.unwrap_or(Cursor::new(u64::MAX, u64::MAX));
         let mut items = Vec::with_capacity(merged.len());
         for (source, seq, item) in merged {
@@ -117,13 +124,39 @@ impl Timeline {
                 Source::Own => next.feed = seq,
                 Source::Celebrity => next.broadcast = seq,
             }
-            items.push(item);
+            if check.shows(&item) {
+                items.push(item);
+            }
         }
-        let exhausted = items.len() < limit;
         Ok(Page {
             items,
             next: (!exhausted).then_some(next),
         })
+    }
+
+    /// Entries of the user's own feed after position `after`, oldest first, at most `limit`
+    /// read (fewer returned when friends-only posts are hidden): a connection's gap fill.
+    pub async fn own_since(
+        &self,
+        user: &str,
+        after: u64,
+        limit: usize,
+    ) -> BackplaneResult<FeedSlice> {
+        let mut slice = self.backplane.feeds.since(user, after, limit).await?;
+        let authors = FriendCheck::authors(slice.entries.iter().map(|e| &e.item));
+        let check = FriendCheck::ask(self.backplane.follows.as_ref(), user, authors).await?;
+        slice.entries.retain(|e| check.shows(&e.item));
+        Ok(slice)
+    }
+
+    /// What `user` may see of `merged`, asked once for all its friends-only posts' authors.
+    async fn check(
+        &self,
+        user: &str,
+        merged: &[(Source, u64, FeedItem)],
+    ) -> BackplaneResult<FriendCheck> {
+        let authors = FriendCheck::authors(merged.iter().map(|(_, _, item)| item));
+        FriendCheck::ask(self.backplane.follows.as_ref(), user, authors).await
     }
 }
 
@@ -168,12 +201,14 @@ fn merge(
 mod tests {
     use super::*;
     use crate::memory::MemoryConfig;
+    use pushgate_protocol::Audience;
 
     fn post(id: u64, author: &str, ts: u64) -> FeedItem {
         FeedItem::Post {
             id,
             author: author.into(),
             ts,
+            audience: Audience::Followers,
         }
     }
 
@@ -234,6 +269,47 @@ mod tests {
             .await
             .expect("before");
         assert_eq!(older.items, vec![post(1, "friend", 10)]);
+        assert_eq!(older.next, None);
+    }
+
+    #[tokio::test]
+    async fn hidden_friends_posts_still_move_cursors_and_pages_on() {
+        let bp = Backplane::memory(&MemoryConfig::default());
+        let reader = vec!["reader".to_owned()];
+        let hidden = |id| FeedItem::Post {
+            id,
+            author: "former".into(),
+            ts: id,
+            audience: Audience::Friends,
+        };
+        bp.feeds
+            .append(&reader, &post(1, "friend", 1))
+            .await
+            .expect("append");
+        for id in 2..=3 {
+            bp.feeds.append(&reader, &hidden(id)).await.expect("append");
+        }
+        let timeline = Timeline::new(bp);
+
+        let caught = timeline
+            .since("reader", Cursor::default(), 10)
+            .await
+            .expect("since");
+        assert_eq!(caught.items.len(), 1);
+        assert_eq!(caught.cursor, Cursor::new(3, 0), "past the hidden posts");
+        let full = timeline
+            .since("reader", Cursor::new(1, 0), 2)
+            .await
+            .expect("since");
+        assert!(full.items.is_empty() && full.more && full.cursor == Cursor::new(3, 0));
+
+        let newest = timeline.before("reader", None, 2).await.expect("before");
+        assert!(newest.items.is_empty(), "{newest:?}");
+        let older = timeline
+            .before("reader", newest.next, 2)
+            .await
+            .expect("a full page of hidden posts has a next page");
+        assert_eq!(older.items, vec![post(1, "friend", 1)]);
         assert_eq!(older.next, None);
     }
 }

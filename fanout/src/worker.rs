@@ -4,11 +4,11 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use pushgate_protocol::{FeedItem, NodeMessage, Recipient};
+use pushgate_protocol::{Audience, FeedItem, NodeMessage, Recipient};
 use rand::Rng;
 use tokio::sync::mpsc;
 
-use crate::backplane::{Backplane, BackplaneError, FanoutEvent, LoggedEvent, UserId};
+use crate::backplane::{Backplane, BackplaneError, FanoutEvent, LoggedEvent, PostEvent, UserId};
 use crate::clock::age_seconds;
 use crate::drain::Drain;
 use crate::ring_watcher::RingView;
@@ -53,11 +53,8 @@ impl Default for WorkerConfig {
 /// The lane of `event`: by author for posts, by first recipient for notifications.
 fn lane_of(event: &FanoutEvent, lanes: usize) -> usize {
     let key = match event {
-        FanoutEvent::Post { item, .. } => match item {
-            FeedItem::Post { author, .. } => Some(author),
-            FeedItem::Notify { .. } => None,
-        },
-        FanoutEvent::Notify { users, .. } => users.first(),
+        FanoutEvent::Post(post) => Some(&post.author),
+        FanoutEvent::Notify(notify) => notify.users.first(),
     };
     // SipHash with fixed keys: the same author gets the same lane in every run.
     let mut hasher = DefaultHasher::new();
@@ -149,8 +146,8 @@ impl Worker {
 
     /// Process one event with retries; ack it, or dead-letter it after `max_attempts`.
     async fn handle(&self, event: LoggedEvent, drain: &Drain) {
-        let (FanoutEvent::Post { item, .. } | FanoutEvent::Notify { item, .. }) = &event.event;
-        metrics::histogram!("pushgate_worker_event_age_seconds").record(age_seconds(item.ts()));
+        metrics::histogram!("pushgate_worker_event_age_seconds")
+            .record(age_seconds(event.event.ts()));
         let started = Instant::now();
         let mut attempt = event.attempts;
         loop {
@@ -208,45 +205,78 @@ impl Worker {
     /// One attempt at an event; returns how many recipients it reached.
     async fn fan_out(&self, event: &FanoutEvent) -> Result<u64, AttemptError> {
         match event {
-            FanoutEvent::Post { item, .. } => {
-                let FeedItem::Post { id, author, ts } = item else {
-                    return Ok(0);
-                };
-                let followers = self.backplane.follows.follower_count(author).await?;
-                if followers >= self.config.celebrity_threshold {
-                    let seq = self.backplane.broadcasts.append(author, *id, *ts).await?;
-                    let message = NodeMessage::Broadcast {
-                        id: *id,
-                        author: author.clone(),
-                        ts: *ts,
-                        seq,
-                    };
-                    self.backplane.bus.broadcast(message).await?;
-                    return Ok(followers);
-                }
-                let mut from: Option<String> = None;
+            FanoutEvent::Post(post) => match post.audience {
+                Audience::Followers => self.fan_out_to_followers(post).await,
+                Audience::Friends => self.fan_out_to_friends(post).await,
+            },
+            FanoutEvent::Notify(notify) => {
+                let item = notify.item();
                 let mut total = 0;
-                loop {
-                    let page = self
-                        .backplane
-                        .follows
-                        .followers(author, from.as_deref(), self.config.chunk)
-                        .await?;
-                    total += self.deliver(&page.users, item).await?;
-                    match page.next {
-                        Some(next) => from = Some(next),
-                        None => return Ok(total),
-                    }
-                }
-            }
-            FanoutEvent::Notify { item, users } => {
-                let mut total = 0;
-                for chunk in users.chunks(self.config.chunk.max(1)) {
-                    total += self.deliver(chunk, item).await?;
+                for chunk in notify.users.chunks(self.config.chunk.max(1)) {
+                    total += self.deliver(chunk, &item).await?;
                 }
                 Ok(total)
             }
         }
+    }
+
+    /// Every follower's feed, or once to the broadcast log for a celebrity author.
+    async fn fan_out_to_followers(&self, post: &PostEvent) -> Result<u64, AttemptError> {
+        let author = &post.author;
+        let followers = self.backplane.follows.follower_count(author).await?;
+        if followers >= self.config.celebrity_threshold {
+            let seq = self
+                .backplane
+                .broadcasts
+                .append(author, post.id, post.ts)
+                .await?;
+            let message = NodeMessage::Broadcast {
+                id: post.id,
+                author: author.clone(),
+                ts: post.ts,
+                seq,
+            };
+            self.backplane.bus.broadcast(message).await?;
+            return Ok(followers);
+        }
+        let item = post.item();
+        let mut from: Option<String> = None;
+        let mut total = 0;
+        loop {
+            let page = self
+                .backplane
+                .follows
+                .followers(author, from.as_deref(), self.config.chunk)
+                .await?;
+            total += self.deliver(&page.users, &item).await?;
+            match page.next {
+                Some(next) => from = Some(next),
+                None => return Ok(total),
+            }
+        }
+    }
+
+    /// The feeds of the author's friends as they are now: the users the author follows
+    /// (bounded by the follow limit, so never the celebrity path) who follow it back.
+    async fn fan_out_to_friends(&self, post: &PostEvent) -> Result<u64, AttemptError> {
+        let followed = self.backplane.follows.following(&post.author).await?;
+        let item = post.item();
+        let mut total = 0;
+        for chunk in followed.chunks(self.config.chunk.max(1)) {
+            let back = self
+                .backplane
+                .follows
+                .filter_followers(&post.author, chunk)
+                .await?;
+            let friends: Vec<UserId> = chunk
+                .iter()
+                .zip(back)
+                .filter(|(_, back)| *back)
+                .map(|(user, _)| user.clone())
+                .collect();
+            total += self.deliver(&friends, &item).await?;
+        }
+        Ok(total)
     }
 
     /// Write `item` into each user's feed, then send one batch per home node.
@@ -282,29 +312,25 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backplane::Visibility;
+    use crate::backplane::NotifyEvent;
 
     fn post_by(author: &str, id: u64) -> FanoutEvent {
-        FanoutEvent::Post {
-            item: FeedItem::Post {
-                id,
-                author: author.into(),
-                ts: id,
-            },
-            visibility: Visibility::Public,
-        }
+        FanoutEvent::Post(PostEvent {
+            id,
+            author: author.into(),
+            ts: id,
+            audience: Audience::Followers,
+        })
     }
 
     fn notify(users: &[&str]) -> FanoutEvent {
-        FanoutEvent::Notify {
-            item: FeedItem::Notify {
-                id: 1,
-                kind: "k".into(),
-                data: serde_json::Value::Null,
-                ts: 1,
-            },
+        FanoutEvent::Notify(NotifyEvent {
+            id: 1,
+            kind: "k".into(),
+            data: serde_json::Value::Null,
+            ts: 1,
             users: users.iter().map(|u| (*u).to_owned()).collect(),
-        }
+        })
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use pushgate_fanout::backplane::{Backplane, BackplaneError};
+use pushgate_fanout::backplane::{Backplane, BackplaneError, FanoutEvent};
 use pushgate_fanout::redis::{RedisConfig, RedisTarget};
 use pushgate_fanout::testing::samples::{delivery, notification, post, users};
 use pushgate_fanout::testing::{
@@ -106,7 +106,7 @@ async fn calls_fail_unavailable_while_redis_is_down_and_recover_after() {
     })
     .await;
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].event, notification(2));
+    assert_eq!(events[0].event, FanoutEvent::Notify(notification(2)));
     // The inbox pump resubscribes by itself; sends fail only until it has.
     eventually("the inbox to be subscribed again", || {
         bp.bus.send("n1", delivery(9))

@@ -9,7 +9,9 @@
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use pushgate_protocol::{Codec, Cursor, ErrorCode, FeedItem, Frame, ServerFrame, SharedItem};
+use pushgate_protocol::{
+    Audience, Codec, Cursor, ErrorCode, FeedItem, Frame, ServerFrame, SharedItem,
+};
 use serde_json::Value;
 
 /// Notification payloads nest at most this deep, as the REST body limit keeps them small.
@@ -46,6 +48,11 @@ fn feed_item(u: &mut Unstructured<'_>) -> Result<FeedItem> {
             id: u.arbitrary()?,
             author: u.arbitrary()?,
             ts: u.arbitrary()?,
+            audience: if u.arbitrary()? {
+                Audience::Friends
+            } else {
+                Audience::Followers
+            },
         }
     } else {
         FeedItem::Notify {

@@ -108,12 +108,14 @@ impl BroadcastOrder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pushgate_protocol::Audience;
 
     fn item(id: u64) -> Arc<FeedItem> {
         Arc::new(FeedItem::Post {
             id,
             author: "star".into(),
             ts: id,
+            audience: Audience::Followers,
         })
     }
 
@@ -142,6 +144,7 @@ mod tests {
                 id: 2,
                 author: "star".into(),
                 ts: 2,
+                audience: Audience::Followers,
             },
         }];
         // Position 1 is gone from the log, 3 is missing: release what exists, in order.

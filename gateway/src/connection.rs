@@ -432,6 +432,8 @@ where
                 }
                 cursor = entry.cursor;
             }
+            // Past hidden friends-only posts too, so a page of only those still moves on.
+            cursor = page.cursor;
             replayed += frames.len() as u64;
             self.send(&frames).await?;
             if !page.more {
@@ -541,9 +543,8 @@ where
         let missing = (seq - self.delivered.feed - 1) as usize;
         let gap = self
             .gateway
-            .backplane
-            .feeds
-            .since(&self.identity.user, self.delivered.feed, missing)
+            .timeline
+            .own_since(&self.identity.user, self.delivered.feed, missing)
             .await;
         let gap = gap.map_err(unavailable("gap fill read failed"))?;
         metrics::counter!("pushgate_gaps_filled_total").increment(1);

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use pushgate_fanout::backplane::{Inbox, UserId};
 use pushgate_fanout::clock::age_seconds;
-use pushgate_protocol::{ErrorCode, FeedItem, NodeMessage, Recipient, SharedItem};
+use pushgate_protocol::{Audience, ErrorCode, FeedItem, NodeMessage, Recipient, SharedItem};
 
 use crate::broadcast_order::BroadcastOrder;
 use crate::gateway::Gateway;
@@ -85,7 +85,13 @@ pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
                 ts,
                 seq,
             } => {
-                let item = Arc::new(FeedItem::Post { id, author, ts });
+                // Friends-only posts never take the broadcast path.
+                let item = Arc::new(FeedItem::Post {
+                    id,
+                    author,
+                    ts,
+                    audience: Audience::Followers,
+                });
                 for (seq, item) in order.accept(seq, item) {
                     deliver_broadcast(&gateway, seq, item).await;
                 }

@@ -145,7 +145,7 @@ fn fold(folded: &mut Folded, push: &Push) -> bool {
 mod tests {
     use std::time::Duration;
 
-    use pushgate_protocol::FeedItem;
+    use pushgate_protocol::{Audience, FeedItem};
 
     use super::*;
 
@@ -156,6 +156,7 @@ mod tests {
                 id: seq,
                 author: "a".into(),
                 ts: 0,
+                audience: Audience::Followers,
             })),
         }
     }

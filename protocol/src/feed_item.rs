@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Cursor, ServerFrame};
+use crate::{Audience, Cursor, ServerFrame};
 
 /// Post IDs are assigned by the post store in creation order.
 pub type PostId = u64;
@@ -22,6 +22,10 @@ pub enum FeedItem {
         author: String,
         /// Creation time in microseconds since the Unix epoch; latency is measured from it.
         ts: u64,
+        /// Who may see it: reads hide a friends-only post from readers no longer friends.
+        /// Not part of the push frame; absent in encodings when `followers`.
+        #[serde(default, skip_serializing_if = "Audience::is_followers")]
+        audience: Audience,
     },
     /// A personal notification sent by a backend service.
     Notify {
@@ -47,7 +51,7 @@ impl FeedItem {
     /// The push frame announcing this item at `cursor`.
     pub fn to_frame(&self, cursor: Cursor) -> ServerFrame {
         match self {
-            FeedItem::Post { id, author, ts } => ServerFrame::Post {
+            FeedItem::Post { id, author, ts, .. } => ServerFrame::Post {
                 id: *id,
                 author: author.clone(),
                 ts: *ts,
@@ -82,4 +86,39 @@ pub struct FeedEntry {
     pub seq: u64,
     /// What was written.
     pub item: FeedItem,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(audience: Audience) -> FeedItem {
+        FeedItem::Post {
+            id: 7,
+            author: "alice".into(),
+            ts: 1,
+            audience,
+        }
+    }
+
+    #[test]
+    fn the_audience_is_stored_only_when_friends_and_never_pushed() {
+        let followers = serde_json::to_value(post(Audience::Followers)).expect("encodes");
+        assert_eq!(
+            followers,
+            serde_json::json!({"type": "post", "id": 7, "author": "alice", "ts": 1})
+        );
+        let friends = serde_json::to_value(post(Audience::Friends)).expect("encodes");
+        assert_eq!(friends["audience"], "friends");
+        // Entries written before audiences existed read as followers posts.
+        let old: FeedItem = serde_json::from_value(followers).expect("decodes");
+        assert_eq!(old, post(Audience::Followers));
+        let stored = rmp_serde::to_vec_named(&post(Audience::Friends)).expect("encodes");
+        let back: FeedItem = rmp_serde::from_slice(&stored).expect("decodes");
+        assert_eq!(back, post(Audience::Friends));
+        assert_eq!(
+            post(Audience::Friends).to_frame(Cursor::new(1, 0)),
+            post(Audience::Followers).to_frame(Cursor::new(1, 0))
+        );
+    }
 }

@@ -13,12 +13,14 @@
 //! - `codec`: JSON / MessagePack encode and typed decode errors.
 //! - `client_frame`, `server_frame`: the frame enums.
 //! - `cursor`: the two-part resume position.
-//! - `feed_item`: post and notification references held in feeds.
+//! - `feed_item`: post and notification references held in feeds; `audience`: who a post
+//!   in them is for.
 //! - `node_message`: backplane messages to a gateway node's inbox.
 //! - `shared_item`: a feed item whose push frame is encoded once for all its recipients.
 //! - `error_code`: the one error list, with close codes and HTTP statuses.
 //! - `user_id`: the one rule for user IDs.
 
+mod audience;
 mod client_frame;
 mod codec;
 mod cursor;
@@ -29,6 +31,7 @@ mod server_frame;
 mod shared_item;
 mod user_id;
 
+pub use audience::Audience;
 pub use client_frame::ClientFrame;
 pub use codec::{Codec, DecodeError, EncodeError, Frame};
 pub use cursor::{Cursor, CursorParseError};

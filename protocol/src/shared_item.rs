@@ -186,14 +186,22 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::Audience;
 
     fn items() -> impl Strategy<Value = FeedItem> {
         prop_oneof![
-            (any::<u64>(), ".{0,40}", any::<u64>()).prop_map(|(id, author, ts)| FeedItem::Post {
-                id,
-                author,
-                ts
-            }),
+            (any::<u64>(), ".{0,40}", any::<u64>(), any::<bool>()).prop_map(
+                |(id, author, ts, friends)| FeedItem::Post {
+                    id,
+                    author,
+                    ts,
+                    audience: if friends {
+                        Audience::Friends
+                    } else {
+                        Audience::Followers
+                    },
+                }
+            ),
             (any::<u64>(), ".{0,20}", ".{0,40}", any::<u64>()).prop_map(|(id, kind, text, ts)| {
                 FeedItem::Notify {
                     id,
@@ -232,6 +240,7 @@ mod tests {
             id: u64::MAX,
             author: "a".repeat(128),
             ts: u64::MAX,
+            audience: crate::Audience::Friends,
         });
         let cursor = Cursor::new(u64::MAX, u64::MAX);
         for codec in [Codec::Json, Codec::MsgPack] {
@@ -251,6 +260,7 @@ mod tests {
             id: 7,
             author: "alice".into(),
             ts: 1,
+            audience: Audience::Followers,
         });
         for codec in [Codec::Json, Codec::MsgPack] {
             shared.frame(codec, Cursor::new(3, 4)).expect("encodes");

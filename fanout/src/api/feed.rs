@@ -23,7 +23,9 @@ pub struct FeedQuery {
     pub since: Option<Cursor>,
 }
 
-/// A feed item with the cursor after it (set when catching up with `since`).
+/// A feed item with the cursor after it (set when catching up with `since`): `type` `post`
+/// (`id`, `author`, `ts`; a friends-only post also has `audience: "friends"`) or `notify`
+/// (`id`, `kind`, `data`, `ts`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FeedItemView {
     #[serde(flatten)]

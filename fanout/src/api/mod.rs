@@ -202,3 +202,23 @@ pub fn router(state: ApiState, dev: bool) -> Router {
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    #[test]
+    fn the_spec_offers_friends_posts_and_says_what_each_visibility_protects() {
+        let spec = serde_json::to_value(super::ApiDoc::openapi()).expect("spec");
+        let visibility = &spec["components"]["schemas"]["Visibility"];
+        assert_eq!(
+            visibility["enum"],
+            serde_json::json!(["public", "followers", "friends", "private"])
+        );
+        let description = visibility["description"].as_str().expect("described");
+        assert!(description.contains("mutual"), "{description}");
+        assert!(description.contains("not consent"), "{description}");
+        let feed_item = spec["components"]["schemas"]["FeedItemView"]["description"].to_string();
+        assert!(feed_item.contains("audience"), "{feed_item}");
+    }
+}

@@ -5,11 +5,11 @@ use std::sync::atomic::Ordering;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use pushgate_protocol::{FeedItem, check_user_id};
+use pushgate_protocol::check_user_id;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiState, Authed, IdempotencyKey, JsonBody, Problem, ProblemBody};
-use crate::backplane::{AppendOutcome, FanoutEvent, Idempotency};
+use crate::backplane::{AppendOutcome, Idempotency, NotifyEvent};
 use crate::clock::now_micros;
 
 /// Most recipients of one notification.
@@ -92,18 +92,19 @@ pub(crate) async fn notify(
         })
         .unwrap_or(ts);
     let id = ts.max(previous + 1);
-    let item = FeedItem::Notify {
+    let event = NotifyEvent {
         id,
         kind: body.kind,
         data: body.data,
         ts,
+        users,
     };
     let idempotency = key.as_deref().zip(fingerprint.as_deref());
     let appended = state
         .backplane
         .events
         .append(
-            FanoutEvent::Notify { item, users },
+            event,
             idempotency.map(|(key, fingerprint)| Idempotency { key, fingerprint }),
         )
         .await?;

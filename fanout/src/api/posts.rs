@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiState, Authed, IdempotencyKey, JsonBody, Params, Problem, ProblemBody};
 use crate::backplane::{CreateOutcome, NewPost, Post, UserId, Visibility};
+use crate::friend_check::FriendCheck;
 use crate::token::Caller;
 
 /// Longest post body, in characters.
@@ -196,12 +197,14 @@ async fn visible_posts(
         return Ok(posts);
     };
     let reader = &claims.sub;
+    let by_others = |visibility| {
+        posts
+            .iter()
+            .filter(move |p| p.visibility == visibility && p.author != *reader)
+    };
     // One follow-graph read for the whole batch, and only when a followers-only post by
-    // someone else is in it.
-    let needs_graph = posts
-        .iter()
-        .any(|p| p.visibility == Visibility::Followers && p.author != *reader);
-    let following: HashSet<UserId> = if needs_graph {
+    // someone else is in it; friends-only posts add one check for all their authors.
+    let following: HashSet<UserId> = if by_others(Visibility::Followers).next().is_some() {
         state
             .backplane
             .follows
@@ -212,12 +215,21 @@ async fn visible_posts(
     } else {
         HashSet::new()
     };
+    let friends = FriendCheck::ask(
+        state.backplane.follows.as_ref(),
+        reader,
+        by_others(Visibility::Friends)
+            .map(|p| p.author.as_str())
+            .collect(),
+    )
+    .await?;
     let visible = posts
         .into_iter()
         .filter(|post| match post.visibility {
             Visibility::Public => true,
             Visibility::Private => post.author == *reader,
             Visibility::Followers => post.author == *reader || following.contains(&post.author),
+            Visibility::Friends => friends.allows(&post.author),
         })
         .collect();
     Ok(visible)

@@ -1,32 +1,80 @@
 //! The fan-out log: durable events that workers consume at least once.
 
 use async_trait::async_trait;
-use pushgate_protocol::FeedItem;
-use serde::{Deserialize, Serialize};
+use pushgate_protocol::{Audience, FeedItem, PostId};
 
-use super::{BackplaneResult, UserId, Visibility};
+use super::{BackplaneResult, UserId};
 
 /// Opaque ID of a logged event (a Redis stream ID, or a counter in memory).
 pub type EventId = String;
 
 /// What a worker fans out.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq)]
 pub enum FanoutEvent {
-    /// A post was created: deliver it to the author's followers.
-    Post {
-        item: FeedItem,
-        visibility: Visibility,
-    },
-    /// A service sent a personal notification to these users.
-    Notify { item: FeedItem, users: Vec<UserId> },
+    /// A post was created: deliver it to its audience among the author's followers.
+    Post(PostEvent),
+    /// A service sent a personal notification to some users.
+    Notify(NotifyEvent),
+}
+
+/// A post to fan out: what a feed entry and a push name, never the body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PostEvent {
+    /// The post's ID, which feed entries and pushes carry.
+    pub id: PostId,
+    /// Whose followers receive it.
+    pub author: UserId,
+    /// Creation time in microseconds since the Unix epoch (feeds merge by it).
+    pub ts: u64,
+    /// Which followers receive it, from [`super::Visibility::audience`].
+    pub audience: Audience,
+}
+
+impl PostEvent {
+    /// The feed item every recipient's feed gets.
+    pub fn item(&self) -> FeedItem {
+        FeedItem::Post {
+            id: self.id,
+            author: self.author.clone(),
+            ts: self.ts,
+            audience: self.audience,
+        }
+    }
+}
+
+/// A notification to fan out to the users named.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NotifyEvent {
+    /// Unique per cluster; the idempotency record remembers it.
+    pub id: u64,
+    /// The sender's category.
+    pub kind: String,
+    /// The sender's payload, passed through.
+    pub data: serde_json::Value,
+    /// Creation time in microseconds since the Unix epoch.
+    pub ts: u64,
+    /// Who receives it.
+    pub users: Vec<UserId>,
+}
+
+impl NotifyEvent {
+    /// The feed item every recipient's feed gets.
+    pub fn item(&self) -> FeedItem {
+        FeedItem::Notify {
+            id: self.id,
+            kind: self.kind.clone(),
+            data: self.data.clone(),
+            ts: self.ts,
+        }
+    }
 }
 
 impl FanoutEvent {
-    /// The item this event delivers.
-    pub fn item(&self) -> &FeedItem {
+    /// Creation time of the post or notification, in microseconds since the Unix epoch.
+    pub fn ts(&self) -> u64 {
         match self {
-            FanoutEvent::Post { item, .. } | FanoutEvent::Notify { item, .. } => item,
+            FanoutEvent::Post(post) => post.ts,
+            FanoutEvent::Notify(notify) => notify.ts,
         }
     }
 }
@@ -70,7 +118,7 @@ pub trait EventLog: Send + Sync {
     /// `Conflict`; the key is recorded in the same atomic step as the append.
     async fn append(
         &self,
-        event: FanoutEvent,
+        event: NotifyEvent,
         idempotency: Option<Idempotency<'_>>,
     ) -> BackplaneResult<AppendOutcome>;
 

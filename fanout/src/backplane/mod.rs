@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 pub use broadcast_log::{BroadcastEntry, BroadcastLog, BroadcastSlice};
 pub use error::BackplaneError;
-pub use event_log::{AppendOutcome, EventId, EventLog, FanoutEvent, Idempotency, LoggedEvent};
+pub use event_log::{
+    AppendOutcome, EventId, EventLog, FanoutEvent, Idempotency, LoggedEvent, NotifyEvent, PostEvent,
+};
 pub use feed_store::{FeedSlice, FeedStore};
 pub use follow_graph::{BatchOutcome, Edge, FollowGraph, Followed, FollowerPage};
 pub use membership::{Membership, NodeInfo};

@@ -1,12 +1,16 @@
 //! Post bodies and the atomic "store post + append fan-out event" step.
 
 use async_trait::async_trait;
-use pushgate_protocol::PostId;
+use pushgate_protocol::{Audience, PostId};
 use serde::{Deserialize, Serialize};
 
 use super::{BackplaneResult, UserId};
 
-/// Who may read a post.
+/// Who may read a post: `public` anyone with a token; `followers` the author and its
+/// followers (anyone may follow anyone, so this keeps out only who did not choose to follow:
+/// it is not consent); `friends` the author and its friends, mutual follows (the author
+/// consents by following back), checked at every read and push, so an unfollow on either side
+/// hides it from then on; `private` the author only, never pushed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Visibility {
@@ -14,8 +18,22 @@ pub enum Visibility {
     Public,
     /// The author and the author's followers.
     Followers,
+    /// The author and the users it follows that follow it back.
+    Friends,
     /// The author only; never fanned out.
     Private,
+}
+
+impl Visibility {
+    /// The fan-out rule, for every store: whom a post's event is fanned out to, or `None`
+    /// for a post that is never fanned out.
+    pub fn audience(self) -> Option<Audience> {
+        match self {
+            Visibility::Public | Visibility::Followers => Some(Audience::Followers),
+            Visibility::Friends => Some(Audience::Friends),
+            Visibility::Private => None,
+        }
+    }
 }
 
 /// A post as stored and as returned by the REST API.
@@ -72,4 +90,29 @@ pub trait PostStore: Send + Sync {
 
     /// Delete a post; returns whether it existed. Feeds keep the ID; fetching it finds nothing.
     async fn delete(&self, id: PostId) -> BackplaneResult<bool>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_posts_are_not_fanned_out_and_friends_posts_only_to_friends() {
+        assert_eq!(Visibility::Public.audience(), Some(Audience::Followers));
+        assert_eq!(Visibility::Followers.audience(), Some(Audience::Followers));
+        assert_eq!(Visibility::Friends.audience(), Some(Audience::Friends));
+        assert_eq!(Visibility::Private.audience(), None);
+    }
+
+    #[test]
+    fn visibilities_have_their_wire_names() {
+        for (visibility, name) in [
+            (Visibility::Public, "public"),
+            (Visibility::Followers, "followers"),
+            (Visibility::Friends, "friends"),
+            (Visibility::Private, "private"),
+        ] {
+            assert_eq!(serde_json::to_value(visibility).expect("encodes"), name);
+        }
+    }
 }

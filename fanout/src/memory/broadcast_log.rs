@@ -4,7 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use pushgate_protocol::{FeedItem, PostId};
+use pushgate_protocol::{Audience, FeedItem, PostId};
 
 use crate::backplane::{BackplaneResult, BroadcastEntry, BroadcastLog, BroadcastSlice, UserId};
 
@@ -68,6 +68,8 @@ impl BroadcastLog for MemoryBroadcastLog {
                 id,
                 author: author.to_owned(),
                 ts,
+                // Friends-only posts never take the broadcast path.
+                audience: Audience::Followers,
             },
         });
         if timeline.entries.len() > self.cap {

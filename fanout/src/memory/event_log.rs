@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use super::post_store::IDEMPOTENCY_CAP;
 use crate::backplane::{
     AppendOutcome, BackplaneError, BackplaneResult, EventId, EventLog, FanoutEvent, Idempotency,
-    LoggedEvent,
+    LoggedEvent, NotifyEvent,
 };
 
 /// Dead letters kept for inspection; older ones are dropped (they are also logged).
@@ -135,11 +135,11 @@ fn parse_id(id: &str) -> BackplaneResult<u64> {
 impl EventLog for MemoryEventLog {
     async fn append(
         &self,
-        event: FanoutEvent,
+        event: NotifyEvent,
         idempotency: Option<Idempotency<'_>>,
     ) -> BackplaneResult<AppendOutcome> {
         let Some(Idempotency { key, fingerprint }) = idempotency else {
-            self.push(event)?;
+            self.push(FanoutEvent::Notify(event))?;
             return Ok(AppendOutcome::Appended);
         };
         // Held across the check and the append, so two racing retries append once.
@@ -155,8 +155,8 @@ impl EventLog for MemoryEventLog {
                 ))
             };
         }
-        let notification = event.item().id();
-        Self::push_locked(&mut state, event, self.capacity)?;
+        let notification = event.id;
+        Self::push_locked(&mut state, FanoutEvent::Notify(event), self.capacity)?;
         if state.idempotency_order.len() == IDEMPOTENCY_CAP {
             if let Some(oldest) = state.idempotency_order.pop_front() {
                 state.idempotency.remove(&oldest);
@@ -221,16 +221,13 @@ impl EventLog for MemoryEventLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pushgate_protocol::FeedItem;
 
-    fn event(n: u64) -> FanoutEvent {
-        FanoutEvent::Notify {
-            item: FeedItem::Notify {
-                id: n,
-                kind: "k".into(),
-                data: serde_json::Value::Null,
-                ts: n,
-            },
+    fn event(n: u64) -> NotifyEvent {
+        NotifyEvent {
+            id: n,
+            kind: "k".into(),
+            data: serde_json::Value::Null,
+            ts: n,
             users: vec!["u".into()],
         }
     }

@@ -4,12 +4,12 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use pushgate_protocol::{FeedItem, PostId};
+use pushgate_protocol::PostId;
 
 use super::MemoryEventLog;
 use crate::backplane::{
-    BackplaneError, BackplaneResult, CreateOutcome, FanoutEvent, NewPost, Post, PostStore,
-    Visibility,
+    BackplaneError, BackplaneResult, CreateOutcome, FanoutEvent, NewPost, Post, PostEvent,
+    PostStore,
 };
 use crate::clock::now_micros;
 
@@ -72,16 +72,13 @@ impl PostStore for MemoryPostStore {
             visibility: new.visibility,
             ts: now_micros(),
         };
-        if post.visibility != Visibility::Private {
-            let item = FeedItem::Post {
+        if let Some(audience) = post.visibility.audience() {
+            self.events.push(FanoutEvent::Post(PostEvent {
                 id: post.id,
                 author: post.author.clone(),
                 ts: post.ts,
-            };
-            self.events.push(FanoutEvent::Post {
-                item,
-                visibility: post.visibility,
-            })?;
+                audience,
+            }))?;
         }
         state.next_id = post.id;
         state.posts.insert(post.id, post.clone());

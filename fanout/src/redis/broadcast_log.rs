@@ -7,7 +7,7 @@
 //! authors are one pipeline to that slot.
 
 use async_trait::async_trait;
-use pushgate_protocol::{FeedItem, PostId};
+use pushgate_protocol::{Audience, FeedItem, PostId};
 use redis::{Script, Value};
 
 use super::connection::{Conn, ScriptCall};
@@ -99,6 +99,8 @@ fn entries(author: Option<&str>, reply: Value) -> BackplaneResult<Vec<BroadcastE
                     id: id.parse().map_err(|_| corrupt())?,
                     author: author.to_owned(),
                     ts: ts.parse().map_err(|_| corrupt())?,
+                    // Friends-only posts never take the broadcast path.
+                    audience: Audience::Followers,
                 },
             })
         })

@@ -4,18 +4,18 @@
 //! counter), then take new ones (XREADGROUP). Acks trim the stream below the oldest entry any
 //! worker still needs, so its length stays the backlog, which `create` uses to shed load.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::{RedisError, Script, Value};
 
-use super::connection::{Conn, ScriptCall, decode, encode};
+use super::connection::{Conn, ScriptCall};
 use super::keys::Keys;
-use super::post_store::{IDEMPOTENCY_TTL_MS, post_event};
+use super::post_store::IDEMPOTENCY_TTL_MS;
+use super::stream_entry::StreamEntry;
 use crate::backplane::{
-    AppendOutcome, BackplaneError, BackplaneResult, EventId, EventLog, FanoutEvent, Idempotency,
-    LoggedEvent,
+    AppendOutcome, BackplaneError, BackplaneResult, EventId, EventLog, Idempotency, LoggedEvent,
+    NotifyEvent,
 };
 
 /// The consumer group every fan-out worker joins.
@@ -31,22 +31,23 @@ pub(crate) const MAX_BLOCK: Duration = Duration::from_secs(10);
 const ACK_CHUNK: usize = 1000;
 
 /// Replays an idempotency key (KEYS[2], value `<notification id>:<fingerprint>`), or refuses
-/// a full log, or appends a notification event and records the key, in one atomic step.
+/// a full log, or appends a notification event (the entry's fields, ARGV[6..]) and records
+/// the key, in one atomic step.
 const APPEND: &str = r"
-if ARGV[3] == '1' then
+if ARGV[2] == '1' then
   local prev = redis.call('GET', KEYS[2])
   if prev then
     local sep = string.find(prev, ':', 1, true)
     local id = string.sub(prev, 1, sep - 1)
-    if string.sub(prev, sep + 1) ~= ARGV[4] then return {'conflict', id} end
+    if string.sub(prev, sep + 1) ~= ARGV[3] then return {'conflict', id} end
     return {'replayed', id}
   end
 end
-local cap = tonumber(ARGV[2])
+local cap = tonumber(ARGV[1])
 if cap > 0 and redis.call('XLEN', KEYS[1]) >= cap then return {'full'} end
-redis.call('XADD', KEYS[1], '*', 'event', ARGV[1])
-if ARGV[3] == '1' then
-  redis.call('SET', KEYS[2], ARGV[5] .. ':' .. ARGV[4], 'PX', ARGV[6])
+redis.call('XADD', KEYS[1], '*', unpack(ARGV, 6))
+if ARGV[2] == '1' then
+  redis.call('SET', KEYS[2], ARGV[4] .. ':' .. ARGV[3], 'PX', ARGV[5])
 end
 return {'appended'}
 ";
@@ -183,7 +184,7 @@ impl RedisEventLog {
             .into_iter()
             .map(|(id, fields, deliveries)| {
                 Ok(LoggedEvent {
-                    event: event_from_fields(fields)?,
+                    event: StreamEntry::decode(fields)?,
                     id,
                     attempts: deliveries.saturating_sub(1),
                 })
@@ -228,7 +229,7 @@ impl RedisEventLog {
                     fields.push(redis::from_redis_value(value)?);
                 }
                 Ok(LoggedEvent {
-                    event: event_from_fields(fields)?,
+                    event: StreamEntry::decode(fields)?,
                     id: entry.id,
                     attempts: 0,
                 })
@@ -237,35 +238,11 @@ impl RedisEventLog {
     }
 }
 
-/// The event a stream entry holds: a notification's encoded event, or a post's fields.
-fn event_from_fields(flat: Vec<Vec<u8>>) -> BackplaneResult<FanoutEvent> {
-    let mut fields: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
-    let mut it = flat.into_iter();
-    while let (Some(name), Some(value)) = (it.next(), it.next()) {
-        fields.insert(name, value);
-    }
-    if let Some(event) = fields.get(b"event".as_slice()) {
-        return decode(event, "fan-out event");
-    }
-    let text = |name: &str| {
-        fields
-            .get(name.as_bytes())
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .ok_or_else(|| BackplaneError::Corrupt(format!("fan-out event lacks {name}")))
-    };
-    post_event(
-        text("post")?,
-        text("author")?.to_owned(),
-        text("ts")?,
-        text("vis")?,
-    )
-}
-
 #[async_trait]
 impl EventLog for RedisEventLog {
     async fn append(
         &self,
-        event: FanoutEvent,
+        event: NotifyEvent,
         idempotency: Option<Idempotency<'_>>,
     ) -> BackplaneResult<AppendOutcome> {
         let call = ScriptCall::default()
@@ -276,12 +253,12 @@ impl EventLog for RedisEventLog {
                 || self.keys.events(),
                 |i| self.keys.notify_idempotency(i.key),
             ))
-            .arg(encode(&event)?)
             .arg(self.event_log_cap)
             .arg(if idempotency.is_some() { "1" } else { "0" })
             .arg(idempotency.map_or("", |i| i.fingerprint))
-            .arg(event.item().id())
+            .arg(event.id)
             .arg(IDEMPOTENCY_TTL_MS);
+        let call = StreamEntry::notify(&event)?.into_args(call);
         let reply: Vec<String> = self.conn.script(&self.append, &call).await?;
         match (reply.first().map(String::as_str), reply.get(1)) {
             (Some("appended"), _) => Ok(AppendOutcome::Appended),
@@ -344,9 +321,8 @@ impl EventLog for RedisEventLog {
             .arg("reason")
             .arg(reason)
             .arg("attempts")
-            .arg(event.attempts)
-            .arg("event")
-            .arg(encode(&event.event)?);
+            .arg(event.attempts);
+        StreamEntry::of(&event.event)?.write_to(&mut cmd);
         self.conn.query::<Value>(&cmd).await?;
         self.ack(std::slice::from_ref(&event.id)).await
     }

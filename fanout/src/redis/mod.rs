@@ -20,6 +20,7 @@ mod post_store;
 mod presence_store;
 mod redis_target;
 mod revocation_list;
+mod stream_entry;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,15 +7,15 @@
 //! small IDs; the per-follower work (feeds, presence, follows) spreads over every slot.
 
 use async_trait::async_trait;
-use pushgate_protocol::{FeedItem, PostId};
+use pushgate_protocol::PostId;
 use redis::Script;
 use serde::{Deserialize, Serialize};
 
 use super::connection::{Conn, ScriptCall, decode, encode};
 use super::keys::Keys;
+use super::stream_entry::{POST_ID, StreamEntry};
 use crate::backplane::{
-    BackplaneError, BackplaneResult, CreateOutcome, FanoutEvent, NewPost, Post, PostStore,
-    Visibility,
+    BackplaneError, BackplaneResult, CreateOutcome, NewPost, Post, PostStore, Visibility,
 };
 use crate::clock::now_micros;
 
@@ -23,7 +23,8 @@ use crate::clock::now_micros;
 pub(crate) const IDEMPOTENCY_TTL_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Replays an idempotency key, or refuses a full log, or stores the post (ID from INCR) and
-/// appends its event. Only small fields go into the stream; the worker never needs the body.
+/// appends its event: field ARGV[8] with the ID, then the rest of the entry (ARGV[9..], from
+/// `StreamEntry`). Only small fields go into the stream; the worker never needs the body.
 const CREATE: &str = r"
 if ARGV[4] == '1' then
   local prev = redis.call('GET', KEYS[3])
@@ -36,7 +37,7 @@ if ARGV[4] == '1' then
     return {'replayed', id, body}
   end
 end
-local cap = tonumber(ARGV[10])
+local cap = tonumber(ARGV[7])
 if ARGV[6] == '1' and cap > 0 and redis.call('XLEN', KEYS[2]) >= cap then
   return {'full'}
 end
@@ -44,7 +45,7 @@ redis.call('INCR', KEYS[1])
 local id = redis.call('GET', KEYS[1])
 redis.call('SET', ARGV[1] .. id, ARGV[2])
 if ARGV[6] == '1' then
-  redis.call('XADD', KEYS[2], '*', 'post', id, 'author', ARGV[7], 'ts', ARGV[8], 'vis', ARGV[9])
+  redis.call('XADD', KEYS[2], '*', ARGV[8], id, unpack(ARGV, 9))
 end
 if ARGV[4] == '1' then
   redis.call('SET', KEYS[3], id .. ':' .. ARGV[3], 'PX', ARGV[5])
@@ -72,25 +73,6 @@ impl StoredPost {
             visibility: self.visibility,
             ts: self.ts,
         }
-    }
-}
-
-/// The name a visibility has in stream entries (its serde name).
-pub(crate) fn visibility_name(visibility: Visibility) -> &'static str {
-    match visibility {
-        Visibility::Public => "public",
-        Visibility::Followers => "followers",
-        Visibility::Private => "private",
-    }
-}
-
-/// The visibility a stream entry names.
-pub(crate) fn parse_visibility(name: &str) -> BackplaneResult<Visibility> {
-    match name {
-        "public" => Ok(Visibility::Public),
-        "followers" => Ok(Visibility::Followers),
-        "private" => Ok(Visibility::Private),
-        other => Err(BackplaneError::Corrupt(format!("visibility {other:?}"))),
     }
 }
 
@@ -130,7 +112,7 @@ impl PostStore for RedisPostStore {
     ) -> BackplaneResult<CreateOutcome> {
         let ts = now_micros();
         let body_hash = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&encode(&new)?));
-        let fan_out = new.visibility != Visibility::Private;
+        let audience = new.visibility.audience();
         let stored = encode(&StoredPost {
             author: new.author.clone(),
             content: new.content.clone(),
@@ -139,7 +121,7 @@ impl PostStore for RedisPostStore {
             ts,
         })?;
         let idempotency = idempotency_key.map(|k| self.keys.idempotency(&new.author, k));
-        let call = ScriptCall::default()
+        let mut call = ScriptCall::default()
             .key(self.keys.post_seq())
             .key(self.keys.events())
             // Without an idempotency key the slot's own counter stands in, so the call still
@@ -150,11 +132,12 @@ impl PostStore for RedisPostStore {
             .arg(&body_hash)
             .arg(if idempotency.is_some() { "1" } else { "0" })
             .arg(IDEMPOTENCY_TTL_MS)
-            .arg(if fan_out { "1" } else { "0" })
-            .arg(&new.author)
-            .arg(ts)
-            .arg(visibility_name(new.visibility))
-            .arg(self.event_log_cap);
+            .arg(if audience.is_some() { "1" } else { "0" })
+            .arg(self.event_log_cap)
+            .arg(POST_ID);
+        if let Some(audience) = audience {
+            call = StreamEntry::post_without_id(&new.author, ts, audience).into_args(call);
+        }
         let reply: Vec<Vec<u8>> = self.conn.script(&self.create, &call).await?;
         let outcome = reply.first().map(Vec::as_slice).unwrap_or_default();
         match (outcome, reply.get(1), reply.get(2)) {
@@ -200,22 +183,4 @@ impl PostStore for RedisPostStore {
             .await?;
         Ok(removed > 0)
     }
-}
-
-/// The fan-out event a stream entry of a post describes.
-pub(crate) fn post_event(
-    id: &str,
-    author: String,
-    ts: &str,
-    visibility: &str,
-) -> BackplaneResult<FanoutEvent> {
-    let corrupt = || BackplaneError::Corrupt("post event fields".into());
-    Ok(FanoutEvent::Post {
-        item: FeedItem::Post {
-            id: id.parse().map_err(|_| corrupt())?,
-            author,
-            ts: ts.parse().map_err(|_| corrupt())?,
-        },
-        visibility: parse_visibility(visibility)?,
-    })
 }

@@ -1,9 +1,9 @@
 //! Small backplane values for tests, each built from a number or a name, so a test reads as
 //! what it does rather than how the values are spelled.
 
-use pushgate_protocol::{FeedItem, NodeMessage, PostId, Recipient};
+use pushgate_protocol::{Audience, FeedItem, NodeMessage, PostId, Recipient};
 
-use crate::backplane::{FanoutEvent, NewPost, PresenceChange, UserId, Visibility};
+use crate::backplane::{NewPost, NotifyEvent, PresenceChange, UserId, Visibility};
 
 /// Post `id` by author `a`, written at `ts = id`.
 pub fn post(id: PostId) -> FeedItem {
@@ -11,18 +11,17 @@ pub fn post(id: PostId) -> FeedItem {
         id,
         author: "a".into(),
         ts: id,
+        audience: Audience::Followers,
     }
 }
 
 /// Notification `n` (kind `k`, data `{"n": n}`) for user `u`.
-pub fn notification(n: u64) -> FanoutEvent {
-    FanoutEvent::Notify {
-        item: FeedItem::Notify {
-            id: n,
-            kind: "k".into(),
-            data: serde_json::json!({ "n": n }),
-            ts: n,
-        },
+pub fn notification(n: u64) -> NotifyEvent {
+    NotifyEvent {
+        id: n,
+        kind: "k".into(),
+        data: serde_json::json!({ "n": n }),
+        ts: n,
         users: vec!["u".into()],
     }
 }

@@ -4,7 +4,7 @@
 
 use pushgate_fanout::backplane::Backplane;
 use pushgate_fanout::testing::samples::users;
-use pushgate_protocol::FeedItem;
+use pushgate_protocol::{Audience, FeedItem};
 
 /// Every promise of the broadcast log.
 pub async fn check(bp: &Backplane) {
@@ -24,7 +24,8 @@ pub async fn check(bp: &Backplane) {
         FeedItem::Post {
             id: 11,
             author: "b".into(),
-            ts: 2
+            ts: 2,
+            audience: Audience::Followers,
         }
     );
     assert!(slice.complete);
@@ -48,7 +49,8 @@ pub async fn check(bp: &Backplane) {
         FeedItem::Post {
             id: 14,
             author: "c:d".into(),
-            ts: 5
+            ts: 5,
+            audience: Audience::Followers,
         }
     );
 }

@@ -5,7 +5,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use pushgate_fanout::backplane::{AppendOutcome, Backplane, BackplaneError, Idempotency};
+use pushgate_fanout::backplane::{
+    AppendOutcome, Backplane, BackplaneError, FanoutEvent, Idempotency,
+};
 use pushgate_fanout::testing::samples::notification;
 
 use super::EVENT_LOG_CAP;
@@ -32,7 +34,7 @@ async fn events_are_read_acked_reclaimed_and_dead_lettered(bp: &Backplane) {
     let first = bp.events.read("a", 10, Duration::ZERO).await.expect("read");
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].attempts, 0);
-    assert_eq!(first[0].event, notification(1));
+    assert_eq!(first[0].event, FanoutEvent::Notify(notification(1)));
     let again = bp.events.read("b", 10, Duration::ZERO).await.expect("read");
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].id, first[0].id);
@@ -103,7 +105,7 @@ async fn idempotent_appends_replay(bp: &Backplane) {
         .await
         .expect("read");
     assert_eq!(logged.len(), 1, "one event for the key");
-    assert_eq!(logged[0].event, notification(41));
+    assert_eq!(logged[0].event, FanoutEvent::Notify(notification(41)));
     bp.events.ack(&[logged[0].id.clone()]).await.expect("ack");
 }
 
@@ -126,7 +128,7 @@ async fn a_blocked_read_wakes_on_append(bp: &Backplane, read_blocked: impl Futur
         1,
         "woken by the append, not by the block running out"
     );
-    assert_eq!(got[0].event, notification(7));
+    assert_eq!(got[0].event, FanoutEvent::Notify(notification(7)));
     bp.events.ack(&[got[0].id.clone()]).await.expect("ack");
 }
 

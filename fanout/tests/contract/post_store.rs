@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use pushgate_fanout::backplane::{
-    Backplane, BackplaneError, CreateOutcome, FanoutEvent, Visibility,
+    Backplane, BackplaneError, CreateOutcome, FanoutEvent, LoggedEvent, PostEvent, Visibility,
 };
 use pushgate_fanout::testing::samples::{new_post, notification};
-use pushgate_protocol::FeedItem;
+use pushgate_protocol::Audience;
 
 use super::EVENT_LOG_CAP;
 
@@ -65,21 +65,39 @@ async fn create_is_atomic_and_idempotent(bp: &Backplane) {
     assert_eq!(events.len(), 2);
     assert_eq!(
         events[0].event,
-        FanoutEvent::Post {
-            item: FeedItem::Post {
-                id: 1,
-                author: "al".into(),
-                ts: created.ts
-            },
-            visibility: Visibility::Public,
-        }
+        FanoutEvent::Post(PostEvent {
+            id: 1,
+            author: "al".into(),
+            ts: created.ts,
+            audience: Audience::Followers,
+        })
     );
     assert!(matches!(
         events[1].event,
-        FanoutEvent::Post {
-            visibility: Visibility::Followers,
+        FanoutEvent::Post(PostEvent {
+            id: 2,
+            audience: Audience::Followers,
             ..
-        }
+        })
+    ));
+    let ids: Vec<String> = events.into_iter().map(|e| e.id).collect();
+    bp.events.ack(&ids).await.expect("ack");
+    // A friends-only post's event says so.
+    bp.posts
+        .create(new_post("al", "pals", Visibility::Friends), None)
+        .await
+        .expect("create");
+    let events = bp.events.read("w", 10, Duration::ZERO).await.expect("read");
+    assert!(matches!(
+        events[..],
+        [LoggedEvent {
+            event: FanoutEvent::Post(PostEvent {
+                id: 4,
+                audience: Audience::Friends,
+                ..
+            }),
+            ..
+        }]
     ));
     let ids: Vec<String> = events.into_iter().map(|e| e.id).collect();
     bp.events.ack(&ids).await.expect("ack");

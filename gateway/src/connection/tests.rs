@@ -12,7 +12,7 @@ use pushgate_fanout::drain::Drain;
 use pushgate_fanout::memory::MemoryConfig;
 use pushgate_fanout::ring::Ring;
 use pushgate_fanout::token::TokenVerifier;
-use pushgate_protocol::{ClientFrame, Codec, Cursor, FeedItem, ServerFrame, SharedItem};
+use pushgate_protocol::{Audience, ClientFrame, Codec, Cursor, FeedItem, ServerFrame, SharedItem};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -95,6 +95,7 @@ fn post(id: u64) -> FeedItem {
         id,
         author: "alice".into(),
         ts: id,
+        audience: Audience::Followers,
     }
 }
 
@@ -249,4 +250,52 @@ async fn a_connection_that_dies_abruptly_leaves_the_registry() {
     assert!(task.await.expect_err("aborted").is_cancelled());
     assert_eq!(gateway.registry.connections(), 0);
     assert!(!gateway.registry.is_connected("bob"));
+}
+
+/// A friends-only post of "carol", who is not bob's friend.
+fn hidden(id: u64) -> FeedItem {
+    FeedItem::Post {
+        id,
+        author: "carol".into(),
+        ts: id,
+        audience: Audience::Friends,
+    }
+}
+
+#[tokio::test]
+async fn a_gap_fill_leaves_out_friends_posts_of_authors_no_longer_friends() {
+    let gateway = gateway();
+    let mut peer = open(&gateway, None);
+    assert!(matches!(peer.frame().await, ServerFrame::Welcome { .. }));
+    // Position 1 was written while carol and bob were friends; 2 never arrived as a push.
+    append(&gateway, &hidden(1)).await;
+    append(&gateway, &post(2)).await;
+    append(&gateway, &post(3)).await;
+    push_live(&gateway, 3);
+    for want in 2..=3 {
+        assert!(matches!(peer.frame().await, ServerFrame::Post { id, .. } if id == want));
+    }
+    peer.silent().await;
+}
+
+#[tokio::test]
+async fn a_resume_moves_past_replay_pages_of_only_hidden_posts() {
+    let gateway = gateway();
+    let page = super::REPLAY_PAGE as u64;
+    for id in 1..=page + 1 {
+        append(&gateway, &hidden(id)).await;
+    }
+    append(&gateway, &post(page + 2)).await;
+    let mut peer = open(&gateway, Some(Cursor::default()));
+    assert!(matches!(peer.frame().await, ServerFrame::Welcome { .. }));
+    assert!(
+        matches!(peer.frame().await, ServerFrame::Post { id, cursor, .. } if id == page + 2 && cursor == Cursor::new(page + 2, 0))
+    );
+    assert_eq!(
+        peer.frame().await,
+        ServerFrame::Resumed {
+            replayed: 1,
+            complete: true
+        }
+    );
 }

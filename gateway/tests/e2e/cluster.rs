@@ -15,6 +15,7 @@ use pushgate_protocol::{Codec, Cursor, NodeMessage, ServerFrame};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::friends::{Api, friends_posts_reach_friends_only};
 use crate::support::{Process as Proc, WsClient, metrics_text, rest_call};
 
 pub(crate) const SECRET: &str = "cluster-test-secret-0123456789";
@@ -861,4 +862,16 @@ async fn disconnect_and_revoke_reach_every_node_of_a_cluster() {
     )
     .await;
     assert_eq!(status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn friends_posts_reach_friends_only_on_redis() {
+    let redis = RedisServer::start();
+    let deployment = Deployment::start(&redis.url(), 1, 1).await;
+    let api = Api {
+        base: deployment.api.base.clone(),
+        verifier: &deployment.api.verifier,
+        http: deployment.api.http.clone(),
+    };
+    friends_posts_reach_friends_only(&api).await;
 }

@@ -12,6 +12,7 @@ mod delivery;
 mod disconnect;
 mod drain;
 mod durability;
+mod friends;
 mod heartbeat;
 mod hybrid;
 mod identity;

@@ -1,0 +1,325 @@
+//! The fan-out stream's entry format: the one place events become stream fields and back.
+//!
+//! A post entry is flat fields (`post`, `author`, `ts`, `vis`) because the create script
+//! writes it with an ID it assigns itself; a notification entry is one MessagePack `event`
+//! field. Dead letters repeat the entry's fields beside their own. Fields added here later
+//! (say a trace context) reach every writer and reader at once.
+
+use std::collections::HashMap;
+
+use pushgate_protocol::{Audience, FeedItem};
+use serde::{Deserialize, Serialize};
+
+use super::connection::ScriptCall;
+use crate::backplane::{BackplaneError, FanoutEvent, NotifyEvent, PostEvent, UserId};
+
+/// The post ID field: first in a post entry, written by the create script.
+pub(crate) const POST_ID: &str = "post";
+const AUTHOR: &str = "author";
+const TS: &str = "ts";
+/// Who receives the post. The name is from when it held the visibility; entries then said
+/// `public` or `followers`, both read as the followers audience, so workers and API
+/// processes of either version read each other's entries.
+const AUDIENCE: &str = "vis";
+/// A notification entry's one field.
+const NOTIFY: &str = "event";
+
+/// Why a stream entry is not an event: a bug, or a foreign writer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StreamEntryError {
+    #[error("stream entry lacks field {0:?}")]
+    Missing(&'static str),
+    #[error("stream entry field {0:?} is not a decimal number")]
+    NotANumber(&'static str),
+    #[error("stream entry field {0:?} is not UTF-8")]
+    NotUtf8(&'static str),
+    #[error("stream entry names unknown audience {0:?}")]
+    UnknownAudience(String),
+    #[error("stream entry holds an undecodable notification")]
+    Notification(#[source] rmp_serde::decode::Error),
+    #[error("stream entry's notification item is a post")]
+    NotANotification,
+    #[error("notification could not be encoded")]
+    Encode(#[source] rmp_serde::encode::Error),
+}
+
+impl From<StreamEntryError> for BackplaneError {
+    fn from(e: StreamEntryError) -> Self {
+        BackplaneError::Corrupt(format!("fan-out event: {e}"))
+    }
+}
+
+/// A notification's `event` field: the shape notification events had as serde values, kept
+/// so entries already in a stream stay readable.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum EncodedEvent {
+    Notify { item: FeedItem, users: Vec<UserId> },
+}
+
+/// An event as the fields of its stream entry, in the order XADD writes them.
+#[derive(Debug, PartialEq)]
+pub(crate) struct StreamEntry {
+    /// Field names and values.
+    fields: Vec<(&'static str, Vec<u8>)>,
+}
+
+impl StreamEntry {
+    /// The entry of `event`.
+    pub(crate) fn of(event: &FanoutEvent) -> Result<Self, StreamEntryError> {
+        match event {
+            FanoutEvent::Post(post) => {
+                let mut entry = Self::post_without_id(&post.author, post.ts, post.audience);
+                entry
+                    .fields
+                    .insert(0, (POST_ID, post.id.to_string().into_bytes()));
+                Ok(entry)
+            }
+            FanoutEvent::Notify(notify) => Self::notify(notify),
+        }
+    }
+
+    /// A notification's entry.
+    pub(crate) fn notify(event: &NotifyEvent) -> Result<Self, StreamEntryError> {
+        let encoded = EncodedEvent::Notify {
+            item: event.item(),
+            users: event.users.clone(),
+        };
+        let bytes = rmp_serde::to_vec_named(&encoded).map_err(StreamEntryError::Encode)?;
+        Ok(Self {
+            fields: vec![(NOTIFY, bytes)],
+        })
+    }
+
+    /// A post's entry without its [`POST_ID`] field, which the create script writes first
+    /// because it assigns the ID in the same step.
+    pub(crate) fn post_without_id(author: &str, ts: u64, audience: Audience) -> Self {
+        let audience = match audience {
+            Audience::Followers => "followers",
+            Audience::Friends => "friends",
+        };
+        Self {
+            fields: vec![
+                (AUTHOR, author.as_bytes().to_vec()),
+                (TS, ts.to_string().into_bytes()),
+                (AUDIENCE, audience.as_bytes().to_vec()),
+            ],
+        }
+    }
+
+    /// `call` with the fields appended as name, value arguments.
+    pub(crate) fn into_args(self, call: ScriptCall) -> ScriptCall {
+        self.fields
+            .into_iter()
+            .fold(call, |call, (name, value)| call.arg(name).arg(value))
+    }
+
+    /// `cmd` with the fields appended as name, value arguments.
+    pub(crate) fn write_to(self, cmd: &mut redis::Cmd) {
+        for (name, value) in self.fields {
+            cmd.arg(name).arg(value);
+        }
+    }
+
+    /// The event an entry holds, from its fields as name, value, name, value...
+    pub(crate) fn decode(flat: Vec<Vec<u8>>) -> Result<FanoutEvent, StreamEntryError> {
+        let mut fields: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+        let mut it = flat.into_iter();
+        while let (Some(name), Some(value)) = (it.next(), it.next()) {
+            fields.insert(name, value);
+        }
+        if let Some(event) = fields.get(NOTIFY.as_bytes()) {
+            let EncodedEvent::Notify { item, users } =
+                rmp_serde::from_slice(event).map_err(StreamEntryError::Notification)?;
+            let FeedItem::Notify { id, kind, data, ts } = item else {
+                return Err(StreamEntryError::NotANotification);
+            };
+            return Ok(FanoutEvent::Notify(NotifyEvent {
+                id,
+                kind,
+                data,
+                ts,
+                users,
+            }));
+        }
+        let text = |name: &'static str| {
+            let value = fields
+                .get(name.as_bytes())
+                .ok_or(StreamEntryError::Missing(name))?;
+            std::str::from_utf8(value).map_err(|_| StreamEntryError::NotUtf8(name))
+        };
+        let number = |name: &'static str| {
+            text(name)?
+                .parse::<u64>()
+                .map_err(|_| StreamEntryError::NotANumber(name))
+        };
+        let audience = match text(AUDIENCE)? {
+            "public" | "followers" => Audience::Followers,
+            "friends" => Audience::Friends,
+            other => return Err(StreamEntryError::UnknownAudience(other.to_owned())),
+        };
+        Ok(FanoutEvent::Post(PostEvent {
+            id: number(POST_ID)?,
+            author: text(AUTHOR)?.to_owned(),
+            ts: number(TS)?,
+            audience,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(entry: StreamEntry) -> Vec<Vec<u8>> {
+        entry
+            .fields
+            .into_iter()
+            .flat_map(|(name, value)| [name.as_bytes().to_vec(), value])
+            .collect()
+    }
+
+    fn pairs(fields: &[(&str, &[u8])]) -> Vec<Vec<u8>> {
+        fields
+            .iter()
+            .flat_map(|(name, value)| [name.as_bytes().to_vec(), value.to_vec()])
+            .collect()
+    }
+
+    fn post(audience: Audience) -> FanoutEvent {
+        FanoutEvent::Post(PostEvent {
+            id: 42,
+            author: "alice".into(),
+            ts: 1_764_264_000_123_456,
+            audience,
+        })
+    }
+
+    fn notify() -> FanoutEvent {
+        FanoutEvent::Notify(NotifyEvent {
+            id: 7,
+            kind: "mention".into(),
+            data: serde_json::json!({"by": "bob", "n": [1, 2.5, null]}),
+            ts: 9,
+            users: vec!["carol".into(), "dave".into()],
+        })
+    }
+
+    #[test]
+    fn every_event_survives_its_entry() {
+        for event in [post(Audience::Followers), post(Audience::Friends), notify()] {
+            let entry = StreamEntry::of(&event).expect("encodes");
+            assert_eq!(StreamEntry::decode(flat(entry)).expect("decodes"), event);
+        }
+    }
+
+    #[test]
+    fn a_post_entry_is_the_scripts_id_then_the_rest() {
+        let whole = flat(StreamEntry::of(&post(Audience::Friends)).expect("encodes"));
+        let mut scripted = pairs(&[(POST_ID, b"42")]);
+        scripted.extend(flat(StreamEntry::post_without_id(
+            "alice",
+            1_764_264_000_123_456,
+            Audience::Friends,
+        )));
+        assert_eq!(whole, scripted);
+        assert_eq!(
+            whole,
+            pairs(&[
+                ("post", b"42"),
+                ("author", b"alice"),
+                ("ts", b"1764264000123456"),
+                ("vis", b"friends")
+            ])
+        );
+    }
+
+    #[test]
+    fn entries_written_before_audiences_still_read() {
+        let public = pairs(&[
+            ("post", b"1"),
+            ("author", b"al"),
+            ("ts", b"5"),
+            ("vis", b"public"),
+        ]);
+        assert!(matches!(
+            StreamEntry::decode(public),
+            Ok(FanoutEvent::Post(PostEvent {
+                audience: Audience::Followers,
+                ..
+            }))
+        ));
+        // A notification as the serde derive of the old event enum wrote it.
+        let old = serde_json::json!({
+            "type": "notify",
+            "item": {"type": "notify", "id": 7, "kind": "mention",
+                     "data": {"by": "bob", "n": [1, 2.5, null]}, "ts": 9},
+            "users": ["carol", "dave"],
+        });
+        let bytes = rmp_serde::to_vec_named(&old).expect("encodes");
+        assert_eq!(
+            StreamEntry::decode(pairs(&[("event", &bytes)])).expect("decodes"),
+            notify()
+        );
+    }
+
+    #[test]
+    fn corrupt_entries_are_typed_errors() {
+        let missing = pairs(&[("post", b"1"), ("ts", b"5"), ("vis", b"followers")]);
+        assert!(matches!(
+            StreamEntry::decode(missing),
+            Err(StreamEntryError::Missing("author"))
+        ));
+        let bad_id = pairs(&[
+            ("post", b"x1"),
+            ("author", b"al"),
+            ("ts", b"5"),
+            ("vis", b"followers"),
+        ]);
+        assert!(matches!(
+            StreamEntry::decode(bad_id),
+            Err(StreamEntryError::NotANumber("post"))
+        ));
+        let bad_author = pairs(&[
+            ("post", b"1"),
+            ("author", b"\xff"),
+            ("ts", b"5"),
+            ("vis", b"followers"),
+        ]);
+        assert!(matches!(
+            StreamEntry::decode(bad_author),
+            Err(StreamEntryError::NotUtf8("author"))
+        ));
+        // Private posts are never fanned out, so no entry may name them.
+        let private = pairs(&[
+            ("post", b"1"),
+            ("author", b"al"),
+            ("ts", b"5"),
+            ("vis", b"private"),
+        ]);
+        assert!(matches!(
+            StreamEntry::decode(private),
+            Err(StreamEntryError::UnknownAudience(name)) if name == "private"
+        ));
+        assert!(matches!(
+            StreamEntry::decode(pairs(&[("event", b"\xc1")])),
+            Err(StreamEntryError::Notification(_))
+        ));
+        let post_item = serde_json::json!({
+            "type": "notify",
+            "item": {"type": "post", "id": 1, "author": "al", "ts": 5},
+            "users": ["u"],
+        });
+        let bytes = rmp_serde::to_vec_named(&post_item).expect("encodes");
+        assert!(matches!(
+            StreamEntry::decode(pairs(&[("event", &bytes)])),
+            Err(StreamEntryError::NotANotification)
+        ));
+        assert!(matches!(
+            StreamEntry::decode(Vec::new()),
+            Err(StreamEntryError::Missing(_))
+        ));
+        let error: BackplaneError = StreamEntryError::Missing("ts").into();
+        assert!(matches!(error, BackplaneError::Corrupt(_)));
+    }
+}
