@@ -19,7 +19,7 @@ mod revocation_list;
 use std::sync::Arc;
 
 pub use broadcast_log::{BroadcastEntry, BroadcastLog, BroadcastSlice};
-pub use error::BackplaneError;
+pub use error::{BackplaneError, Unavailable};
 pub use event_log::{AppendOutcome, EventId, EventLog, FanoutEvent, Idempotency, LoggedEvent};
 pub use feed_store::{FeedSlice, FeedStore};
 pub use follow_graph::{BatchOutcome, Edge, FollowGraph, Followed, FollowerPage};

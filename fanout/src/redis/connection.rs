@@ -10,7 +10,7 @@ use futures_util::future::try_join_all;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::backplane::{BackplaneError, BackplaneResult};
+use crate::backplane::{BackplaneError, BackplaneResult, Unavailable};
 
 /// URL scheme that selects Redis Cluster; the host list after it holds the seed nodes.
 const CLUSTER_SCHEME: &str = "redis+cluster://";
@@ -25,7 +25,7 @@ impl From<RedisError> for BackplaneError {
             ErrorKind::Parse | ErrorKind::UnexpectedReturnType => {
                 BackplaneError::Corrupt(e.to_string())
             }
-            _ => BackplaneError::Unavailable(e.to_string()),
+            _ => Unavailable::Redis(e).into(),
         }
     }
 }
@@ -61,7 +61,10 @@ pub(crate) enum Connector {
 impl Connector {
     /// Parse `redis://host:port` or `redis+cluster://h1:p1,h2:p2,...`.
     pub(crate) fn parse(url: &str) -> BackplaneResult<Self> {
-        let invalid = |e: RedisError| BackplaneError::Unavailable(format!("redis url {url}: {e}"));
+        let invalid = |cause| Unavailable::BadUrl {
+            url: url.to_owned(),
+            cause,
+        };
         match url.strip_prefix(CLUSTER_SCHEME) {
             None => Ok(Connector::Standalone(
                 ::redis::Client::open(url).map_err(invalid)?,
@@ -74,9 +77,7 @@ impl Connector {
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(invalid)?;
                 if seeds.is_empty() {
-                    return Err(BackplaneError::Unavailable(format!(
-                        "redis url {url} names no cluster node"
-                    )));
+                    return Err(Unavailable::NoClusterNode(url.to_owned()).into());
                 }
                 let client =
                     ClusterClient::builder(seeds.iter().map(|s| s.get_connection_info().clone()))
@@ -124,10 +125,7 @@ impl Connector {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.map_or_else(
-            || BackplaneError::Unavailable("no redis node to subscribe on".into()),
-            BackplaneError::from,
-        ))
+        Err(last.map_or_else(|| Unavailable::NoSubscriber.into(), BackplaneError::from))
     }
 }
 

@@ -15,7 +15,7 @@ use super::keys::Keys;
 use super::post_store::{IDEMPOTENCY_TTL_MS, post_event};
 use crate::backplane::{
     AppendOutcome, BackplaneError, BackplaneResult, EventId, EventLog, FanoutEvent, Idempotency,
-    LoggedEvent,
+    LoggedEvent, Unavailable,
 };
 
 /// The consumer group every fan-out worker joins.
@@ -173,7 +173,9 @@ impl RedisEventLog {
         let claimed: Vec<(String, Vec<Vec<u8>>, u32)> =
             match self.conn.script(&self.claim, &call).await {
                 // A Redis that lost its data (restart without persistence) lost the group too.
-                Err(BackplaneError::Unavailable(msg)) if msg.contains("NOGROUP") => {
+                Err(BackplaneError::Unavailable(Unavailable::Redis(e)))
+                    if is_code(&e, "NOGROUP") =>
+                {
                     self.ensure_group().await?;
                     self.conn.script(&self.claim, &call).await?
                 }
