@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use crate::backplane::{Backplane, BackplaneError, FanoutEvent, LoggedEvent, UserId};
 use crate::clock::age_seconds;
 use crate::drain::Drain;
+use crate::invalid_setting::{InvalidSetting, Rule};
 use crate::ring_watcher::RingView;
 
 /// Tuning of one worker.
@@ -47,6 +48,15 @@ impl Default for WorkerConfig {
             backoff_base: Duration::from_millis(50),
             backoff_max: Duration::from_secs(5),
         }
+    }
+}
+
+impl WorkerConfig {
+    /// Refuse settings a worker cannot run with; call before starting one.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        InvalidSetting::unless(self.chunk > 0, "fanout-chunk", Rule::Positive)?;
+        InvalidSetting::unless(self.lanes > 0, "fanout-lanes", Rule::Positive)?;
+        InvalidSetting::unless(self.max_attempts > 0, "max-attempts", Rule::Positive)
     }
 }
 

@@ -20,8 +20,10 @@ use std::sync::Arc;
 
 pub use broadcast_log::{BroadcastEntry, BroadcastLog, BroadcastSlice};
 pub use error::{BackplaneError, Unavailable};
-pub use event_log::{AppendOutcome, EventId, EventLog, FanoutEvent, Idempotency, LoggedEvent};
-pub use feed_store::{FeedSlice, FeedStore};
+pub use event_log::{
+    AppendOutcome, DEFAULT_CLAIM_AFTER, EventId, EventLog, FanoutEvent, Idempotency, LoggedEvent,
+};
+pub use feed_store::{DEFAULT_FEED_CAP, FeedSlice, FeedStore};
 pub use follow_graph::{BatchOutcome, Edge, FollowGraph, Followed, FollowerPage};
 pub use membership::{Membership, NodeInfo};
 pub use node_bus::{Inbox, NodeBus};

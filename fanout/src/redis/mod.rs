@@ -34,7 +34,11 @@ use post_store::RedisPostStore;
 use presence_store::RedisPresenceStore;
 use revocation_list::RedisRevocationList;
 
-use crate::backplane::{Backplane, BackplaneResult};
+use crate::backplane::{Backplane, BackplaneResult, DEFAULT_CLAIM_AFTER, DEFAULT_FEED_CAP};
+use crate::invalid_setting::{InvalidSetting, Rule};
+
+/// Key and channel prefix unless configured.
+pub const DEFAULT_KEY_PREFIX: &str = "pg";
 
 /// How workers reach gateway node inboxes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -77,16 +81,26 @@ impl RedisConfig {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            key_prefix: "pg".into(),
-            feed_cap: 1000,
+            key_prefix: DEFAULT_KEY_PREFIX.into(),
+            feed_cap: DEFAULT_FEED_CAP,
             broadcast_cap: 1000,
             event_log_cap: 100_000,
             inbox_capacity: 4096,
-            claim_after: Duration::from_secs(30),
+            claim_after: DEFAULT_CLAIM_AFTER,
             bus: BusKind::PubSub,
             response_timeout: Duration::from_secs(2),
             presence_retention: Duration::from_secs(30 * 24 * 60 * 60),
         }
+    }
+
+    /// Refuse sizes and timeouts that cannot work; call before [`Backplane::redis`].
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        InvalidSetting::unless(self.feed_cap > 0, "feed-cap", Rule::Positive)?;
+        InvalidSetting::unless(
+            !self.claim_after.is_zero(),
+            "claim-after-ms",
+            Rule::Positive,
+        )
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `pushgate` binary: parses settings, starts the chosen roles, drains on SIGTERM/Ctrl-C.
 
 mod cli;
+mod plan;
 
 use anyhow::Context;
 use clap::Parser;
@@ -8,10 +9,11 @@ use pushgate_fanout::backplane::Backplane;
 use pushgate_fanout::redis::RedisConfig;
 use pushgate_fanout::token::TokenVerifier;
 use pushgate_gateway::config::NodeConfig;
-use pushgate_gateway::roles::{Roles, start};
+use pushgate_gateway::roles::start;
 use pushgate_gateway::telemetry::init_logging;
 
 use crate::cli::{Cli, Command};
+use crate::plan::{Plan, Role, Store};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -28,46 +30,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     init_logging(cli.log.log_format.into(), &cli.log.log);
-    // Settings are validated before Redis is awaited, so a bad one fails at once.
-    let (config, roles, backplane) = match cli.command {
-        Command::Dev(args) => {
-            let config = args.gateway.config(&args.common, "dev").validate();
-            let roles = Roles::dev(args.worker.config(), args.api.limits());
-            (
-                config.context("invalid settings")?,
-                roles,
-                Backplane::memory(&args.memory()),
-            )
-        }
-        Command::Gateway(args) => {
-            let default_id = format!("gw-{}", args.common.listen.port());
-            let config = args
-                .gateway
-                .config(&args.common, &default_id)
-                .validate_production()
-                .context("invalid settings")?;
-            let roles = Roles {
-                gateway: true,
-                api: None,
-                worker: None,
-                dev_tokens: false,
-            };
-            (config, roles, connect_redis(&args.redis.config()).await?)
-        }
-        Command::Worker(args) => {
-            let config = args
-                .common
-                .config()
-                .validate_production()
-                .context("invalid settings")?;
-            let roles = Roles {
-                gateway: false,
-                api: None,
-                worker: Some(args.worker.config()),
-                dev_tokens: false,
-            };
-            (config, roles, connect_redis(&args.redis.config()).await?)
-        }
+    let role = match cli.command {
         Command::Token(args) => {
             println!(
                 "{}",
@@ -75,23 +38,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             return Ok(());
         }
-        Command::Api(args) => {
-            let config = args
-                .common
-                .config()
-                .validate_production()
-                .context("invalid settings")?;
-            let roles = Roles {
-                gateway: false,
-                api: Some(args.api.limits()),
-                worker: None,
-                dev_tokens: false,
-            };
-            (config, roles, connect_redis(&args.redis.config()).await?)
-        }
+        Command::Dev(args) => Role::Dev(args),
+        Command::Gateway(args) => Role::Gateway(args),
+        Command::Worker(args) => Role::Worker(args),
+        Command::Api(args) => Role::Api(args),
     };
-    warn_on_dev_secrets(&config);
-    let node = start(config, roles, backplane).await?;
+    // Settings are validated before Redis is awaited, so a bad one fails at once.
+    let plan = Plan::of(&role).context("invalid settings")?;
+    let backplane = match &plan.store {
+        Store::Memory(config) => Backplane::memory(config),
+        Store::Redis(config) => connect_redis(config).await?,
+    };
+    warn_on_dev_secrets(&plan.config);
+    let node = start(plan.config, plan.roles, backplane).await?;
     match &node.gateway {
         Some(gateway) => println!(
             "pushgate listening on http://{} (WebSocket: {})",
