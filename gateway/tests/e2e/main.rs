@@ -7,6 +7,7 @@ mod backpressure;
 mod bad_input;
 mod client_address;
 mod cluster;
+mod config_file;
 mod credentials;
 mod delivery;
 mod disconnect;

@@ -23,6 +23,10 @@ use pushgate_gateway::trusted_proxies::{ForwardedHeader, TrustedProxies, parse_n
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// TOML file of settings: each key is a flag's long name (`heartbeat-ms = 25000`), valid
+    /// for the role it is given to. Flags and env vars override it.
+    #[arg(long, env = "PUSHGATE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub log: LogArgs,
     #[command(flatten)]
@@ -31,6 +35,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[command(flatten)]
+    Role(Role),
+    /// Print a user token signed with the JWT secret (for trying things by hand and scripts).
+    Token(TokenArgs),
+    /// Check settings without starting anything.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// A role of the binary with its flags.
+#[derive(Debug, Subcommand)]
+pub enum Role {
     /// Gateway + fan-out worker + REST API in one process on the embedded backend (no Redis).
     Dev(DevArgs),
     /// A connection server on Redis: holds sockets, joins the ring, consumes its inbox.
@@ -39,8 +55,17 @@ pub enum Command {
     Worker(WorkerRoleArgs),
     /// The REST sidecar on Redis.
     Api(ApiRoleArgs),
-    /// Print a user token signed with the JWT secret (for trying things by hand and scripts).
-    Token(TokenArgs),
+}
+
+/// `pushgate config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a role's effective settings (flags > env > --config file > defaults) with secrets
+    /// redacted, and exit non-zero naming the first invalid one. Without a role: dev.
+    Check {
+        #[command(subcommand)]
+        role: Option<Role>,
+    },
 }
 
 /// Flags of `pushgate token`.

@@ -1,10 +1,11 @@
 //! The `pushgate` binary: parses settings, starts the chosen roles, drains on SIGTERM/Ctrl-C.
 
 mod cli;
+mod config_check;
+mod config_file;
 mod plan;
 
 use anyhow::Context;
-use clap::Parser;
 use pushgate_fanout::backplane::Backplane;
 use pushgate_fanout::redis::RedisConfig;
 use pushgate_fanout::token::TokenVerifier;
@@ -12,11 +13,22 @@ use pushgate_gateway::config::NodeConfig;
 use pushgate_gateway::roles::start;
 use pushgate_gateway::telemetry::init_logging;
 
-use crate::cli::{Cli, Command};
-use crate::plan::{Plan, Role, Store};
+use crate::cli::{Cli, Command, ConfigCommand};
+use crate::config_file::ParseError;
+use crate::plan::{Plan, Store};
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let parsed = match config_file::parse(std::env::args_os().collect()) {
+        Ok(parsed) => parsed,
+        // Help, version and usage errors print as clap formats them, with its exit codes.
+        Err(ParseError::Clap(e)) => e.exit(),
+        Err(ParseError::File(e)) => return Err(e.into()),
+    };
+    let cli = parsed.cli;
+    if let Command::Config(ConfigCommand::Check { role }) = &cli.command {
+        let role = role.as_ref().context("config check has a role")?;
+        return config_check::check(role, &parsed.matches, parsed.file.as_ref());
+    }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = cli.runtime.worker_threads {
         runtime.worker_threads(threads.get());
@@ -38,10 +50,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             return Ok(());
         }
-        Command::Dev(args) => Role::Dev(args),
-        Command::Gateway(args) => Role::Gateway(args),
-        Command::Worker(args) => Role::Worker(args),
-        Command::Api(args) => Role::Api(args),
+        Command::Role(role) => role,
+        Command::Config(_) => unreachable!("config check returns before the runtime starts"),
     };
     // Settings are validated before Redis is awaited, so a bad one fails at once.
     let plan = Plan::of(&role).context("invalid settings")?;

@@ -5,16 +5,7 @@ use pushgate_fanout::redis::RedisConfig;
 use pushgate_gateway::config::{ConfigError, NodeConfig};
 use pushgate_gateway::roles::Roles;
 
-use crate::cli::{ApiRoleArgs, DevArgs, GatewayRoleArgs, WorkerRoleArgs};
-
-/// A role of the `pushgate` binary with its flags.
-#[derive(Debug)]
-pub enum Role {
-    Dev(DevArgs),
-    Gateway(GatewayRoleArgs),
-    Worker(WorkerRoleArgs),
-    Api(ApiRoleArgs),
-}
+use crate::cli::Role;
 
 /// A role's validated settings: everything it needs to start but its connections.
 #[derive(Debug)]
