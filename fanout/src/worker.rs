@@ -109,6 +109,14 @@ impl Worker {
     /// reader stops and the lanes finish what they hold. The queues share one read batch of
     /// room, so a crash leaves at most two batches to be claimed by another worker.
     pub async fn run(self, drain: Drain) {
+        // At zero from the start, so rates and alerts have a series before the first failure.
+        for failure in [
+            "pushgate_worker_dead_letters_total",
+            "pushgate_worker_retries_total",
+            "pushgate_worker_read_errors_total",
+        ] {
+            metrics::counter!(failure).increment(0);
+        }
         let lanes = self.config.lanes.max(1);
         let room = self.config.batch.div_ceil(lanes).max(1);
         let (queues, lanes): (Vec<_>, Vec<_>) = (0..lanes)

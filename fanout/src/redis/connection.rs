@@ -19,8 +19,10 @@ const CLUSTER_SCHEME: &str = "redis+cluster://";
 /// caller's own retry policy (with jitter) decides what happens next.
 const RECONNECT_RETRIES: usize = 2;
 
+/// Every failed Redis call becomes a backplane error here, so this is where they are counted.
 impl From<RedisError> for BackplaneError {
     fn from(e: RedisError) -> Self {
+        metrics::counter!(super::REDIS_ERRORS).increment(1);
         match e.kind() {
             ErrorKind::Parse | ErrorKind::UnexpectedReturnType => {
                 BackplaneError::Corrupt(e.to_string())

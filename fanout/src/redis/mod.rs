@@ -37,6 +37,9 @@ use revocation_list::RedisRevocationList;
 use crate::backplane::{Backplane, BackplaneResult, DEFAULT_CLAIM_AFTER, DEFAULT_FEED_CAP};
 use crate::invalid_setting::{InvalidSetting, Rule};
 
+/// Redis calls that failed (unreachable, timed out, an error reply, an unreadable answer).
+pub(crate) const REDIS_ERRORS: &str = "pushgate_redis_errors_total";
+
 /// Key and channel prefix unless configured.
 pub const DEFAULT_KEY_PREFIX: &str = "pg";
 
@@ -110,6 +113,8 @@ impl Backplane {
     /// Connections reconnect by themselves; a call made while Redis is down fails with
     /// `Unavailable` and the same backplane works again once Redis is back.
     pub async fn redis(config: &RedisConfig) -> BackplaneResult<Backplane> {
+        // At zero from the start, so a rate and an alert have a series before the first error.
+        metrics::counter!(REDIS_ERRORS).increment(0);
         let connector = Connector::parse(&config.url)?;
         let conn = connector.connect(config.response_timeout).await?;
         // Blocking reads get their own connection: on the shared one they would hold up every

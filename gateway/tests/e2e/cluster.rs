@@ -215,7 +215,7 @@ impl Deployment {
 /// Poll `check` until it holds, failing the test after 40 s: generous, because these
 /// processes share the CI machine's cores with every other test binary (a 20 s limit failed
 /// once beside a release build).
-async fn eventually<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

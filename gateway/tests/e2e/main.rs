@@ -9,6 +9,7 @@ mod client_address;
 mod cluster;
 mod config_file;
 mod credentials;
+mod dashboards;
 mod delivery;
 mod disconnect;
 mod drain;

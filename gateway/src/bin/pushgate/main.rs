@@ -11,7 +11,7 @@ use pushgate_fanout::redis::RedisConfig;
 use pushgate_fanout::token::TokenVerifier;
 use pushgate_gateway::config::NodeConfig;
 use pushgate_gateway::roles::start;
-use pushgate_gateway::telemetry::init_logging;
+use pushgate_gateway::telemetry::{init_logging, metrics_handle};
 
 use crate::cli::{Cli, Command, ConfigCommand};
 use crate::config_file::ParseError;
@@ -55,6 +55,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     // Settings are validated before Redis is awaited, so a bad one fails at once.
     let plan = Plan::of(&role).context("invalid settings")?;
+    // The recorder goes in before Redis is reached, so failures while connecting are counted.
+    metrics_handle();
     let backplane = match &plan.store {
         Store::Memory(config) => Backplane::memory(config),
         Store::Redis(config) => connect_redis(config).await?,
