@@ -11,6 +11,7 @@ mod config_file;
 mod credentials;
 mod dashboards;
 mod delivery;
+mod deploy_manifests;
 mod disconnect;
 mod drain;
 mod heartbeat;
