@@ -342,3 +342,27 @@ mod tests {
         assert_eq!(lane_of(&post_by("ann", 1), 1), 0);
     }
 }
+
+#[cfg(test)]
+mod validation_tests {
+    use super::*;
+
+    /// A change that breaks one rule.
+    type Change = fn(&mut WorkerConfig);
+
+    #[test]
+    fn zero_chunk_lanes_or_attempts_are_refused_by_name() {
+        assert!(WorkerConfig::default().validate().is_ok());
+        let cases: [(Change, &str); 3] = [
+            (|c| c.chunk = 0, "fanout-chunk"),
+            (|c| c.lanes = 0, "fanout-lanes"),
+            (|c| c.max_attempts = 0, "max-attempts"),
+        ];
+        for (change, setting) in cases {
+            let mut config = WorkerConfig::default();
+            change(&mut config);
+            let error = config.validate().unwrap_err();
+            assert_eq!((error.setting, error.rule), (setting, Rule::Positive));
+        }
+    }
+}

@@ -234,3 +234,95 @@ impl NodeConfig {
         self.validate()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> NodeConfig {
+        let mut config = NodeConfig::dev(DEFAULT_LISTEN);
+        config.tokens.secret = "a-secret-of-our-own-0123".into();
+        config.api_key = "a-key-of-our-own-0123".into();
+        config
+    }
+
+    /// The setting `change` makes `validate` refuse, and the rule it names.
+    fn refused(change: impl FnOnce(&mut NodeConfig)) -> (&'static str, Rule) {
+        let mut config = valid();
+        change(&mut config);
+        match config.validate() {
+            Err(ConfigError::Invalid(invalid)) => (invalid.setting, invalid.rule),
+            other => panic!("expected an invalid setting, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_with_own_credentials_are_valid_everywhere() {
+        assert!(valid().validate_production().is_ok());
+        assert!(NodeConfig::dev(DEFAULT_LISTEN).validate().is_ok());
+    }
+
+    /// A change that breaks one rule.
+    type Change = fn(&mut NodeConfig);
+
+    #[test]
+    fn each_rule_names_its_setting() {
+        let cases: [(Change, &str, Rule); 8] = [
+            (
+                |c| c.tokens.secret = "short".into(),
+                "jwt-secret",
+                Rule::MinBytes(16),
+            ),
+            (
+                |c| c.api_key = "short".into(),
+                "api-key",
+                Rule::MinBytes(16),
+            ),
+            (
+                |c| c.node_id.clear(),
+                "node-id",
+                Rule::Length { min: 1, max: 64 },
+            ),
+            (
+                |c| c.heartbeat = Duration::ZERO,
+                "heartbeat-ms",
+                Rule::Positive,
+            ),
+            (
+                |c| c.idle_timeout = c.heartbeat,
+                "idle-timeout-ms",
+                Rule::LongerThan("heartbeat-ms"),
+            ),
+            (
+                |c| c.max_frame_bytes = 255,
+                "max-frame-bytes",
+                Rule::AtLeast(256),
+            ),
+            (
+                |c| c.write_delay = Duration::from_millis(1001),
+                "write-delay-ms",
+                Rule::AtMost(1000),
+            ),
+            (
+                |c| c.tokens.jwks = Some(pushgate_fanout::token::JwksSettings::new("ftp://x")),
+                "jwks-url",
+                Rule::HttpUrl,
+            ),
+        ];
+        for (change, setting, rule) in cases {
+            assert_eq!(refused(change), (setting, rule));
+        }
+    }
+
+    #[test]
+    fn production_refuses_the_development_credentials_by_name() {
+        let mut config = valid();
+        config.api_key = crate::DEV_API_KEY.into();
+        let error = config.validate_production().unwrap_err();
+        assert_eq!(error.setting(), "api-key");
+        let error = NodeConfig::dev(DEFAULT_LISTEN)
+            .validate_production()
+            .unwrap_err();
+        assert_eq!(error.setting(), "jwt-secret");
+    }
+}

@@ -83,3 +83,18 @@ impl Backplane {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_feed_cap_is_refused_by_name() {
+        assert!(MemoryConfig::default().validate().is_ok());
+        let config = MemoryConfig {
+            feed_cap: 0,
+            ..MemoryConfig::default()
+        };
+        assert_eq!(config.validate().unwrap_err().setting, "feed-cap");
+    }
+}

@@ -168,3 +168,19 @@ impl Backplane {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_feed_cap_or_claim_timeout_is_refused_by_name() {
+        assert!(RedisConfig::new("redis://h").validate().is_ok());
+        let mut config = RedisConfig::new("redis://h");
+        config.feed_cap = 0;
+        assert_eq!(config.validate().unwrap_err().setting, "feed-cap");
+        let mut config = RedisConfig::new("redis://h");
+        config.claim_after = Duration::ZERO;
+        assert_eq!(config.validate().unwrap_err().setting, "claim-after-ms");
+    }
+}

@@ -149,7 +149,7 @@ mod tests {
     fn values_print_as_toml() {
         assert_eq!(toml_value(&["25000".into()]), "25000");
         assert_eq!(toml_value(&["true".into()]), "true");
-        assert_eq!(toml_value(&["a\"b".into()]), r#""a\"b""#);
+        assert_eq!(toml_value(&["a\"b".into()]), r#"'a"b'"#);
         assert_eq!(
             toml_value(&["10.0.0.0/8".into(), "::1".into()]),
             r#"["10.0.0.0/8", "::1"]"#

@@ -83,8 +83,9 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed, ParseError> {
     }
     let file = path.map(|path| ConfigFile::read(&path)).transpose()?;
     let command = match &file {
-        Some(file) => file.apply(Cli::command(), &subcommands)?,
-        None => Cli::command(),
+        // Without a subcommand clap's own error says what is missing.
+        Some(file) if !subcommands.is_empty() => file.apply(Cli::command(), &subcommands)?,
+        _ => Cli::command(),
     };
     let matches = command.try_get_matches_from(argv)?;
     let cli = Cli::from_arg_matches(&matches)?;
@@ -259,4 +260,103 @@ fn clap_reason(error: &clap::Error) -> String {
     let rendered = error.to_string();
     let first = rendered.lines().next().unwrap_or_default();
     first.strip_prefix("error: ").unwrap_or(first).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{Arg, ArgAction};
+
+    use super::*;
+
+    /// A root with one global flag and a `dev` subcommand with a value, a list and a switch.
+    fn command() -> Command {
+        Command::new("pushgate")
+            .arg(
+                Arg::new("log")
+                    .long("log")
+                    .global(true)
+                    .default_value("info"),
+            )
+            .subcommand(
+                Command::new("dev")
+                    .arg(
+                        Arg::new("heartbeat_ms")
+                            .long("heartbeat-ms")
+                            .value_parser(clap::value_parser!(u64))
+                            .default_value("25000"),
+                    )
+                    .arg(Arg::new("redis").long("redis").required(true))
+                    .arg(
+                        Arg::new("origins")
+                            .long("allowed-origins")
+                            .action(ArgAction::Append),
+                    )
+                    .arg(Arg::new("demo").long("demo").action(ArgAction::SetTrue)),
+            )
+    }
+
+    fn matches(text: &str, args: &[&str]) -> Result<ArgMatches, ConfigFileError> {
+        let file = ConfigFile::parse(Path::new("test.toml"), text)?;
+        let command = file.apply(command(), &["dev".to_owned()])?;
+        let argv = ["pushgate", "dev"].iter().chain(args);
+        Ok(command.try_get_matches_from(argv).expect("parses"))
+    }
+
+    #[test]
+    fn file_values_become_defaults_that_flags_override() {
+        let text = "heartbeat-ms = 1000\nredis = \"redis://h\"\nallowed-origins = [\"a\", \"b\"]\n\
+                    demo = true\nlog = \"debug\"\n";
+        let all = matches(text, &[]).expect("valid");
+        let dev = all.subcommand_matches("dev").expect("dev");
+        assert_eq!(dev.get_one::<u64>("heartbeat_ms"), Some(&1000));
+        // A required flag set in the file needs no flag.
+        assert_eq!(
+            dev.get_one::<String>("redis").map(String::as_str),
+            Some("redis://h")
+        );
+        let origins: Vec<_> = dev.get_many::<String>("origins").expect("list").collect();
+        assert_eq!(origins, ["a", "b"]);
+        assert!(dev.get_flag("demo"));
+        assert_eq!(
+            dev.get_one::<String>("log").map(String::as_str),
+            Some("debug")
+        );
+
+        let all = matches(text, &["--heartbeat-ms", "7"]).expect("valid");
+        let dev = all.subcommand_matches("dev").expect("dev");
+        assert_eq!(dev.get_one::<u64>("heartbeat_ms"), Some(&7));
+    }
+
+    #[test]
+    fn unknown_keys_are_listed_together() {
+        let error = matches("hartbeat-ms = 1\nconfig = \"x\"\nredis = \"r\"\n", &[]).unwrap_err();
+        assert!(
+            matches!(&error, ConfigFileError::UnknownKeys { role, keys, .. }
+                if role == "dev" && keys == &["config", "hartbeat-ms"]),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn values_of_the_wrong_shape_name_their_key() {
+        for (text, reason) in [
+            ("heartbeat-ms = \"soon\"", "invalid value 'soon'"),
+            ("heartbeat-ms = [1, 2]", "takes one value, not a list"),
+            ("demo = \"yes\"", "is a switch: true or false"),
+            (
+                "redis = { host = \"h\" }",
+                "must be a string, number or boolean",
+            ),
+        ] {
+            let error = matches(text, &[]).unwrap_err();
+            assert!(
+                matches!(&error, ConfigFileError::BadValue { reason: r, .. } if r.contains(reason)),
+                "{text}: {error}"
+            );
+        }
+        assert!(matches!(
+            matches("heartbeat-ms = ", &[]),
+            Err(ConfigFileError::Syntax { .. })
+        ));
+    }
 }
