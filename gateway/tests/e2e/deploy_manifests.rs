@@ -18,7 +18,9 @@ fn deploy_dir() -> PathBuf {
 /// The flags (`--name`) and env vars (`PUSHGATE_*`) `pushgate <role> --help` lists: what the
 /// binary's clap Command really has.
 struct RoleFlags {
+    /// `--listen`, `--redis`, …: what a unit's ExecStart or a container's args may pass.
     flags: BTreeSet<String>,
+    /// `PUSHGATE_LISTEN`, …: what an Environment= line or a container's env may set.
     env: BTreeSet<String>,
 }
 

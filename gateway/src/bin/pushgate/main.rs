@@ -13,8 +13,8 @@ use pushgate_gateway::config::NodeConfig;
 use pushgate_gateway::roles::start;
 use pushgate_gateway::telemetry::{init_logging, metrics_handle};
 
-use crate::cli::{Cli, Command, ConfigCommand};
-use crate::config_file::ParseError;
+use crate::cli::{Command, ConfigCommand};
+use crate::config_file::{ParseError, Parsed};
 use crate::plan::{Plan, Store};
 
 fn main() -> anyhow::Result<()> {
@@ -24,23 +24,19 @@ fn main() -> anyhow::Result<()> {
         Err(ParseError::Clap(e)) => e.exit(),
         Err(ParseError::File(e)) => return Err(e.into()),
     };
-    let cli = parsed.cli;
-    if let Command::Config(ConfigCommand::Check { role }) = &cli.command {
-        let role = role.as_ref().context("config check has a role")?;
-        return config_check::check(role, &parsed.matches, parsed.file.as_ref());
-    }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = cli.runtime.worker_threads {
+    if let Some(threads) = parsed.cli.runtime.worker_threads {
         runtime.worker_threads(threads.get());
     }
     runtime
         .enable_all()
         .build()
         .context("cannot start the runtime")?
-        .block_on(run(cli))
+        .block_on(run(parsed))
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(parsed: Parsed) -> anyhow::Result<()> {
+    let Parsed { cli, matches, file } = parsed;
     init_logging(cli.log.log_format.into(), &cli.log.log);
     let role = match cli.command {
         Command::Token(args) => {
@@ -51,7 +47,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Role(role) => role,
-        Command::Config(_) => unreachable!("config check returns before the runtime starts"),
+        Command::Config(ConfigCommand::Check { role }) => {
+            // `config_file::parse` fills in `dev` when no role was named.
+            let role = role.context("config check has a role")?;
+            return config_check::check(&role, &matches, file.as_ref());
+        }
     };
     // Settings are validated before Redis is awaited, so a bad one fails at once.
     let plan = Plan::of(&role).context("invalid settings")?;
