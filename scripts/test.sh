@@ -13,6 +13,8 @@ declare -A needed=(
   [redis-cli]=redis-server
   # The identity tests generate their key pairs with it, the Redis TLS tests their certificates.
   [openssl]=openssl
+  # The deploy tests check deploy/prometheus/alerts.yml with it.
+  [promtool]=prometheus
 )
 missing=()
 for command in "${!needed[@]}"; do
@@ -24,8 +26,11 @@ if ((${#missing[@]})); then
     echo "installing ${missing[*]} (needed by the tests)" >&2
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    # Debian's package starts a server on 6379 at install; tests never use it.
-    if command -v service >/dev/null 2>&1; then service redis-server stop >/dev/null 2>&1 || true; fi
+    # Debian's packages start a Redis on 6379 and a Prometheus on 9090 at install; tests
+    # never use them.
+    if command -v service >/dev/null 2>&1; then
+      for daemon in redis-server prometheus; do service "$daemon" stop >/dev/null 2>&1 || true; done
+    fi
   else
     echo "the tests need these Debian packages: ${missing[*]}; install them (apt-get install ${missing[*]}) and run again" >&2
     exit 1

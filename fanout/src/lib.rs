@@ -26,6 +26,7 @@
 //! - `token`: user tokens (shared secret, PEM public keys, a JWKS kept fresh) and the
 //!   service key.
 //! - `drain`: the shutdown handle; `clock`: timestamps in protocol units.
+//! - `invalid_setting`: the typed error every settings type's `validate` returns.
 //! - `testing` (feature `testing`): real `redis-server` processes and an identity provider
 //!   (keys, signed tokens, a JWKS over HTTP) for integration tests.
 
@@ -35,6 +36,7 @@ pub mod clock;
 pub mod drain;
 pub mod friend_check;
 pub mod http;
+pub mod invalid_setting;
 pub mod memory;
 pub mod redis;
 pub mod ring;

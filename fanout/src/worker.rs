@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use crate::backplane::{Backplane, BackplaneError, FanoutEvent, LoggedEvent, PostEvent, UserId};
 use crate::clock::age_seconds;
 use crate::drain::Drain;
+use crate::invalid_setting::{InvalidSetting, Rule};
 use crate::ring_watcher::RingView;
 
 /// Tuning of one worker.
@@ -47,6 +48,15 @@ impl Default for WorkerConfig {
             backoff_base: Duration::from_millis(50),
             backoff_max: Duration::from_secs(5),
         }
+    }
+}
+
+impl WorkerConfig {
+    /// Refuse settings a worker cannot run with; call before starting one.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        InvalidSetting::unless(self.chunk > 0, "fanout-chunk", Rule::Positive)?;
+        InvalidSetting::unless(self.lanes > 0, "fanout-lanes", Rule::Positive)?;
+        InvalidSetting::unless(self.max_attempts > 0, "max-attempts", Rule::Positive)
     }
 }
 
@@ -96,6 +106,14 @@ impl Worker {
     /// reader stops and the lanes finish what they hold. The queues share one read batch of
     /// room, so a crash leaves at most two batches to be claimed by another worker.
     pub async fn run(self, drain: Drain) {
+        // At zero from the start, so rates and alerts have a series before the first failure.
+        for failure in [
+            "pushgate_worker_dead_letters_total",
+            "pushgate_worker_retries_total",
+            "pushgate_worker_read_errors_total",
+        ] {
+            metrics::counter!(failure).increment(0);
+        }
         let lanes = self.config.lanes.max(1);
         let room = self.config.batch.div_ceil(lanes).max(1);
         let (queues, lanes): (Vec<_>, Vec<_>) = (0..lanes)
@@ -348,5 +366,29 @@ mod tests {
             .collect();
         assert_eq!(used.len(), 8, "100 authors use every lane");
         assert_eq!(lane_of(&post_by("ann", 1), 1), 0);
+    }
+}
+
+#[cfg(test)]
+mod validation_tests {
+    use super::*;
+
+    /// A change that breaks one rule.
+    type Change = fn(&mut WorkerConfig);
+
+    #[test]
+    fn zero_chunk_lanes_or_attempts_are_refused_by_name() {
+        assert!(WorkerConfig::default().validate().is_ok());
+        let cases: [(Change, &str); 3] = [
+            (|c| c.chunk = 0, "fanout-chunk"),
+            (|c| c.lanes = 0, "fanout-lanes"),
+            (|c| c.max_attempts = 0, "max-attempts"),
+        ];
+        for (change, setting) in cases {
+            let mut config = WorkerConfig::default();
+            change(&mut config);
+            let error = config.validate().unwrap_err();
+            assert_eq!((error.setting, error.rule), (setting, Rule::Positive));
+        }
     }
 }

@@ -80,6 +80,7 @@ impl Registry {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.dirty.insert(user.to_owned());
         metrics::gauge!("pushgate_connections").increment(1.0);
+        metrics::counter!("pushgate_connections_opened_total").increment(1);
         Some(registration)
     }
 

@@ -8,9 +8,11 @@ use axum::routing::get;
 use pushgate_fanout::api::{self, ApiLimits, ApiState};
 use pushgate_fanout::backplane::{Backplane, BackplaneError, NodeInfo};
 use pushgate_fanout::drain::Drain;
+use pushgate_fanout::http::Problem;
 use pushgate_fanout::ring_watcher::watch_ring;
 use pushgate_fanout::token::{TokenSetupError, TokenVerifier};
 use pushgate_fanout::worker::{Worker, WorkerConfig};
+use pushgate_protocol::ErrorCode;
 use tokio::net::TcpListener;
 use tokio::sync::OnceCell;
 
@@ -164,6 +166,8 @@ pub async fn start(
             verifier.get_or_try_init(start_verifier).await?.clone(),
             drain.clone(),
         );
+        // At zero from the start, so a rate and an alert have a series before the first fold.
+        metrics::counter!("pushgate_pushes_folded_total").increment(0);
         drain.spawn(dispatcher::run(node.clone(), inbox));
         drain.spawn(node.write_coalescer.clone().run(drain.clone()));
         drain.spawn(node.handshake_limiter.clone().run(drain.clone()));
@@ -187,9 +191,15 @@ pub async fn start(
             app.merge(api::router(state, roles.dev_tokens))
         }
         // Roles without the API still answer operators.
-        None => app
-            .route("/healthz", get(|| async { "ok" }))
-            .route("/metrics", get(move || async move { metrics.render() })),
+        None => {
+            let draining = drain.clone();
+            app.route("/healthz", get(|| async { "ok" }))
+                .route(
+                    "/readyz",
+                    get(move || ready_unless_draining(draining.clone())),
+                )
+                .route("/metrics", get(move || async move { metrics.render() }))
+        }
     };
     drain.spawn(http_server::serve(
         listener,
@@ -202,6 +212,18 @@ pub async fn start(
         gateway,
         drain,
     })
+}
+
+/// Readiness of a process without the API (a gateway, a worker): ready until it drains, so a
+/// load balancer stops sending new clients to a gateway that is sending its clients away.
+async fn ready_unless_draining(drain: Drain) -> Result<&'static str, Problem> {
+    if drain.is_draining() {
+        return Err(Problem::new(
+            ErrorCode::Draining,
+            "this process is shutting down",
+        ));
+    }
+    Ok("ready")
 }
 
 /// The token verifier, with the revocation list read before anyone is served and followed

@@ -39,10 +39,13 @@ pub enum LogFormat {
     Json,
 }
 
+/// Log filter unless configured.
+pub const DEFAULT_LOG_FILTER: &str = "info";
+
 /// Install the tracing subscriber; `filter` uses `RUST_LOG` syntax (e.g. `info,pushgate=debug`).
 pub fn init_logging(format: LogFormat, filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     // Logs go to stderr so stdout carries only what the binary prints for its caller.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

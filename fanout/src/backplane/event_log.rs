@@ -1,9 +1,15 @@
 //! The fan-out log: durable events that workers consume at least once.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use pushgate_protocol::{Audience, FeedItem, PostId};
 
 use super::{BackplaneResult, UserId};
+
+/// How long an event may stay unacknowledged before another worker takes it, unless
+/// configured: far above one fan-out's time, so only a dead worker's events move.
+pub const DEFAULT_CLAIM_AFTER: Duration = Duration::from_secs(30);
 
 /// Opaque ID of a logged event (a Redis stream ID, or a counter in memory).
 pub type EventId = String;

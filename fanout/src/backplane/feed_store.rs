@@ -5,6 +5,10 @@ use pushgate_protocol::{FeedEntry, FeedItem};
 
 use super::{BackplaneResult, UserId};
 
+/// Entries kept per user feed unless configured; a client that missed more resumes
+/// incompletely (`complete: false`).
+pub const DEFAULT_FEED_CAP: usize = 1000;
+
 /// A run of feed entries, oldest first.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FeedSlice {

@@ -19,11 +19,12 @@ mod revocation_list;
 use std::sync::Arc;
 
 pub use broadcast_log::{BroadcastEntry, BroadcastLog, BroadcastSlice};
-pub use error::BackplaneError;
+pub use error::{BackplaneError, Unavailable};
 pub use event_log::{
-    AppendOutcome, EventId, EventLog, FanoutEvent, Idempotency, LoggedEvent, NotifyEvent, PostEvent,
+    AppendOutcome, DEFAULT_CLAIM_AFTER, EventId, EventLog, FanoutEvent, Idempotency, LoggedEvent,
+    NotifyEvent, PostEvent,
 };
-pub use feed_store::{FeedSlice, FeedStore};
+pub use feed_store::{DEFAULT_FEED_CAP, FeedSlice, FeedStore};
 pub use follow_graph::{BatchOutcome, Edge, FollowGraph, Followed, FollowerPage};
 pub use membership::{Membership, NodeInfo};
 pub use node_bus::{Inbox, NodeBus};

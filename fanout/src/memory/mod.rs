@@ -26,7 +26,8 @@ pub use post_store::MemoryPostStore;
 pub use presence_store::MemoryPresenceStore;
 pub use revocation_list::MemoryRevocationList;
 
-use crate::backplane::Backplane;
+use crate::backplane::{Backplane, DEFAULT_CLAIM_AFTER, DEFAULT_FEED_CAP};
+use crate::invalid_setting::{InvalidSetting, Rule};
 
 /// Sizes of the embedded backplane's bounded structures.
 #[derive(Clone, Debug)]
@@ -46,12 +47,19 @@ pub struct MemoryConfig {
 impl Default for MemoryConfig {
     fn default() -> Self {
         Self {
-            feed_cap: 1000,
+            feed_cap: DEFAULT_FEED_CAP,
             broadcast_cap: 1000,
             event_log_cap: 100_000,
             inbox_capacity: 4096,
-            claim_after: Duration::from_secs(30),
+            claim_after: DEFAULT_CLAIM_AFTER,
         }
+    }
+}
+
+impl MemoryConfig {
+    /// Refuse sizes that cannot work; call before [`Backplane::memory`].
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        InvalidSetting::unless(self.feed_cap > 0, "feed-cap", Rule::Positive)
     }
 }
 
@@ -73,5 +81,20 @@ impl Backplane {
             presence: Arc::new(MemoryPresenceStore::default()),
             revocations: Arc::new(MemoryRevocationList::default()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_feed_cap_is_refused_by_name() {
+        assert!(MemoryConfig::default().validate().is_ok());
+        let config = MemoryConfig {
+            feed_cap: 0,
+            ..MemoryConfig::default()
+        };
+        assert_eq!(config.validate().unwrap_err().setting, "feed-cap");
     }
 }

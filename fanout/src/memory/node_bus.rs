@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use pushgate_protocol::NodeMessage;
 use tokio::sync::mpsc;
 
-use crate::backplane::{BackplaneError, BackplaneResult, Inbox, NodeBus};
+use crate::backplane::{BackplaneResult, Inbox, NodeBus, Unavailable};
 
 /// The embedded node bus.
 #[derive(Debug)]
@@ -39,11 +39,11 @@ impl NodeBus for MemoryNodeBus {
     async fn send(&self, node: &str, message: NodeMessage) -> BackplaneResult<()> {
         let sender = self
             .sender(node)
-            .ok_or_else(|| BackplaneError::Unavailable(format!("node {node} has no inbox")))?;
+            .ok_or_else(|| Unavailable::NoInbox(node.to_owned()))?;
         sender
             .send(message)
             .await
-            .map_err(|_| BackplaneError::Unavailable(format!("node {node} inbox closed")))
+            .map_err(|_| Unavailable::InboxClosed(node.to_owned()).into())
     }
 
     async fn broadcast(&self, message: NodeMessage) -> BackplaneResult<()> {

@@ -13,19 +13,21 @@ use futures_util::future::try_join_all;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::backplane::{BackplaneError, BackplaneResult};
+use crate::backplane::{BackplaneError, BackplaneResult, Unavailable};
 
 /// Reconnect attempts per failed call: few and short, so an outage fails calls fast and the
 /// caller's own retry policy (with jitter) decides what happens next.
 const RECONNECT_RETRIES: usize = 2;
 
+/// Every failed Redis call becomes a backplane error here, so this is where they are counted.
 impl From<RedisError> for BackplaneError {
     fn from(e: RedisError) -> Self {
+        metrics::counter!(super::REDIS_ERRORS).increment(1);
         match e.kind() {
             ErrorKind::Parse | ErrorKind::UnexpectedReturnType => {
                 BackplaneError::Corrupt(e.to_string())
             }
-            _ => BackplaneError::Unavailable(e.to_string()),
+            _ => Unavailable::Redis(e).into(),
         }
     }
 }
@@ -134,10 +136,7 @@ impl Connector {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.map_or_else(
-            || BackplaneError::Unavailable("no redis node to subscribe on".into()),
-            BackplaneError::from,
-        ))
+        Err(last.map_or_else(|| Unavailable::NoSubscriber.into(), BackplaneError::from))
     }
 }
 

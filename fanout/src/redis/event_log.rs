@@ -15,7 +15,7 @@ use super::post_store::IDEMPOTENCY_TTL_MS;
 use super::stream_entry::StreamEntry;
 use crate::backplane::{
     AppendOutcome, BackplaneError, BackplaneResult, EventId, EventLog, Idempotency, LoggedEvent,
-    NotifyEvent,
+    NotifyEvent, Unavailable,
 };
 
 /// The consumer group every fan-out worker joins.
@@ -174,7 +174,9 @@ impl RedisEventLog {
         let claimed: Vec<(String, Vec<Vec<u8>>, u32)> =
             match self.conn.script(&self.claim, &call).await {
                 // A Redis that lost its data (restart without persistence) lost the group too.
-                Err(BackplaneError::Unavailable(msg)) if msg.contains("NOGROUP") => {
+                Err(BackplaneError::Unavailable(Unavailable::Redis(e)))
+                    if is_code(&e, "NOGROUP") =>
+                {
                     self.ensure_group().await?;
                     self.conn.script(&self.claim, &call).await?
                 }

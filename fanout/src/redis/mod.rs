@@ -38,7 +38,14 @@ use revocation_list::RedisRevocationList;
 
 pub use redis_target::{RedisTarget, RedisTargetError};
 
-use crate::backplane::{Backplane, BackplaneResult};
+use crate::backplane::{Backplane, BackplaneResult, DEFAULT_CLAIM_AFTER, DEFAULT_FEED_CAP};
+use crate::invalid_setting::{InvalidSetting, Rule};
+
+/// Redis calls that failed (unreachable, timed out, an error reply, an unreadable answer).
+pub(crate) const REDIS_ERRORS: &str = "pushgate_redis_errors_total";
+
+/// Key and channel prefix unless configured.
+pub const DEFAULT_KEY_PREFIX: &str = "pg";
 
 /// How workers reach gateway node inboxes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -81,16 +88,26 @@ impl RedisConfig {
     pub fn new(target: RedisTarget) -> Self {
         Self {
             target,
-            key_prefix: "pg".into(),
-            feed_cap: 1000,
+            key_prefix: DEFAULT_KEY_PREFIX.into(),
+            feed_cap: DEFAULT_FEED_CAP,
             broadcast_cap: 1000,
             event_log_cap: 100_000,
             inbox_capacity: 4096,
-            claim_after: Duration::from_secs(30),
+            claim_after: DEFAULT_CLAIM_AFTER,
             bus: BusKind::PubSub,
             response_timeout: Duration::from_secs(2),
             presence_retention: Duration::from_secs(30 * 24 * 60 * 60),
         }
+    }
+
+    /// Refuse sizes and timeouts that cannot work; call before [`Backplane::redis`].
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        InvalidSetting::unless(self.feed_cap > 0, "feed-cap", Rule::Positive)?;
+        InvalidSetting::unless(
+            !self.claim_after.is_zero(),
+            "claim-after-ms",
+            Rule::Positive,
+        )
     }
 }
 
@@ -100,6 +117,8 @@ impl Backplane {
     /// Connections reconnect by themselves; a call made while Redis is down fails with
     /// `Unavailable` and the same backplane works again once Redis is back.
     pub async fn redis(config: &RedisConfig) -> BackplaneResult<Backplane> {
+        // At zero from the start, so a rate and an alert have a series before the first error.
+        metrics::counter!(REDIS_ERRORS).increment(0);
         let connector = config.target.connector.clone();
         let conn = connector.connect(config.response_timeout).await?;
         // Blocking reads get their own connection: on the shared one they would hold up every
@@ -151,5 +170,22 @@ impl Backplane {
                 config.presence_retention,
             )),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_feed_cap_or_claim_timeout_is_refused_by_name() {
+        let fresh = || RedisConfig::new(RedisTarget::new("redis://h", None).expect("parses"));
+        assert!(fresh().validate().is_ok());
+        let mut config = fresh();
+        config.feed_cap = 0;
+        assert_eq!(config.validate().unwrap_err().setting, "feed-cap");
+        let mut config = fresh();
+        config.claim_after = Duration::ZERO;
+        assert_eq!(config.validate().unwrap_err().setting, "claim-after-ms");
     }
 }

@@ -24,7 +24,7 @@ use super::BusKind;
 use super::connection::{Conn, Connector, decode, encode};
 use super::event_log::MAX_BLOCK;
 use super::keys::Keys;
-use crate::backplane::{BackplaneError, BackplaneResult, Inbox, Membership, NodeBus};
+use crate::backplane::{BackplaneResult, Inbox, Membership, NodeBus, Unavailable};
 
 /// First pause before resubscribing after a lost connection; doubles up to the maximum.
 const RETRY_MIN: Duration = Duration::from_millis(50);
@@ -282,9 +282,7 @@ impl NodeBus for RedisNodeBus {
                 // A cluster counts only the receiving node's subscribers, so only a single
                 // server can tell that nobody listens.
                 if receivers == 0 && matches!(self.conn, Conn::Standalone(_)) {
-                    return Err(BackplaneError::Unavailable(format!(
-                        "node {node} has no inbox"
-                    )));
+                    return Err(Unavailable::NoInbox(node.to_owned()).into());
                 }
                 Ok(())
             }
@@ -333,7 +331,7 @@ impl NodeBus for RedisNodeBus {
         let replaced = self
             .pumps
             .lock()
-            .map_err(|_| BackplaneError::Unavailable("node bus lock poisoned".into()))?
+            .map_err(|_| Unavailable::Poisoned)?
             .insert(node.to_owned(), pump);
         if let Some(old) = replaced {
             old.abort();

@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
-use pushgate_fanout::api::{ApiLimits, DEFAULT_MAX_FOLLOWING};
+use pushgate_fanout::api::ApiLimits;
+use pushgate_fanout::backplane::{DEFAULT_CLAIM_AFTER, DEFAULT_FEED_CAP};
 use pushgate_fanout::memory::MemoryConfig;
-use pushgate_fanout::redis::{BusKind, RedisConfig, RedisTarget, RedisTargetError};
+use pushgate_fanout::redis::{self, BusKind, RedisConfig, RedisTarget, RedisTargetError};
 use pushgate_fanout::token::{self, JwksSettings, TokenSettings};
 use pushgate_fanout::worker::WorkerConfig;
-use pushgate_gateway::config::{DEFAULT_MAX_CONNECTIONS_PER_USER, NodeConfig};
-use pushgate_gateway::telemetry::LogFormat;
+use pushgate_gateway::config::{self, NodeConfig};
+use pushgate_gateway::telemetry::{DEFAULT_LOG_FILTER, LogFormat};
 use pushgate_gateway::trusted_proxies::{ForwardedHeader, TrustedProxies, parse_network};
 
 /// pushgate: a real-time WebSocket push gateway.
@@ -22,6 +23,10 @@ use pushgate_gateway::trusted_proxies::{ForwardedHeader, TrustedProxies, parse_n
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// TOML file of settings: each key is a flag's long name (`heartbeat-ms = 25000`), valid
+    /// for the role it is given to. Flags and env vars override it.
+    #[arg(long, env = "PUSHGATE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub log: LogArgs,
     #[command(flatten)]
@@ -30,6 +35,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[command(flatten)]
+    Role(Role),
+    /// Print a user token signed with the JWT secret (for trying things by hand and scripts).
+    Token(TokenArgs),
+    /// Check settings without starting anything.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// A role of the binary with its flags.
+#[derive(Debug, Subcommand)]
+pub enum Role {
     /// Gateway + fan-out worker + REST API in one process on the embedded backend (no Redis).
     Dev(DevArgs),
     /// A connection server on Redis: holds sockets, joins the ring, consumes its inbox.
@@ -38,8 +55,17 @@ pub enum Command {
     Worker(WorkerRoleArgs),
     /// The REST sidecar on Redis.
     Api(ApiRoleArgs),
-    /// Print a user token signed with the JWT secret (for trying things by hand and scripts).
-    Token(TokenArgs),
+}
+
+/// `pushgate config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a role's effective settings (flags > env > --config file > defaults) with secrets
+    /// redacted, and exit non-zero naming the first invalid one. Without a role: dev.
+    Check {
+        #[command(subcommand)]
+        role: Option<Role>,
+    },
 }
 
 /// Flags of `pushgate token`.
@@ -93,7 +119,7 @@ pub struct ApiRoleArgs {
 #[derive(Debug, Args)]
 pub struct CommonArgs {
     /// Address for HTTP: WebSocket and REST (dev, gateway, api) or health and metrics (worker).
-    #[arg(long, env = "PUSHGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "PUSHGATE_LISTEN", default_value_t = config::DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// HS256 secret of user tokens (at least 16 bytes). Required by gateway, worker and api;
     /// `pushgate dev` falls back to the development secret.
@@ -106,7 +132,7 @@ pub struct CommonArgs {
     #[command(flatten)]
     pub jwt: JwtArgs,
     /// How often membership is heartbeated and re-read, milliseconds (TTL is 3x).
-    #[arg(long, env = "PUSHGATE_MEMBERSHIP_INTERVAL_MS", default_value_t = 1000)]
+    #[arg(long, env = "PUSHGATE_MEMBERSHIP_INTERVAL_MS", default_value_t = millis(config::DEFAULT_MEMBERSHIP_INTERVAL))]
     pub membership_interval_ms: u64,
 }
 
@@ -174,16 +200,16 @@ pub struct RedisArgs {
     #[arg(long, env = "PUSHGATE_REDIS_CA_CERT")]
     pub redis_ca_cert: Option<PathBuf>,
     /// Prefix of every key and channel, so deployments can share one Redis.
-    #[arg(long, env = "PUSHGATE_REDIS_PREFIX", default_value = "pg")]
+    #[arg(long, env = "PUSHGATE_REDIS_PREFIX", default_value = redis::DEFAULT_KEY_PREFIX)]
     pub redis_prefix: String,
     /// Node inbox transport: pub/sub channels or per-node streams.
-    #[arg(long, env = "PUSHGATE_REDIS_BUS", value_enum, default_value_t = BusArg::Pubsub)]
+    #[arg(long, env = "PUSHGATE_REDIS_BUS", value_enum, default_value_t = BusKind::default().into())]
     pub redis_bus: BusArg,
     /// Entries kept per user feed.
-    #[arg(long, env = "PUSHGATE_FEED_CAP", default_value_t = 1000)]
+    #[arg(long, env = "PUSHGATE_FEED_CAP", default_value_t = DEFAULT_FEED_CAP)]
     pub feed_cap: usize,
     /// A fan-out event unacknowledged this long is taken over by another worker, milliseconds.
-    #[arg(long, env = "PUSHGATE_CLAIM_AFTER_MS", default_value_t = 30_000)]
+    #[arg(long, env = "PUSHGATE_CLAIM_AFTER_MS", default_value_t = millis(DEFAULT_CLAIM_AFTER))]
     pub claim_after_ms: u64,
 }
 
@@ -199,18 +225,54 @@ pub enum BusArg {
     Stream,
 }
 
-impl RedisArgs {
-    pub fn config(&self) -> Result<RedisConfig, RedisTargetError> {
-        let target = RedisTarget::new(&self.redis, self.redis_ca_cert.as_deref())?;
-        let mut config = RedisConfig::new(target);
-        config.key_prefix = self.redis_prefix.clone();
-        config.feed_cap = self.feed_cap.max(1);
-        config.claim_after = Duration::from_millis(self.claim_after_ms.max(1));
-        config.bus = match self.redis_bus {
+impl From<BusKind> for BusArg {
+    fn from(kind: BusKind) -> Self {
+        match kind {
+            BusKind::PubSub => BusArg::Pubsub,
+            BusKind::Stream => BusArg::Stream,
+        }
+    }
+}
+
+impl From<BusArg> for BusKind {
+    fn from(arg: BusArg) -> Self {
+        match arg {
             BusArg::Pubsub => BusKind::PubSub,
             BusArg::Stream => BusKind::Stream,
-        };
-        Ok(config)
+        }
+    }
+}
+
+impl From<ForwardedHeader> for ForwardedHeaderArg {
+    fn from(header: ForwardedHeader) -> Self {
+        match header {
+            ForwardedHeader::XForwardedFor => ForwardedHeaderArg::XForwardedFor,
+            ForwardedHeader::Forwarded => ForwardedHeaderArg::Forwarded,
+        }
+    }
+}
+
+impl From<ForwardedHeaderArg> for ForwardedHeader {
+    fn from(arg: ForwardedHeaderArg) -> Self {
+        match arg {
+            ForwardedHeaderArg::XForwardedFor => ForwardedHeader::XForwardedFor,
+            ForwardedHeaderArg::Forwarded => ForwardedHeader::Forwarded,
+        }
+    }
+}
+
+impl RedisArgs {
+    /// The Redis settings these flags describe (sizes validated by the caller); the URL and
+    /// CA file are checked here, as the target is built from them.
+    pub fn config(&self) -> Result<RedisConfig, RedisTargetError> {
+        let target = RedisTarget::new(&self.redis, self.redis_ca_cert.as_deref())?;
+        Ok(RedisConfig {
+            key_prefix: self.redis_prefix.clone(),
+            feed_cap: self.feed_cap,
+            claim_after: Duration::from_millis(self.claim_after_ms),
+            bus: self.redis_bus.into(),
+            ..RedisConfig::new(target)
+        })
     }
 }
 
@@ -232,10 +294,10 @@ impl CommonArgs {
 #[derive(Debug, Args)]
 pub struct LogArgs {
     /// Log format.
-    #[arg(long, env = "PUSHGATE_LOG_FORMAT", value_enum, default_value_t = LogFormatArg::Text, global = true)]
+    #[arg(long, env = "PUSHGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::default().into(), global = true)]
     pub log_format: LogFormatArg,
     /// Log filter in RUST_LOG syntax.
-    #[arg(long, env = "PUSHGATE_LOG", default_value = "info", global = true)]
+    #[arg(long, env = "PUSHGATE_LOG", default_value = DEFAULT_LOG_FILTER, global = true)]
     pub log: String,
 }
 
@@ -252,6 +314,15 @@ pub struct RuntimeArgs {
 pub enum LogFormatArg {
     Text,
     Json,
+}
+
+impl From<LogFormat> for LogFormatArg {
+    fn from(format: LogFormat) -> Self {
+        match format {
+            LogFormat::Text => LogFormatArg::Text,
+            LogFormat::Json => LogFormatArg::Json,
+        }
+    }
 }
 
 impl From<LogFormatArg> for LogFormat {
@@ -275,7 +346,7 @@ pub struct DevArgs {
     #[command(flatten)]
     pub api: ApiArgs,
     /// Entries kept per user feed (older ones are trimmed; resume then reports incomplete).
-    #[arg(long, env = "PUSHGATE_FEED_CAP", default_value_t = 1000)]
+    #[arg(long, env = "PUSHGATE_FEED_CAP", default_value_t = DEFAULT_FEED_CAP)]
     pub feed_cap: usize,
 }
 
@@ -289,55 +360,55 @@ pub struct GatewayArgs {
     #[arg(long, env = "PUSHGATE_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Server ping interval, milliseconds.
-    #[arg(long, env = "PUSHGATE_HEARTBEAT_MS", default_value_t = 25_000)]
+    #[arg(long, env = "PUSHGATE_HEARTBEAT_MS", default_value_t = millis(config::DEFAULT_HEARTBEAT))]
     pub heartbeat_ms: u64,
     /// Reap a connection silent for this long, milliseconds.
-    #[arg(long, env = "PUSHGATE_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    #[arg(long, env = "PUSHGATE_IDLE_TIMEOUT_MS", default_value_t = millis(config::DEFAULT_IDLE_TIMEOUT))]
     pub idle_timeout_ms: u64,
     /// Hold live pushes this long after welcome for a resume, milliseconds.
-    #[arg(long, env = "PUSHGATE_RESUME_WINDOW_MS", default_value_t = 250)]
+    #[arg(long, env = "PUSHGATE_RESUME_WINDOW_MS", default_value_t = millis(config::DEFAULT_RESUME_WINDOW))]
     pub resume_window_ms: u64,
     /// Close a connection whose socket write blocks this long (4004), milliseconds.
-    #[arg(long, env = "PUSHGATE_WRITE_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "PUSHGATE_WRITE_TIMEOUT_MS", default_value_t = millis(config::DEFAULT_WRITE_TIMEOUT))]
     pub write_timeout_ms: u64,
     /// Pushes queued per connection before folding into feed_advanced.
-    #[arg(long, env = "PUSHGATE_MAILBOX_CAPACITY", default_value_t = 256)]
+    #[arg(long, env = "PUSHGATE_MAILBOX_CAPACITY", default_value_t = config::DEFAULT_MAILBOX_CAPACITY)]
     pub mailbox_capacity: usize,
     /// Hold a push up to this long so later ones share its socket write, milliseconds
     /// (0: write at once). Trades latency for fewer writes at high per-socket rates.
-    #[arg(long, env = "PUSHGATE_WRITE_DELAY_MS", default_value_t = 0)]
+    #[arg(long, env = "PUSHGATE_WRITE_DELAY_MS", default_value_t = millis(config::DEFAULT_WRITE_DELAY))]
     pub write_delay_ms: u64,
     /// Largest inbound message in bytes (larger closes with 1009).
-    #[arg(long, env = "PUSHGATE_MAX_FRAME_BYTES", default_value_t = 16 * 1024)]
+    #[arg(long, env = "PUSHGATE_MAX_FRAME_BYTES", default_value_t = config::DEFAULT_MAX_FRAME_BYTES)]
     pub max_frame_bytes: usize,
     /// Bad frames tolerated per connection before closing with 4003.
-    #[arg(long, env = "PUSHGATE_MAX_BAD_FRAMES", default_value_t = 10)]
+    #[arg(long, env = "PUSHGATE_MAX_BAD_FRAMES", default_value_t = config::DEFAULT_MAX_BAD_FRAMES)]
     pub max_bad_frames: u32,
     /// Sustained inbound frames per second per connection.
-    #[arg(long, env = "PUSHGATE_FRAMES_PER_SEC", default_value_t = NonZeroU32::new(20).expect("non-zero"))]
+    #[arg(long, env = "PUSHGATE_FRAMES_PER_SEC", default_value_t = config::DEFAULT_FRAMES_PER_SEC)]
     pub frames_per_sec: NonZeroU32,
     /// Sustained handshakes per second per client IP.
-    #[arg(long, env = "PUSHGATE_HANDSHAKES_PER_SEC", default_value_t = NonZeroU32::new(500).expect("non-zero"))]
+    #[arg(long, env = "PUSHGATE_HANDSHAKES_PER_SEC", default_value_t = config::DEFAULT_HANDSHAKES_PER_SEC)]
     pub handshakes_per_sec: NonZeroU32,
     /// Proxies (CIDRs or addresses, comma-separated) whose forwarding header names the client,
     /// for the handshake limit and logs. Default: none, headers ignored.
     #[arg(long, env = "PUSHGATE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
     pub trusted_proxies: Vec<IpNet>,
     /// The header trusted proxies write (only that one is read).
-    #[arg(long, env = "PUSHGATE_FORWARDED_HEADER", value_enum, default_value_t = ForwardedHeaderArg::XForwardedFor)]
+    #[arg(long, env = "PUSHGATE_FORWARDED_HEADER", value_enum, default_value_t = ForwardedHeader::default().into())]
     pub forwarded_header: ForwardedHeaderArg,
     /// Allowed Origin values for browser upgrades, comma-separated (empty: any).
     #[arg(long, env = "PUSHGATE_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
     /// Window over which drain spreads reconnects, milliseconds.
-    #[arg(long, env = "PUSHGATE_DRAIN_WINDOW_MS", default_value_t = 10_000)]
+    #[arg(long, env = "PUSHGATE_DRAIN_WINDOW_MS", default_value_t = millis(config::DEFAULT_DRAIN_WINDOW))]
     pub drain_window_ms: u64,
     /// Sockets this node accepts at most; 0 = no limit. Default: the open-files limit minus
     /// 512 for everything else the process opens.
     #[arg(long, env = "PUSHGATE_MAX_CONNECTIONS")]
     pub max_connections: Option<u64>,
     /// Sockets one user may hold on this node; 0 = no limit.
-    #[arg(long, env = "PUSHGATE_MAX_CONNECTIONS_PER_USER", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_USER)]
+    #[arg(long, env = "PUSHGATE_MAX_CONNECTIONS_PER_USER", default_value_t = config::DEFAULT_MAX_CONNECTIONS_PER_USER)]
     pub max_connections_per_user: u32,
 }
 
@@ -360,13 +431,8 @@ impl GatewayArgs {
         config.max_bad_frames = self.max_bad_frames;
         config.frames_per_sec = self.frames_per_sec;
         config.handshakes_per_sec = self.handshakes_per_sec;
-        config.trusted_proxies = TrustedProxies::new(
-            self.trusted_proxies.clone(),
-            match self.forwarded_header {
-                ForwardedHeaderArg::XForwardedFor => ForwardedHeader::XForwardedFor,
-                ForwardedHeaderArg::Forwarded => ForwardedHeader::Forwarded,
-            },
-        );
+        config.trusted_proxies =
+            TrustedProxies::new(self.trusted_proxies.clone(), self.forwarded_header.into());
         config.allowed_origins = self
             .allowed_origins
             .iter()
@@ -384,30 +450,31 @@ impl GatewayArgs {
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     /// Authors with at least this many followers are delivered by broadcast (fan-out on read).
-    #[arg(long, env = "PUSHGATE_CELEBRITY_THRESHOLD", default_value_t = 10_000)]
+    #[arg(long, env = "PUSHGATE_CELEBRITY_THRESHOLD", default_value_t = WorkerConfig::default().celebrity_threshold)]
     pub celebrity_threshold: u64,
     /// Followers loaded per fan-out step.
-    #[arg(long, env = "PUSHGATE_FANOUT_CHUNK", default_value_t = 1000)]
+    #[arg(long, env = "PUSHGATE_FANOUT_CHUNK", default_value_t = WorkerConfig::default().chunk)]
     pub fanout_chunk: usize,
     /// Events fanned out at once; one author's events stay in order.
-    #[arg(long, env = "PUSHGATE_FANOUT_LANES", default_value_t = 8)]
+    #[arg(long, env = "PUSHGATE_FANOUT_LANES", default_value_t = WorkerConfig::default().lanes)]
     pub fanout_lanes: usize,
     /// Attempts before an event is dead-lettered.
-    #[arg(long, env = "PUSHGATE_MAX_ATTEMPTS", default_value_t = 5)]
+    #[arg(long, env = "PUSHGATE_MAX_ATTEMPTS", default_value_t = WorkerConfig::default().max_attempts)]
     pub max_attempts: u32,
     /// Consumer name in the fan-out log.
-    #[arg(long, env = "PUSHGATE_WORKER_NAME", default_value = "worker-1")]
+    #[arg(long, env = "PUSHGATE_WORKER_NAME", default_value_t = WorkerConfig::default().consumer)]
     pub worker_name: String,
 }
 
 impl WorkerArgs {
+    /// The worker settings these flags describe (validated by the caller).
     pub fn config(&self) -> WorkerConfig {
         WorkerConfig {
             consumer: self.worker_name.clone(),
             celebrity_threshold: self.celebrity_threshold,
-            chunk: self.fanout_chunk.max(1),
-            lanes: self.fanout_lanes.max(1),
-            max_attempts: self.max_attempts.max(1),
+            chunk: self.fanout_chunk,
+            lanes: self.fanout_lanes,
+            max_attempts: self.max_attempts,
             ..WorkerConfig::default()
         }
     }
@@ -417,13 +484,13 @@ impl WorkerArgs {
 #[derive(Debug, Args)]
 pub struct ApiArgs {
     /// Sustained API requests per second per user.
-    #[arg(long, env = "PUSHGATE_USER_RPS", default_value_t = NonZeroU32::new(50).expect("non-zero"))]
+    #[arg(long, env = "PUSHGATE_USER_RPS", default_value_t = ApiLimits::default().user_rps)]
     pub user_rps: NonZeroU32,
     /// Sustained API requests per second for service-key callers together.
-    #[arg(long, env = "PUSHGATE_SERVICE_RPS", default_value_t = NonZeroU32::new(20_000).expect("non-zero"))]
+    #[arg(long, env = "PUSHGATE_SERVICE_RPS", default_value_t = ApiLimits::default().service_rps)]
     pub service_rps: NonZeroU32,
     /// Authors one user may follow (past it: 409 limit_reached).
-    #[arg(long, env = "PUSHGATE_MAX_FOLLOWING", default_value_t = DEFAULT_MAX_FOLLOWING)]
+    #[arg(long, env = "PUSHGATE_MAX_FOLLOWING", default_value_t = ApiLimits::default().max_following)]
     pub max_following: NonZeroUsize,
 }
 
@@ -438,12 +505,18 @@ impl ApiArgs {
 }
 
 impl DevArgs {
+    /// The embedded backplane's settings these flags describe (validated by the caller).
     pub fn memory(&self) -> MemoryConfig {
         MemoryConfig {
-            feed_cap: self.feed_cap.max(1),
+            feed_cap: self.feed_cap,
             ..MemoryConfig::default()
         }
     }
+}
+
+/// A duration as the whole milliseconds a flag takes.
+fn millis(duration: Duration) -> u64 {
+    duration.as_millis() as u64
 }
 
 /// Headroom of file descriptors kept for everything but client sockets (Redis, HTTP, logs).

@@ -1,81 +1,44 @@
 //! The `pushgate` binary: parses settings, starts the chosen roles, drains on SIGTERM/Ctrl-C.
 
 mod cli;
+mod config_check;
+mod config_file;
+mod plan;
 
 use anyhow::Context;
-use clap::Parser;
 use pushgate_fanout::backplane::Backplane;
 use pushgate_fanout::redis::RedisConfig;
 use pushgate_fanout::token::TokenVerifier;
 use pushgate_gateway::config::NodeConfig;
-use pushgate_gateway::roles::{Roles, start};
-use pushgate_gateway::telemetry::init_logging;
+use pushgate_gateway::roles::start;
+use pushgate_gateway::telemetry::{init_logging, metrics_handle};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Command, ConfigCommand};
+use crate::config_file::{ParseError, Parsed};
+use crate::plan::{Plan, Store};
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let parsed = match config_file::parse(std::env::args_os().collect()) {
+        Ok(parsed) => parsed,
+        // Help, version and usage errors print as clap formats them, with its exit codes.
+        Err(ParseError::Clap(e)) => e.exit(),
+        Err(ParseError::File(e)) => return Err(e.into()),
+    };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = cli.runtime.worker_threads {
+    if let Some(threads) = parsed.cli.runtime.worker_threads {
         runtime.worker_threads(threads.get());
     }
     runtime
         .enable_all()
         .build()
         .context("cannot start the runtime")?
-        .block_on(run(cli))
+        .block_on(run(parsed))
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(parsed: Parsed) -> anyhow::Result<()> {
+    let Parsed { cli, matches, file } = parsed;
     init_logging(cli.log.log_format.into(), &cli.log.log);
-    // Settings are validated before Redis is awaited, so a bad one fails at once.
-    let (config, roles, backplane) = match cli.command {
-        Command::Dev(args) => {
-            let config = args.gateway.config(&args.common, "dev").validate();
-            let roles = Roles::dev(args.worker.config(), args.api.limits());
-            (
-                config.context("invalid settings")?,
-                roles,
-                Backplane::memory(&args.memory()),
-            )
-        }
-        Command::Gateway(args) => {
-            let default_id = format!("gw-{}", args.common.listen.port());
-            let config = args
-                .gateway
-                .config(&args.common, &default_id)
-                .validate_production()
-                .context("invalid settings")?;
-            let roles = Roles {
-                gateway: true,
-                api: None,
-                worker: None,
-                dev_tokens: false,
-            };
-            (
-                config,
-                roles,
-                connect_redis(&args.redis.config().context("invalid Redis settings")?).await?,
-            )
-        }
-        Command::Worker(args) => {
-            let config = args
-                .common
-                .config()
-                .validate_production()
-                .context("invalid settings")?;
-            let roles = Roles {
-                gateway: false,
-                api: None,
-                worker: Some(args.worker.config()),
-                dev_tokens: false,
-            };
-            (
-                config,
-                roles,
-                connect_redis(&args.redis.config().context("invalid Redis settings")?).await?,
-            )
-        }
+    let role = match cli.command {
         Command::Token(args) => {
             println!(
                 "{}",
@@ -83,27 +46,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             return Ok(());
         }
-        Command::Api(args) => {
-            let config = args
-                .common
-                .config()
-                .validate_production()
-                .context("invalid settings")?;
-            let roles = Roles {
-                gateway: false,
-                api: Some(args.api.limits()),
-                worker: None,
-                dev_tokens: false,
-            };
-            (
-                config,
-                roles,
-                connect_redis(&args.redis.config().context("invalid Redis settings")?).await?,
-            )
+        Command::Role(role) => role,
+        Command::Config(ConfigCommand::Check { role }) => {
+            // `config_file::parse` fills in `dev` when no role was named.
+            let role = role.context("config check has a role")?;
+            return config_check::check(&role, &matches, file.as_ref());
         }
     };
-    warn_on_dev_secrets(&config);
-    let node = start(config, roles, backplane).await?;
+    // Settings are validated before Redis is awaited, so a bad one fails at once.
+    let plan = Plan::of(&role).context("invalid settings")?;
+    // The recorder goes in before Redis is reached, so failures while connecting are counted.
+    metrics_handle();
+    let backplane = match &plan.store {
+        Store::Memory(config) => Backplane::memory(config),
+        Store::Redis(config) => connect_redis(config).await?,
+    };
+    warn_on_dev_secrets(&plan.config);
+    let node = start(plan.config, plan.roles, backplane).await?;
     match &node.gateway {
         Some(gateway) => println!(
             "pushgate listening on http://{} (WebSocket: {})",
