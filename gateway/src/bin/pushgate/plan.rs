@@ -24,7 +24,8 @@ pub enum Store {
     /// The embedded one (`pushgate dev`).
     Memory(MemoryConfig),
     /// Redis, shared with the other processes.
-    Redis(RedisConfig),
+    /// Boxed: the target (URL, credentials, TLS trust) makes it far larger than the rest.
+    Redis(Box<RedisConfig>),
 }
 
 impl Plan {
@@ -81,5 +82,5 @@ impl Plan {
 /// `config` as a store, once valid.
 fn redis(config: RedisConfig) -> Result<Store, ConfigError> {
     config.validate()?;
-    Ok(Store::Redis(config))
+    Ok(Store::Redis(Box::new(config)))
 }
