@@ -1,5 +1,6 @@
 //! One client socket: welcome, resume, live pushes, heartbeats, expiry and closing.
 
+use std::convert::Infallible;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use pushgate_protocol::{
 };
 use tokio::time::Instant;
 
+use crate::delivery_cursor::{DeliveryCursor, FeedPush, Replayed};
 use crate::gateway::Gateway;
 use crate::mailbox::{Folded, Push};
 use crate::registry::Registration;
@@ -48,8 +50,28 @@ pub struct Identity {
     pub session: u64,
 }
 
-/// How a connection ends.
-type Ending = Option<ErrorCode>;
+/// How a connection ends, as `pushgate_connections_closed_total{reason}` counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The client closed it with the closing handshake.
+    Closed,
+    /// The socket went away under it: a read or write failed, or the stream ended without a
+    /// close frame. Nobody is left to tell.
+    Lost,
+    /// The server ends it for this reason, which the client is told.
+    Refused(ErrorCode),
+}
+
+impl Ending {
+    /// The `reason` label of the closed-connections counter.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Ending::Closed => "client",
+            Ending::Lost => "lost",
+            Ending::Refused(code) => code.as_str(),
+        }
+    }
+}
 
 type FrameLimiter =
     RateLimiter<NotKeyed, InMemoryState, MonotonicClock, NoOpMiddleware<std::time::Instant>>;
@@ -62,14 +84,8 @@ pub struct Connection<S> {
     codec: Codec,
     registration: Registration,
     phase: Phase,
-    /// Highest positions pushed to the client, per source.
-    delivered: Cursor,
-    /// Creation time of the entry at `delivered.feed` (0 = unknown): a push at that same
-    /// position with another time comes from a store that was reset, not a duplicate.
-    last_feed_ts: u64,
-    /// The head when the connection went live: positions in (floor, delivered] were pushed
-    /// live, so a late `resume` does not repeat them.
-    floor: Cursor,
+    /// What was delivered, which decides what each push and replayed entry means.
+    cursor: DeliveryCursor,
     bad_frames: u32,
     last_inbound: Instant,
     /// On the node's [`PingClock`](crate::ping_clock::PingClock) slots, so pings go out in
@@ -98,7 +114,7 @@ impl<S> std::fmt::Debug for Connection<S> {
         f.debug_struct("Connection")
             .field("user", &self.identity.user)
             .field("phase", &self.phase)
-            .field("delivered", &self.delivered)
+            .field("delivered", &self.cursor.delivered())
             .finish_non_exhaustive()
     }
 }
@@ -117,7 +133,7 @@ fn token_deadline(expires: u64) -> Instant {
 fn unavailable(what: &'static str) -> impl FnOnce(BackplaneError) -> Ending {
     move |error| {
         tracing::warn!(%error, "{what}");
-        Some(ErrorCode::Unavailable)
+        Ending::Refused(ErrorCode::Unavailable)
     }
 }
 
@@ -158,9 +174,7 @@ where
             identity,
             codec,
             registration,
-            delivered: Cursor::default(),
-            last_feed_ts: 0,
-            floor: Cursor::default(),
+            cursor: DeliveryCursor::default(),
             bad_frames: 0,
             resumes: ResumeBudget::default(),
         }
@@ -170,13 +184,15 @@ where
     ///
     /// A plain fn moving `self` into an `async` block rather than an `async fn`: an `async fn`
     /// stores its by-value `self` twice (rust-lang/rust#62958), and every socket holds this.
-    pub fn run(self, resume_from: Option<Cursor>) -> impl Future<Output = ()> + Send {
+    pub fn run(self, resume_from: Option<Cursor>) -> impl Future<Output = Ending> + Send {
         let mut connection = self;
         async move {
             let ending = match connection.serve(resume_from).await {
-                Ok(ending) | Err(ending) => ending,
+                Ok(never) => match never {},
+                Err(ending) => ending,
             };
             connection.finish(ending).await;
+            ending
         }
     }
 
@@ -184,10 +200,10 @@ where
     async fn finish(&mut self, ending: Ending) {
         self.gateway
             .unregister(&self.identity.user, self.registration.id);
-        let reason = ending.map_or("client", |code| code.as_str());
+        let reason = ending.reason();
         metrics::counter!("pushgate_connections_closed_total", "reason" => reason).increment(1);
         tracing::debug!(reason, "connection closed");
-        if let Some(code) = ending {
+        if let Ending::Refused(code) = ending {
             let frame = CloseFrame {
                 code: code.close_code(),
                 reason: code.as_str().to_owned(),
@@ -197,12 +213,12 @@ where
         }
     }
 
-    /// The connection's main loop. `Err` carries the close reason of a failure.
+    /// The connection's main loop, which only ever ends: `Err` says how.
     ///
     /// Every idle socket holds this future, and a future is as large as its largest await:
     /// so the loop keeps only its own state inline and boxes each handler, which then costs
     /// memory only while it runs.
-    async fn serve(&mut self, resume_from: Option<Cursor>) -> Result<Ending, Ending> {
+    async fn serve(&mut self, resume_from: Option<Cursor>) -> Result<Infallible, Ending> {
         Box::pin(self.open(resume_from)).await?;
         // Drain arrives through the mailbox (`Gateway::send_away`); a connection registered
         // after the drain's sweep sends itself away.
@@ -221,10 +237,11 @@ where
             }
             tokio::select! {
                 inbound = self.socket.next() => match inbound {
-                    None | Some(Ok(Message::Close(_))) => return Ok(None),
+                    Some(Ok(Message::Close(_))) => return Err(Ending::Closed),
+                    None => return Err(Ending::Lost),
                     Some(Err(error)) => {
                         tracing::debug!(%error, "read failed");
-                        return Err(error.error_code());
+                        return Err(error.error_code().map_or(Ending::Lost, Ending::Refused));
                     }
                     Some(Ok(message)) => {
                         self.last_inbound = Instant::now();
@@ -247,8 +264,7 @@ where
             .head(&self.identity.user)
             .await
             .map_err(unavailable("feed head unavailable at connect"))?;
-        self.delivered = head;
-        self.floor = head;
+        self.cursor = DeliveryCursor::at_head(head);
         let welcome = ServerFrame::Welcome {
             session: format!("{}-{:016x}", self.gateway.node_id, self.identity.session),
             user: self.identity.user.clone(),
@@ -295,12 +311,12 @@ where
     async fn on_deadline(&mut self) -> Result<(), Ending> {
         let now = Instant::now();
         if now_micros() >= self.identity.expires.saturating_mul(1_000_000) {
-            return Err(Some(ErrorCode::TokenExpired));
+            return Err(Ending::Refused(ErrorCode::TokenExpired));
         }
         // The wall clock decides; follow it if it moved against the monotonic one.
         self.token_at = token_deadline(self.identity.expires);
         if self.last_inbound + self.gateway.config.idle_timeout <= now {
-            return Err(Some(ErrorCode::HeartbeatTimeout));
+            return Err(Ending::Refused(ErrorCode::HeartbeatTimeout));
         }
         if let Phase::Opening { until } = self.phase {
             if until <= now {
@@ -359,7 +375,7 @@ where
         self.bad_frames += 1;
         metrics::counter!("pushgate_bad_frames_total", "code" => code.as_str()).increment(1);
         if self.bad_frames > self.gateway.config.max_bad_frames {
-            return Err(Some(ErrorCode::TooManyErrors));
+            return Err(Ending::Refused(ErrorCode::TooManyErrors));
         }
         self.send(&[ServerFrame::Error { code, message }.into()])
             .await
@@ -401,12 +417,10 @@ where
         }
         self.phase = Phase::Live;
         let user = self.identity.user.clone();
-        // A cursor from the future means the store was reset (or the cursor forged): replay
-        // everything the feed holds and say the history is incomplete.
-        let reset = after.is_beyond(self.delivered);
-        let mut cursor = if reset { Cursor::default() } else { after };
+        let start = self.cursor.replay_start(after);
+        let mut cursor = start.after;
         let mut replayed = 0u64;
-        let mut complete = !reset;
+        let mut complete = !start.store_reset;
         loop {
             let page = self
                 .gateway
@@ -417,18 +431,9 @@ where
             complete &= page.complete;
             let mut frames: Vec<Outgoing> = Vec::with_capacity(page.items.len());
             for entry in &page.items {
-                // Each item advances exactly one component: the one of the source it came from.
-                let pushed_live = if entry.cursor.feed != cursor.feed {
-                    entry.cursor.feed > self.floor.feed && entry.cursor.feed <= self.delivered.feed
-                } else {
-                    entry.cursor.broadcast > self.floor.broadcast
-                        && entry.cursor.broadcast <= self.delivered.broadcast
-                };
-                if !pushed_live {
+                let ts = entry.item.ts();
+                if self.cursor.replayed(cursor, entry.cursor, ts) == Replayed::Send {
                     frames.push(entry.item.to_frame(entry.cursor).into());
-                }
-                if entry.cursor.feed != cursor.feed && entry.cursor.feed >= self.delivered.feed {
-                    self.last_feed_ts = entry.item.ts();
                 }
                 cursor = entry.cursor;
             }
@@ -438,8 +443,7 @@ where
                 break;
             }
         }
-        self.delivered = self.delivered.max(cursor);
-        self.floor = self.delivered;
+        self.cursor.replay_done(cursor);
         metrics::counter!("pushgate_resumes_total", "complete" => if complete { "true" } else { "false" }).increment(1);
         self.send(&[ServerFrame::Resumed { replayed, complete }.into()])
             .await?;
@@ -460,29 +464,32 @@ where
         for push in pushes {
             match push {
                 Push::Feed { seq, item } => {
-                    if seq <= self.delivered.feed {
-                        if !self.feed_was_reset(seq, item.item().ts()).await? {
-                            continue;
+                    let ts = item.item().ts();
+                    match self.cursor.feed_push(seq, ts) {
+                        FeedPush::Deliver => {}
+                        FeedPush::Duplicate => continue,
+                        FeedPush::CheckHead => {
+                            if !self.head_shows_reset().await? {
+                                continue;
+                            }
+                            self.cursor.restart_feed(seq);
                         }
                         // The store lost its data (Redis restarted without persistence) and
                         // positions started over: follow them down instead of muting pushes.
-                        self.delivered.feed = seq.saturating_sub(1);
+                        FeedPush::StoreReset => self.cursor.restart_feed(seq),
+                        FeedPush::Gap { after, missing } => {
+                            self.fill_gap(after, missing, seq, &mut frames).await?;
+                        }
                     }
-                    if seq > self.delivered.feed.saturating_add(1) {
-                        self.fill_gap(seq, &mut frames).await?;
-                    }
-                    self.delivered.feed = seq;
-                    self.last_feed_ts = item.item().ts();
-                    age.record(age_seconds_at(item.item().ts(), now));
-                    frames.push(Outgoing::Push(item, self.delivered));
+                    age.record(age_seconds_at(ts, now));
+                    frames.push(Outgoing::Push(item, self.cursor.deliver_feed(seq, ts)));
                 }
                 Push::Broadcast { seq, item } => {
-                    if seq <= self.delivered.broadcast {
+                    let Some(cursor) = self.cursor.deliver_broadcast(seq) else {
                         continue;
-                    }
-                    self.delivered.broadcast = seq;
+                    };
                     age.record(age_seconds_at(item.item().ts(), now));
-                    frames.push(Outgoing::Push(item, self.delivered));
+                    frames.push(Outgoing::Push(item, cursor));
                 }
                 Push::Reconnect {
                     url,
@@ -498,33 +505,22 @@ where
                 ),
                 Push::Close(code) => {
                     self.send(&frames).await?;
-                    return Err(Some(code));
+                    return Err(Ending::Refused(code));
                 }
             }
         }
         if let Some(Folded { cursor, count }) = folded {
-            self.delivered = self.delivered.max(cursor);
-            frames.push(
-                ServerFrame::FeedAdvanced {
-                    cursor: self.delivered,
-                    count,
-                }
-                .into(),
-            );
+            let cursor = self.cursor.fold(cursor);
+            frames.push(ServerFrame::FeedAdvanced { cursor, count }.into());
         }
         metrics::counter!("pushgate_pushes_sent_total").increment(frames.len() as u64);
         self.send(&frames).await
     }
 
-    /// Whether a push at an already-delivered position is new data after a store reset rather
-    /// than a duplicate (Redis restarted without persistence, so positions started over).
-    /// Two signs: another item at the very position last delivered, or a feed head behind
-    /// what this connection delivered (heads only move forward). Duplicates are rare (retries,
-    /// races at connect), so the extra read is too.
-    async fn feed_was_reset(&mut self, seq: u64, ts: u64) -> Result<bool, Ending> {
-        if seq == self.delivered.feed && self.last_feed_ts != 0 {
-            return Ok(ts != self.last_feed_ts);
-        }
+    /// Whether the store's feed head shows a reset, for a push at an already-delivered
+    /// position that nothing else tells from a duplicate. Duplicates are rare (retries, races
+    /// at connect), so the extra read is too.
+    async fn head_shows_reset(&mut self) -> Result<bool, Ending> {
         let head = self
             .gateway
             .backplane
@@ -532,25 +528,29 @@ where
             .head(&self.identity.user)
             .await
             .map_err(unavailable("duplicate check read failed"))?;
-        Ok(head < self.delivered.feed)
+        Ok(self.cursor.head_shows_reset(head))
     }
 
-    /// Entries between what was delivered and `seq` never arrived as pushes (racing workers,
-    /// a lost inbox message): read them from the feed so the client sees no gap.
-    async fn fill_gap(&mut self, seq: u64, frames: &mut Vec<Outgoing>) -> Result<(), Ending> {
-        let missing = (seq - self.delivered.feed - 1) as usize;
+    /// The `missing` entries after `after`, before `seq`, never arrived as pushes (racing
+    /// workers, a lost inbox message): read them from the feed so the client sees no gap.
+    async fn fill_gap(
+        &mut self,
+        after: u64,
+        missing: usize,
+        seq: u64,
+        frames: &mut Vec<Outgoing>,
+    ) -> Result<(), Ending> {
         let gap = self
             .gateway
             .backplane
             .feeds
-            .since(&self.identity.user, self.delivered.feed, missing)
+            .since(&self.identity.user, after, missing)
             .await;
         let gap = gap.map_err(unavailable("gap fill read failed"))?;
         metrics::counter!("pushgate_gaps_filled_total").increment(1);
         for entry in gap.entries.into_iter().filter(|e| e.seq < seq) {
-            self.delivered.feed = entry.seq;
-            self.last_feed_ts = entry.item.ts();
-            frames.push(entry.item.to_frame(self.delivered).into());
+            let cursor = self.cursor.deliver_feed(entry.seq, entry.item.ts());
+            frames.push(entry.item.to_frame(cursor).into());
         }
         Ok(())
     }
@@ -574,13 +574,13 @@ where
         let socket = &mut self.socket;
         let write = async move {
             for message in messages {
-                socket.feed(message?).await.map_err(|_| None)?;
+                socket.feed(message?).await.map_err(|_| Ending::Lost)?;
             }
-            socket.flush().await.map_err(|_| None)
+            socket.flush().await.map_err(|_| Ending::Lost)
         };
         match tokio::time::timeout(limit, write).await {
             Ok(written) => written,
-            Err(_) => Err(Some(ErrorCode::SlowConsumer)),
+            Err(_) => Err(Ending::Refused(ErrorCode::SlowConsumer)),
         }
     }
 }
@@ -609,7 +609,7 @@ fn message_of((codec, outgoing): (Codec, &Outgoing)) -> Result<Message, Ending> 
     }
     .map_err(|e| {
         tracing::error!(error = %e, "frame encode failed");
-        Some(ErrorCode::Internal)
+        Ending::Refused(ErrorCode::Internal)
     })?;
     if codec.is_binary() {
         return Ok(Message::Binary(bytes));
@@ -617,7 +617,7 @@ fn message_of((codec, outgoing): (Codec, &Outgoing)) -> Result<Message, Ending> 
     // JSON encoding of our frames is always UTF-8.
     String::from_utf8(bytes)
         .map(Message::Text)
-        .map_err(|_| Some(ErrorCode::Internal))
+        .map_err(|_| Ending::Refused(ErrorCode::Internal))
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 //! - `handshake_limiter`: handshakes per client address, forgetting idle ones.
 //! - `websocket`: a lean RFC 6455 server socket that keeps no buffers while idle.
 //! - `connection`: one socket's state machine (generic over `Sink`/`Stream`).
+//! - `delivery_cursor`: what a connection delivered, and what each push means against it.
 //! - `mailbox`: a connection's bounded outbound queue with folding.
 //! - `resume_budget`: how many replays one connection may ask for.
 //! - `ping_clock`: server ping deadlines in slots shared by the node.
@@ -37,6 +38,7 @@
 pub mod broadcast_order;
 pub mod config;
 pub mod connection;
+pub mod delivery_cursor;
 pub mod dispatcher;
 pub mod follower_cache;
 pub mod gateway;
