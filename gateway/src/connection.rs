@@ -1,11 +1,12 @@
-//! One client socket: welcome, resume, live pushes, heartbeats, expiry and closing.
+//! One client connection over any [`Transport`]: welcome, resume, live pushes, heartbeats,
+//! expiry and closing.
 
 use std::convert::Infallible;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use governor::clock::MonotonicClock;
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
@@ -16,13 +17,15 @@ use pushgate_protocol::{
     ClientFrame, Codec, Cursor, DecodeError, ErrorCode, ServerFrame, SharedItem,
 };
 use tokio::time::Instant;
+use tracing::Span;
 
 use crate::delivery_cursor::{DeliveryCursor, FeedPush, Replayed};
 use crate::gateway::Gateway;
 use crate::mailbox::{Folded, Push};
 use crate::registry::Registration;
 use crate::resume_budget::{RESUME_BURST, ResumeBudget};
-use crate::websocket::{CloseFrame, Message, WebSocketError};
+use crate::transport::{EncodedFrame, Outbound, Position, Transport};
+use crate::websocket::Message;
 
 /// Pages read per step while replaying a resume.
 const REPLAY_PAGE: usize = 256;
@@ -48,6 +51,19 @@ pub struct Identity {
     /// Random ID of this connection, for logs and support; shown as `<node>-<hex>`. A number
     /// rather than the formatted string: every idle socket holds one.
     pub session: u64,
+}
+
+impl Identity {
+    /// The span a connection's logs go under, on node `node` for the client at `client`.
+    pub fn span(&self, node: &str, client: std::net::IpAddr) -> Span {
+        tracing::debug_span!(
+            "conn",
+            user = %self.user,
+            %client,
+            node = %node,
+            session = %format_args!("{node}-{:016x}", self.session)
+        )
+    }
 }
 
 /// How a connection ends, as `pushgate_connections_closed_total{reason}` counts it.
@@ -76,12 +92,12 @@ impl Ending {
 type FrameLimiter =
     RateLimiter<NotKeyed, InMemoryState, MonotonicClock, NoOpMiddleware<std::time::Instant>>;
 
-/// A connection, generic over the socket so tests can drive it without a network.
-pub struct Connection<S> {
-    socket: S,
+/// A connection, generic over its transport (a WebSocket, an event stream, or the tests'
+/// in-memory socket).
+pub struct Connection<T> {
+    socket: T,
     gateway: Arc<Gateway>,
     identity: Identity,
-    codec: Codec,
     registration: Registration,
     phase: Phase,
     /// What was delivered, which decides what each push and replayed entry means.
@@ -102,14 +118,14 @@ pub struct Connection<S> {
 /// Whatever ends the connection (its loop, a panic, a runtime shutting down), its
 /// registration leaves the registry, so no path leaks a slot of the per-user limit.
 /// Unregistering twice is harmless: `finish` does it first, before the closing handshake.
-impl<S> Drop for Connection<S> {
+impl<T> Drop for Connection<T> {
     fn drop(&mut self) {
         self.gateway
             .unregister(&self.identity.user, self.registration.id);
     }
 }
 
-impl<S> std::fmt::Debug for Connection<S> {
+impl<T> std::fmt::Debug for Connection<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("user", &self.identity.user)
@@ -137,21 +153,14 @@ fn unavailable(what: &'static str) -> impl FnOnce(BackplaneError) -> Ending {
     }
 }
 
-impl<S> Connection<S>
-where
-    S: Stream<Item = Result<Message, WebSocketError>>
-        + Sink<Message, Error = WebSocketError>
-        + Unpin
-        + Send,
-{
-    /// A connection for `identity` over `socket`, with the registration its upgrade took
+impl<T: Transport> Connection<T> {
+    /// A connection for `identity` over `socket`, with the registration its admission took
     /// (admission registers, so the per-user limit holds while upgrades are in flight).
     pub fn new(
-        socket: S,
+        socket: T,
         gateway: Arc<Gateway>,
         identity: Identity,
         registration: Registration,
-        codec: Codec,
     ) -> Self {
         let now = Instant::now();
         let config = &gateway.config;
@@ -163,8 +172,14 @@ where
                 Quota::per_second(config.frames_per_sec).allow_burst(burst),
                 MonotonicClock,
             ),
-            phase: Phase::Opening {
-                until: now + config.resume_window,
+            // A client that cannot send `resume` gives its cursor when it connects: nothing
+            // to wait for.
+            phase: if T::LISTENS {
+                Phase::Opening {
+                    until: now + config.resume_window,
+                }
+            } else {
+                Phase::Live
             },
             next_ping: gateway.ping_clock.next_after(now),
             last_inbound: now,
@@ -172,7 +187,6 @@ where
             socket,
             gateway,
             identity,
-            codec,
             registration,
             cursor: DeliveryCursor::default(),
             bad_frames: 0,
@@ -204,11 +218,7 @@ where
         metrics::counter!("pushgate_connections_closed_total", "reason" => reason).increment(1);
         tracing::debug!(reason, "connection closed");
         if let Ending::Refused(code) = ending {
-            let frame = CloseFrame {
-                code: code.close_code(),
-                reason: code.as_str().to_owned(),
-            };
-            let close = self.socket.send(Message::Close(Some(frame)));
+            let close = self.socket.send(Outbound::Close(code));
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
         }
     }
@@ -239,10 +249,7 @@ where
                 inbound = self.socket.next() => match inbound {
                     Some(Ok(Message::Close(_))) => return Err(Ending::Closed),
                     None => return Err(Ending::Lost),
-                    Some(Err(error)) => {
-                        tracing::debug!(%error, "read failed");
-                        return Err(error.error_code().map_or(Ending::Lost, Ending::Refused));
-                    }
+                    Some(Err(ending)) => return Err(ending),
                     Some(Ok(message)) => {
                         self.last_inbound = Instant::now();
                         Box::pin(self.on_message(message)).await?;
@@ -272,7 +279,7 @@ where
             heartbeat_ms: self.gateway.config.heartbeat.as_millis() as u64,
             cursor: head,
         };
-        self.send(&[welcome.into()]).await?;
+        self.send([welcome.into()]).await?;
         if let Some(after) = resume_from {
             self.resume(after).await?;
         }
@@ -281,10 +288,10 @@ where
 
     /// The earliest moment a timer needs attention.
     fn next_deadline(&self) -> Instant {
-        let mut deadline = self
-            .next_ping
-            .min(self.last_inbound + self.gateway.config.idle_timeout);
-        deadline = deadline.min(self.token_at);
+        let mut deadline = self.next_ping.min(self.token_at);
+        if T::LISTENS {
+            deadline = deadline.min(self.last_inbound + self.gateway.config.idle_timeout);
+        }
         // The resume window needs a wake-up of its own only while a push waits for it; a
         // connection nothing was pushed to goes live at its next event instead, which spares
         // every connect a wake-up a window later.
@@ -315,7 +322,7 @@ where
         }
         // The wall clock decides; follow it if it moved against the monotonic one.
         self.token_at = token_deadline(self.identity.expires);
-        if self.last_inbound + self.gateway.config.idle_timeout <= now {
+        if T::LISTENS && self.last_inbound + self.gateway.config.idle_timeout <= now {
             return Err(Ending::Refused(ErrorCode::HeartbeatTimeout));
         }
         if let Phase::Opening { until } = self.phase {
@@ -326,7 +333,7 @@ where
         }
         if self.next_ping <= now {
             self.next_ping = self.gateway.ping_clock.next_after(now);
-            self.write_all([Ok(Message::Ping(Vec::new()))]).await?;
+            self.write_all([Ok(Outbound::Ping)]).await?;
         }
         Ok(())
     }
@@ -340,23 +347,20 @@ where
                 .reject(ErrorCode::RateLimited, "too many frames; slow down".into())
                 .await;
         }
-        let decoded = match (&message, self.codec) {
-            (Message::Text(text), Codec::Json) => self.codec.decode::<ClientFrame>(text.as_bytes()),
-            (Message::Binary(bytes), Codec::MsgPack) => self.codec.decode::<ClientFrame>(bytes),
+        let codec = self.socket.codec();
+        let decoded = match (&message, codec) {
+            (Message::Text(text), Codec::Json) => codec.decode::<ClientFrame>(text.as_bytes()),
+            (Message::Binary(bytes), Codec::MsgPack) => codec.decode::<ClientFrame>(bytes),
             (Message::Text(_) | Message::Binary(_), _) => Err(DecodeError::Malformed(format!(
                 "this connection speaks {}: send {} frames",
-                self.codec.subprotocol(),
-                if self.codec.is_binary() {
-                    "binary"
-                } else {
-                    "text"
-                }
+                codec.subprotocol(),
+                if codec.is_binary() { "binary" } else { "text" }
             ))),
             // Pings are answered by the WebSocket layer; both only prove liveness.
             _ => return Ok(()),
         };
         match decoded {
-            Ok(ClientFrame::Ping) => self.send(&[ServerFrame::Pong.into()]).await,
+            Ok(ClientFrame::Ping) => self.send([ServerFrame::Pong.into()]).await,
             Ok(ClientFrame::Resume { after }) => self.resume(after).await,
             Ok(ClientFrame::Refresh { token }) => self.refresh(&token).await,
             Err(error) => {
@@ -377,7 +381,7 @@ where
         if self.bad_frames > self.gateway.config.max_bad_frames {
             return Err(Ending::Refused(ErrorCode::TooManyErrors));
         }
-        self.send(&[ServerFrame::Error { code, message }.into()])
+        self.send([ServerFrame::Error { code, message }.into()])
             .await
     }
 
@@ -438,14 +442,14 @@ where
                 cursor = entry.cursor;
             }
             replayed += frames.len() as u64;
-            self.send(&frames).await?;
+            self.send(frames).await?;
             if !page.more {
                 break;
             }
         }
         self.cursor.replay_done(cursor);
         metrics::counter!("pushgate_resumes_total", "complete" => if complete { "true" } else { "false" }).increment(1);
-        self.send(&[ServerFrame::Resumed { replayed, complete }.into()])
+        self.send([ServerFrame::Resumed { replayed, complete }.into()])
             .await?;
         self.flush_mailbox().await
     }
@@ -504,7 +508,7 @@ where
                     .into(),
                 ),
                 Push::Close(code) => {
-                    self.send(&frames).await?;
+                    self.send(frames).await?;
                     return Err(Ending::Refused(code));
                 }
             }
@@ -514,7 +518,7 @@ where
             frames.push(ServerFrame::FeedAdvanced { cursor, count }.into());
         }
         metrics::counter!("pushgate_pushes_sent_total").increment(frames.len() as u64);
-        self.send(&frames).await
+        self.send(frames).await
     }
 
     /// Whether the store's feed head shows a reset, for a push at an already-delivered
@@ -556,27 +560,32 @@ where
     }
 
     /// Encode and write frames, then flush once: one syscall for a batch of pushes.
-    async fn send(&mut self, frames: &[Outgoing]) -> Result<(), Ending> {
-        if frames.is_empty() {
+    async fn send<F>(&mut self, frames: F) -> Result<(), Ending>
+    where
+        F: IntoIterator<Item = Outgoing, IntoIter: ExactSizeIterator + Send>,
+    {
+        let frames = frames.into_iter();
+        if frames.len() == 0 {
             return Ok(());
         }
-        let messages = std::iter::repeat(self.codec).zip(frames).map(message_of);
-        self.write_all(messages).await
+        let codec = self.socket.codec();
+        self.write_all(frames.map(|frame| frame.encode(codec)))
+            .await
     }
 
     /// Write messages and flush them under one write timeout: one timer per batch rather than
     /// per frame, which showed up in profiles at high push rates.
     async fn write_all(
         &mut self,
-        messages: impl IntoIterator<Item = Result<Message, Ending>>,
+        outbound: impl IntoIterator<Item = Result<Outbound, Ending>>,
     ) -> Result<(), Ending> {
         let limit = self.gateway.config.write_timeout;
         let socket = &mut self.socket;
         let write = async move {
-            for message in messages {
-                socket.feed(message?).await.map_err(|_| Ending::Lost)?;
+            for item in outbound {
+                socket.feed(item?).await?;
             }
-            socket.flush().await.map_err(|_| Ending::Lost)
+            socket.flush().await
         };
         match tokio::time::timeout(limit, write).await {
             Ok(written) => written,
@@ -601,23 +610,36 @@ impl From<ServerFrame> for Outgoing {
     }
 }
 
-/// An outgoing frame as the WebSocket message its codec calls for.
-fn message_of((codec, outgoing): (Codec, &Outgoing)) -> Result<Message, Ending> {
-    let bytes = match outgoing {
-        Outgoing::Frame(frame) => codec.encode(frame),
-        Outgoing::Push(item, cursor) => item.encode(codec, *cursor),
+impl Outgoing {
+    /// The frame in `codec`, with what the transport needs to know about it.
+    fn encode(self, codec: Codec) -> Result<Outbound, Ending> {
+        let (bytes, kind, position) = match &self {
+            Outgoing::Frame(frame) => {
+                let position = match frame {
+                    ServerFrame::Post { cursor, .. } | ServerFrame::Notify { cursor, .. } => {
+                        Position::Delivered(*cursor)
+                    }
+                    ServerFrame::FeedAdvanced { .. } => Position::Skipped,
+                    _ => Position::Kept,
+                };
+                (codec.encode(frame), frame.kind(), position)
+            }
+            Outgoing::Push(item, cursor) => (
+                item.encode(codec, *cursor),
+                item.item().frame_kind(),
+                Position::Delivered(*cursor),
+            ),
+        };
+        let bytes = bytes.map_err(|e| {
+            tracing::error!(error = %e, "frame encode failed");
+            Ending::Refused(ErrorCode::Internal)
+        })?;
+        Ok(Outbound::Frame(EncodedFrame {
+            bytes,
+            kind,
+            position,
+        }))
     }
-    .map_err(|e| {
-        tracing::error!(error = %e, "frame encode failed");
-        Ending::Refused(ErrorCode::Internal)
-    })?;
-    if codec.is_binary() {
-        return Ok(Message::Binary(bytes));
-    }
-    // JSON encoding of our frames is always UTF-8.
-    String::from_utf8(bytes)
-        .map(Message::Text)
-        .map_err(|_| Ending::Refused(ErrorCode::Internal))
 }
 
 #[cfg(test)]
@@ -629,12 +651,30 @@ mod footprint {
     use tokio::net::TcpStream;
 
     use super::Connection;
+    use crate::event_stream::EventStream;
     use crate::websocket::WebSocket;
+    use crate::websocket_transport::WebSocketTransport;
 
-    type Socket = WebSocket<TcpStream>;
+    type Socket = WebSocketTransport<WebSocket<TcpStream>>;
+    type Sse = EventStream<TcpStream>;
 
     fn future_size<S, F>(_: impl FnOnce(Connection<S>) -> F) -> usize {
         std::mem::size_of::<F>()
+    }
+
+    #[test]
+    fn an_idle_event_stream_holds_no_more_than_an_idle_websocket() {
+        let connection = std::mem::size_of::<Connection<Sse>>();
+        let future = future_size(|c: Connection<Sse>| c.run(None));
+        let websocket = future_size(|c: Connection<Socket>| c.run(None));
+        assert!(
+            future <= connection + 320,
+            "event stream future is {future} bytes for a {connection}-byte connection"
+        );
+        assert!(
+            future <= websocket,
+            "an event stream's future ({future} B) is larger than a WebSocket's ({websocket} B)"
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::config::NodeConfig;
 use crate::gateway::Gateway;
 use crate::mailbox::Push;
 use crate::websocket::{Message, WebSocketError};
+use crate::websocket_transport::WebSocketTransport;
 
 /// A socket made of two channels: what the test sends in, what the connection writes out.
 struct MemorySocket {
@@ -129,11 +130,10 @@ fn open_task(gateway: &Arc<Gateway>, resume_from: Option<Cursor>) -> (Peer, Join
     };
     let registration = gateway.register(&identity.user).expect("room for bob");
     let connection = Connection::new(
-        MemorySocket { inbound, outbound },
+        WebSocketTransport::new(MemorySocket { inbound, outbound }, Codec::Json),
         gateway.clone(),
         identity,
         registration,
-        Codec::Json,
     );
     let task = tokio::spawn(connection.run(resume_from));
     let peer = Peer {
