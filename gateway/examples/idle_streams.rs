@@ -62,7 +62,9 @@ async fn main() -> anyhow::Result<()> {
         let token = verifier.mint(&format!("idle{i}"), 3600);
         tasks.push(tokio::spawn(async move {
             let held: anyhow::Result<Held> = if sse {
-                open_sse(addr, &token).await.map(|tcp| Box::new(tcp) as Held)
+                open_sse(addr, &token)
+                    .await
+                    .map(|tcp| Box::new(tcp) as Held)
             } else {
                 open_ws(addr, &token).await.map(|ws| Box::new(ws) as Held)
             };

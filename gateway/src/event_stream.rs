@@ -26,6 +26,7 @@ const DISCARD_CHUNK: usize = 256;
 /// An event stream over `io`, after the response head (which may be queued in front).
 #[derive(Debug)]
 pub struct EventStream<IO> {
+    /// The socket (or, behind hyper, the pipe into the response body).
     io: IO,
     /// Encoded events not yet written; freed once written, so an idle stream holds none.
     write: Vec<u8>,
