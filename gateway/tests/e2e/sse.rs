@@ -308,3 +308,24 @@ async fn a_stream_served_through_hyper_is_the_same_stream() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_take_from_the_handshake_budget_of_their_address() {
+    let mut options = Options::default();
+    options.config.handshakes_per_sec = std::num::NonZeroU32::new(1).expect("non-zero");
+    let node = TestNode::start_with(options).await;
+    let mut open = Vec::new();
+    let refused = loop {
+        let request = SseRequest {
+            bearer: Some(node.token(&format!("user{}", open.len()))),
+            ..SseRequest::default()
+        };
+        match SseClient::open(node.addr(), &request).await {
+            Ok(stream) => open.push(stream),
+            Err(refusal) => break refusal,
+        }
+        assert!(open.len() <= 10, "the budget never ran out");
+    };
+    assert_eq!(refused.0, 429);
+    assert_eq!(refused.1["code"], "rate_limited");
+}
