@@ -37,6 +37,7 @@
 pub mod broadcast_order;
 pub mod config;
 pub mod connection;
+pub mod demo;
 pub mod dispatcher;
 pub mod follower_cache;
 pub mod gateway;

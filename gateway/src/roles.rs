@@ -17,7 +17,7 @@ use tokio::sync::OnceCell;
 use crate::config::NodeConfig;
 use crate::gateway::Gateway;
 use crate::telemetry::metrics_handle;
-use crate::{dispatcher, http_server, node_heartbeat, relay, upgrade};
+use crate::{demo, dispatcher, http_server, node_heartbeat, relay, upgrade};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,8 @@ pub struct Roles {
     pub worker: Option<WorkerConfig>,
     /// Mount `POST /v1/dev/token` (development only).
     pub dev_tokens: bool,
+    /// Serve the live demo page at `GET /` (on in `pushgate dev`, elsewhere with `--demo`).
+    pub demo: bool,
 }
 
 impl Roles {
@@ -54,6 +56,7 @@ impl Roles {
             api: Some(limits),
             worker: Some(worker),
             dev_tokens: true,
+            demo: true,
         }
     }
 }
@@ -191,6 +194,9 @@ pub async fn start(
             .route("/healthz", get(|| async { "ok" }))
             .route("/metrics", get(move || async move { metrics.render() })),
     };
+    if roles.demo {
+        app = app.merge(demo::router());
+    }
     drain.spawn(http_server::serve(
         listener,
         app,

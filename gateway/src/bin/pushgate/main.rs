@@ -32,7 +32,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let (config, roles, backplane) = match cli.command {
         Command::Dev(args) => {
             let config = args.gateway.config(&args.common, "dev").validate();
-            let roles = Roles::dev(args.worker.config(), args.api.limits());
+            let mut roles = Roles::dev(args.worker.config(), args.api.limits());
+            roles.demo = args.common.demo.unwrap_or(true);
             (
                 config.context("invalid settings")?,
                 roles,
@@ -51,6 +52,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 api: None,
                 worker: None,
                 dev_tokens: false,
+                demo: args.common.demo.unwrap_or(false),
             };
             (config, roles, connect_redis(&args.redis.config()).await?)
         }
@@ -65,6 +67,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 api: None,
                 worker: Some(args.worker.config()),
                 dev_tokens: false,
+                demo: args.common.demo.unwrap_or(false),
             };
             (config, roles, connect_redis(&args.redis.config()).await?)
         }
@@ -86,6 +89,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 api: Some(args.api.limits()),
                 worker: None,
                 dev_tokens: false,
+                demo: args.common.demo.unwrap_or(false),
             };
             (config, roles, connect_redis(&args.redis.config()).await?)
         }
