@@ -220,3 +220,13 @@ export async function eventually(what, check, timeoutMs = 10_000) {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** Teardown in reverse order of setup (clients before the servers they talk to), as one
+ * `t.after` hook: node's test runner runs several hooks first-registered first. */
+export function teardown(t) {
+  const steps = [];
+  t.after(async () => {
+    for (const step of steps.reverse()) await step();
+  });
+  return (step) => steps.push(step);
+}
