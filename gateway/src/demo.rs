@@ -18,7 +18,9 @@ pub const SDK_PATH: &str = "/demo/pushgate-client.js";
 
 /// `GET /` and the SDK bundle beside it.
 pub fn router() -> Router {
-    Router::new().route("/", get(page)).route(SDK_PATH, get(sdk))
+    Router::new()
+        .route("/", get(page))
+        .route(SDK_PATH, get(sdk))
 }
 
 async fn page() -> impl IntoResponse {

@@ -9,6 +9,7 @@ mod client_address;
 mod cluster;
 mod credentials;
 mod delivery;
+mod demo;
 mod disconnect;
 mod drain;
 mod heartbeat;
