@@ -1,10 +1,12 @@
-//! One client socket: welcome, resume, live pushes, heartbeats, expiry and closing.
+//! One client connection over any [`Transport`]: welcome, resume, live pushes, heartbeats,
+//! expiry and closing.
 
+use std::convert::Infallible;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use governor::clock::MonotonicClock;
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
@@ -15,12 +17,15 @@ use pushgate_protocol::{
     ClientFrame, Codec, Cursor, DecodeError, ErrorCode, ServerFrame, SharedItem,
 };
 use tokio::time::Instant;
+use tracing::Span;
 
+use crate::delivery_cursor::{DeliveryCursor, FeedPush, Replayed};
 use crate::gateway::Gateway;
 use crate::mailbox::{Folded, Push};
 use crate::registry::Registration;
 use crate::resume_budget::{RESUME_BURST, ResumeBudget};
-use crate::websocket::{CloseFrame, Message, WebSocketError};
+use crate::transport::{EncodedFrame, Outbound, Position, Transport};
+use crate::websocket::Message;
 
 /// Pages read per step while replaying a resume.
 const REPLAY_PAGE: usize = 256;
@@ -48,28 +53,55 @@ pub struct Identity {
     pub session: u64,
 }
 
-/// How a connection ends.
-type Ending = Option<ErrorCode>;
+impl Identity {
+    /// The span a connection's logs go under, on node `node` for the client at `client`.
+    pub fn span(&self, node: &str, client: std::net::IpAddr) -> Span {
+        tracing::debug_span!(
+            "conn",
+            user = %self.user,
+            %client,
+            node = %node,
+            session = %format_args!("{node}-{:016x}", self.session)
+        )
+    }
+}
+
+/// How a connection ends, as `pushgate_connections_closed_total{reason}` counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The client closed it with the closing handshake.
+    Closed,
+    /// The socket went away under it: a read or write failed, or the stream ended without a
+    /// close frame. Nobody is left to tell.
+    Lost,
+    /// The server ends it for this reason, which the client is told.
+    Refused(ErrorCode),
+}
+
+impl Ending {
+    /// The `reason` label of the closed-connections counter.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Ending::Closed => "client",
+            Ending::Lost => "lost",
+            Ending::Refused(code) => code.as_str(),
+        }
+    }
+}
 
 type FrameLimiter =
     RateLimiter<NotKeyed, InMemoryState, MonotonicClock, NoOpMiddleware<std::time::Instant>>;
 
-/// A connection, generic over the socket so tests can drive it without a network.
-pub struct Connection<S> {
-    socket: S,
+/// A connection, generic over its transport (a WebSocket, an event stream, or the tests'
+/// in-memory socket).
+pub struct Connection<T> {
+    socket: T,
     gateway: Arc<Gateway>,
     identity: Identity,
-    codec: Codec,
     registration: Registration,
     phase: Phase,
-    /// Highest positions pushed to the client, per source.
-    delivered: Cursor,
-    /// Creation time of the entry at `delivered.feed` (0 = unknown): a push at that same
-    /// position with another time comes from a store that was reset, not a duplicate.
-    last_feed_ts: u64,
-    /// The head when the connection went live: positions in (floor, delivered] were pushed
-    /// live, so a late `resume` does not repeat them.
-    floor: Cursor,
+    /// What was delivered, which decides what each push and replayed entry means.
+    cursor: DeliveryCursor,
     bad_frames: u32,
     last_inbound: Instant,
     /// On the node's [`PingClock`](crate::ping_clock::PingClock) slots, so pings go out in
@@ -86,19 +118,19 @@ pub struct Connection<S> {
 /// Whatever ends the connection (its loop, a panic, a runtime shutting down), its
 /// registration leaves the registry, so no path leaks a slot of the per-user limit.
 /// Unregistering twice is harmless: `finish` does it first, before the closing handshake.
-impl<S> Drop for Connection<S> {
+impl<T> Drop for Connection<T> {
     fn drop(&mut self) {
         self.gateway
             .unregister(&self.identity.user, self.registration.id);
     }
 }
 
-impl<S> std::fmt::Debug for Connection<S> {
+impl<T> std::fmt::Debug for Connection<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("user", &self.identity.user)
             .field("phase", &self.phase)
-            .field("delivered", &self.delivered)
+            .field("delivered", &self.cursor.delivered())
             .finish_non_exhaustive()
     }
 }
@@ -117,25 +149,18 @@ fn token_deadline(expires: u64) -> Instant {
 fn unavailable(what: &'static str) -> impl FnOnce(BackplaneError) -> Ending {
     move |error| {
         tracing::warn!(%error, "{what}");
-        Some(ErrorCode::Unavailable)
+        Ending::Refused(ErrorCode::Unavailable)
     }
 }
 
-impl<S> Connection<S>
-where
-    S: Stream<Item = Result<Message, WebSocketError>>
-        + Sink<Message, Error = WebSocketError>
-        + Unpin
-        + Send,
-{
-    /// A connection for `identity` over `socket`, with the registration its upgrade took
+impl<T: Transport> Connection<T> {
+    /// A connection for `identity` over `socket`, with the registration its admission took
     /// (admission registers, so the per-user limit holds while upgrades are in flight).
     pub fn new(
-        socket: S,
+        socket: T,
         gateway: Arc<Gateway>,
         identity: Identity,
         registration: Registration,
-        codec: Codec,
     ) -> Self {
         let now = Instant::now();
         let config = &gateway.config;
@@ -147,8 +172,14 @@ where
                 Quota::per_second(config.frames_per_sec).allow_burst(burst),
                 MonotonicClock,
             ),
-            phase: Phase::Opening {
-                until: now + config.resume_window,
+            // A client that cannot send `resume` gives its cursor when it connects: nothing
+            // to wait for.
+            phase: if T::LISTENS {
+                Phase::Opening {
+                    until: now + config.resume_window,
+                }
+            } else {
+                Phase::Live
             },
             next_ping: gateway.ping_clock.next_after(now),
             last_inbound: now,
@@ -156,11 +187,8 @@ where
             socket,
             gateway,
             identity,
-            codec,
             registration,
-            delivered: Cursor::default(),
-            last_feed_ts: 0,
-            floor: Cursor::default(),
+            cursor: DeliveryCursor::default(),
             bad_frames: 0,
             resumes: ResumeBudget::default(),
         }
@@ -170,13 +198,15 @@ where
     ///
     /// A plain fn moving `self` into an `async` block rather than an `async fn`: an `async fn`
     /// stores its by-value `self` twice (rust-lang/rust#62958), and every socket holds this.
-    pub fn run(self, resume_from: Option<Cursor>) -> impl Future<Output = ()> + Send {
+    pub fn run(self, resume_from: Option<Cursor>) -> impl Future<Output = Ending> + Send {
         let mut connection = self;
         async move {
             let ending = match connection.serve(resume_from).await {
-                Ok(ending) | Err(ending) => ending,
+                Ok(never) => match never {},
+                Err(ending) => ending,
             };
             connection.finish(ending).await;
+            ending
         }
     }
 
@@ -184,25 +214,21 @@ where
     async fn finish(&mut self, ending: Ending) {
         self.gateway
             .unregister(&self.identity.user, self.registration.id);
-        let reason = ending.map_or("client", |code| code.as_str());
+        let reason = ending.reason();
         metrics::counter!("pushgate_connections_closed_total", "reason" => reason).increment(1);
         tracing::debug!(reason, "connection closed");
-        if let Some(code) = ending {
-            let frame = CloseFrame {
-                code: code.close_code(),
-                reason: code.as_str().to_owned(),
-            };
-            let close = self.socket.send(Message::Close(Some(frame)));
+        if let Ending::Refused(code) = ending {
+            let close = self.socket.send(Outbound::Close(code));
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
         }
     }
 
-    /// The connection's main loop. `Err` carries the close reason of a failure.
+    /// The connection's main loop, which only ever ends: `Err` says how.
     ///
     /// Every idle socket holds this future, and a future is as large as its largest await:
     /// so the loop keeps only its own state inline and boxes each handler, which then costs
     /// memory only while it runs.
-    async fn serve(&mut self, resume_from: Option<Cursor>) -> Result<Ending, Ending> {
+    async fn serve(&mut self, resume_from: Option<Cursor>) -> Result<Infallible, Ending> {
         Box::pin(self.open(resume_from)).await?;
         // Drain arrives through the mailbox (`Gateway::send_away`); a connection registered
         // after the drain's sweep sends itself away.
@@ -221,11 +247,9 @@ where
             }
             tokio::select! {
                 inbound = self.socket.next() => match inbound {
-                    None | Some(Ok(Message::Close(_))) => return Ok(None),
-                    Some(Err(error)) => {
-                        tracing::debug!(%error, "read failed");
-                        return Err(error.error_code());
-                    }
+                    Some(Ok(Message::Close(_))) => return Err(Ending::Closed),
+                    None => return Err(Ending::Lost),
+                    Some(Err(ending)) => return Err(ending),
                     Some(Ok(message)) => {
                         self.last_inbound = Instant::now();
                         Box::pin(self.on_message(message)).await?;
@@ -247,8 +271,7 @@ where
             .head(&self.identity.user)
             .await
             .map_err(unavailable("feed head unavailable at connect"))?;
-        self.delivered = head;
-        self.floor = head;
+        self.cursor = DeliveryCursor::at_head(head);
         let welcome = ServerFrame::Welcome {
             session: format!("{}-{:016x}", self.gateway.node_id, self.identity.session),
             user: self.identity.user.clone(),
@@ -256,7 +279,7 @@ where
             heartbeat_ms: self.gateway.config.heartbeat.as_millis() as u64,
             cursor: head,
         };
-        self.send(&[welcome.into()]).await?;
+        self.send([welcome.into()]).await?;
         if let Some(after) = resume_from {
             self.resume(after).await?;
         }
@@ -265,10 +288,10 @@ where
 
     /// The earliest moment a timer needs attention.
     fn next_deadline(&self) -> Instant {
-        let mut deadline = self
-            .next_ping
-            .min(self.last_inbound + self.gateway.config.idle_timeout);
-        deadline = deadline.min(self.token_at);
+        let mut deadline = self.next_ping.min(self.token_at);
+        if T::LISTENS {
+            deadline = deadline.min(self.last_inbound + self.gateway.config.idle_timeout);
+        }
         // The resume window needs a wake-up of its own only while a push waits for it; a
         // connection nothing was pushed to goes live at its next event instead, which spares
         // every connect a wake-up a window later.
@@ -295,12 +318,12 @@ where
     async fn on_deadline(&mut self) -> Result<(), Ending> {
         let now = Instant::now();
         if now_micros() >= self.identity.expires.saturating_mul(1_000_000) {
-            return Err(Some(ErrorCode::TokenExpired));
+            return Err(Ending::Refused(ErrorCode::TokenExpired));
         }
         // The wall clock decides; follow it if it moved against the monotonic one.
         self.token_at = token_deadline(self.identity.expires);
-        if self.last_inbound + self.gateway.config.idle_timeout <= now {
-            return Err(Some(ErrorCode::HeartbeatTimeout));
+        if T::LISTENS && self.last_inbound + self.gateway.config.idle_timeout <= now {
+            return Err(Ending::Refused(ErrorCode::HeartbeatTimeout));
         }
         if let Phase::Opening { until } = self.phase {
             if until <= now {
@@ -310,7 +333,7 @@ where
         }
         if self.next_ping <= now {
             self.next_ping = self.gateway.ping_clock.next_after(now);
-            self.write_all([Ok(Message::Ping(Vec::new()))]).await?;
+            self.write_all([Ok(Outbound::Ping)]).await?;
         }
         Ok(())
     }
@@ -324,23 +347,20 @@ where
                 .reject(ErrorCode::RateLimited, "too many frames; slow down".into())
                 .await;
         }
-        let decoded = match (&message, self.codec) {
-            (Message::Text(text), Codec::Json) => self.codec.decode::<ClientFrame>(text.as_bytes()),
-            (Message::Binary(bytes), Codec::MsgPack) => self.codec.decode::<ClientFrame>(bytes),
+        let codec = self.socket.codec();
+        let decoded = match (&message, codec) {
+            (Message::Text(text), Codec::Json) => codec.decode::<ClientFrame>(text.as_bytes()),
+            (Message::Binary(bytes), Codec::MsgPack) => codec.decode::<ClientFrame>(bytes),
             (Message::Text(_) | Message::Binary(_), _) => Err(DecodeError::Malformed(format!(
                 "this connection speaks {}: send {} frames",
-                self.codec.subprotocol(),
-                if self.codec.is_binary() {
-                    "binary"
-                } else {
-                    "text"
-                }
+                codec.subprotocol(),
+                if codec.is_binary() { "binary" } else { "text" }
             ))),
             // Pings are answered by the WebSocket layer; both only prove liveness.
             _ => return Ok(()),
         };
         match decoded {
-            Ok(ClientFrame::Ping) => self.send(&[ServerFrame::Pong.into()]).await,
+            Ok(ClientFrame::Ping) => self.send([ServerFrame::Pong.into()]).await,
             Ok(ClientFrame::Resume { after }) => self.resume(after).await,
             Ok(ClientFrame::Refresh { token }) => self.refresh(&token).await,
             Err(error) => {
@@ -359,9 +379,9 @@ where
         self.bad_frames += 1;
         metrics::counter!("pushgate_bad_frames_total", "code" => code.as_str()).increment(1);
         if self.bad_frames > self.gateway.config.max_bad_frames {
-            return Err(Some(ErrorCode::TooManyErrors));
+            return Err(Ending::Refused(ErrorCode::TooManyErrors));
         }
-        self.send(&[ServerFrame::Error { code, message }.into()])
+        self.send([ServerFrame::Error { code, message }.into()])
             .await
     }
 
@@ -401,12 +421,10 @@ where
         }
         self.phase = Phase::Live;
         let user = self.identity.user.clone();
-        // A cursor from the future means the store was reset (or the cursor forged): replay
-        // everything the feed holds and say the history is incomplete.
-        let reset = after.is_beyond(self.delivered);
-        let mut cursor = if reset { Cursor::default() } else { after };
+        let start = self.cursor.replay_start(after);
+        let mut cursor = start.after;
         let mut replayed = 0u64;
-        let mut complete = !reset;
+        let mut complete = !start.store_reset;
         loop {
             let page = self
                 .gateway
@@ -417,31 +435,21 @@ where
             complete &= page.complete;
             let mut frames: Vec<Outgoing> = Vec::with_capacity(page.items.len());
             for entry in &page.items {
-                // Each item advances exactly one component: the one of the source it came from.
-                let pushed_live = if entry.cursor.feed != cursor.feed {
-                    entry.cursor.feed > self.floor.feed && entry.cursor.feed <= self.delivered.feed
-                } else {
-                    entry.cursor.broadcast > self.floor.broadcast
-                        && entry.cursor.broadcast <= self.delivered.broadcast
-                };
-                if !pushed_live {
+                let ts = entry.item.ts();
+                if self.cursor.replayed(cursor, entry.cursor, ts) == Replayed::Send {
                     frames.push(entry.item.to_frame(entry.cursor).into());
-                }
-                if entry.cursor.feed != cursor.feed && entry.cursor.feed >= self.delivered.feed {
-                    self.last_feed_ts = entry.item.ts();
                 }
                 cursor = entry.cursor;
             }
             replayed += frames.len() as u64;
-            self.send(&frames).await?;
+            self.send(frames).await?;
             if !page.more {
                 break;
             }
         }
-        self.delivered = self.delivered.max(cursor);
-        self.floor = self.delivered;
+        self.cursor.replay_done(cursor);
         metrics::counter!("pushgate_resumes_total", "complete" => if complete { "true" } else { "false" }).increment(1);
-        self.send(&[ServerFrame::Resumed { replayed, complete }.into()])
+        self.send([ServerFrame::Resumed { replayed, complete }.into()])
             .await?;
         self.flush_mailbox().await
     }
@@ -460,29 +468,32 @@ where
         for push in pushes {
             match push {
                 Push::Feed { seq, item } => {
-                    if seq <= self.delivered.feed {
-                        if !self.feed_was_reset(seq, item.item().ts()).await? {
-                            continue;
+                    let ts = item.item().ts();
+                    match self.cursor.feed_push(seq, ts) {
+                        FeedPush::Deliver => {}
+                        FeedPush::Duplicate => continue,
+                        FeedPush::CheckHead => {
+                            if !self.head_shows_reset().await? {
+                                continue;
+                            }
+                            self.cursor.restart_feed(seq);
                         }
                         // The store lost its data (Redis restarted without persistence) and
                         // positions started over: follow them down instead of muting pushes.
-                        self.delivered.feed = seq.saturating_sub(1);
+                        FeedPush::StoreReset => self.cursor.restart_feed(seq),
+                        FeedPush::Gap { after, missing } => {
+                            self.fill_gap(after, missing, seq, &mut frames).await?;
+                        }
                     }
-                    if seq > self.delivered.feed.saturating_add(1) {
-                        self.fill_gap(seq, &mut frames).await?;
-                    }
-                    self.delivered.feed = seq;
-                    self.last_feed_ts = item.item().ts();
-                    age.record(age_seconds_at(item.item().ts(), now));
-                    frames.push(Outgoing::Push(item, self.delivered));
+                    age.record(age_seconds_at(ts, now));
+                    frames.push(Outgoing::Push(item, self.cursor.deliver_feed(seq, ts)));
                 }
                 Push::Broadcast { seq, item } => {
-                    if seq <= self.delivered.broadcast {
+                    let Some(cursor) = self.cursor.deliver_broadcast(seq) else {
                         continue;
-                    }
-                    self.delivered.broadcast = seq;
+                    };
                     age.record(age_seconds_at(item.item().ts(), now));
-                    frames.push(Outgoing::Push(item, self.delivered));
+                    frames.push(Outgoing::Push(item, cursor));
                 }
                 Push::Reconnect {
                     url,
@@ -497,34 +508,23 @@ where
                     .into(),
                 ),
                 Push::Close(code) => {
-                    self.send(&frames).await?;
-                    return Err(Some(code));
+                    self.send(frames).await?;
+                    return Err(Ending::Refused(code));
                 }
             }
         }
         if let Some(Folded { cursor, count }) = folded {
-            self.delivered = self.delivered.max(cursor);
-            frames.push(
-                ServerFrame::FeedAdvanced {
-                    cursor: self.delivered,
-                    count,
-                }
-                .into(),
-            );
+            let cursor = self.cursor.fold(cursor);
+            frames.push(ServerFrame::FeedAdvanced { cursor, count }.into());
         }
         metrics::counter!("pushgate_pushes_sent_total").increment(frames.len() as u64);
-        self.send(&frames).await
+        self.send(frames).await
     }
 
-    /// Whether a push at an already-delivered position is new data after a store reset rather
-    /// than a duplicate (Redis restarted without persistence, so positions started over).
-    /// Two signs: another item at the very position last delivered, or a feed head behind
-    /// what this connection delivered (heads only move forward). Duplicates are rare (retries,
-    /// races at connect), so the extra read is too.
-    async fn feed_was_reset(&mut self, seq: u64, ts: u64) -> Result<bool, Ending> {
-        if seq == self.delivered.feed && self.last_feed_ts != 0 {
-            return Ok(ts != self.last_feed_ts);
-        }
+    /// Whether the store's feed head shows a reset, for a push at an already-delivered
+    /// position that nothing else tells from a duplicate. Duplicates are rare (retries, races
+    /// at connect), so the extra read is too.
+    async fn head_shows_reset(&mut self) -> Result<bool, Ending> {
         let head = self
             .gateway
             .backplane
@@ -532,55 +532,64 @@ where
             .head(&self.identity.user)
             .await
             .map_err(unavailable("duplicate check read failed"))?;
-        Ok(head < self.delivered.feed)
+        Ok(self.cursor.head_shows_reset(head))
     }
 
-    /// Entries between what was delivered and `seq` never arrived as pushes (racing workers,
-    /// a lost inbox message): read them from the feed so the client sees no gap.
-    async fn fill_gap(&mut self, seq: u64, frames: &mut Vec<Outgoing>) -> Result<(), Ending> {
-        let missing = (seq - self.delivered.feed - 1) as usize;
+    /// The `missing` entries after `after`, before `seq`, never arrived as pushes (racing
+    /// workers, a lost inbox message): read them from the feed so the client sees no gap.
+    async fn fill_gap(
+        &mut self,
+        after: u64,
+        missing: usize,
+        seq: u64,
+        frames: &mut Vec<Outgoing>,
+    ) -> Result<(), Ending> {
         let gap = self
             .gateway
             .backplane
             .feeds
-            .since(&self.identity.user, self.delivered.feed, missing)
+            .since(&self.identity.user, after, missing)
             .await;
         let gap = gap.map_err(unavailable("gap fill read failed"))?;
         metrics::counter!("pushgate_gaps_filled_total").increment(1);
         for entry in gap.entries.into_iter().filter(|e| e.seq < seq) {
-            self.delivered.feed = entry.seq;
-            self.last_feed_ts = entry.item.ts();
-            frames.push(entry.item.to_frame(self.delivered).into());
+            let cursor = self.cursor.deliver_feed(entry.seq, entry.item.ts());
+            frames.push(entry.item.to_frame(cursor).into());
         }
         Ok(())
     }
 
     /// Encode and write frames, then flush once: one syscall for a batch of pushes.
-    async fn send(&mut self, frames: &[Outgoing]) -> Result<(), Ending> {
-        if frames.is_empty() {
+    async fn send<F>(&mut self, frames: F) -> Result<(), Ending>
+    where
+        F: IntoIterator<Item = Outgoing, IntoIter: ExactSizeIterator + Send>,
+    {
+        let frames = frames.into_iter();
+        if frames.len() == 0 {
             return Ok(());
         }
-        let messages = std::iter::repeat(self.codec).zip(frames).map(message_of);
-        self.write_all(messages).await
+        let codec = self.socket.codec();
+        self.write_all(frames.map(|frame| frame.encode(codec)))
+            .await
     }
 
     /// Write messages and flush them under one write timeout: one timer per batch rather than
     /// per frame, which showed up in profiles at high push rates.
     async fn write_all(
         &mut self,
-        messages: impl IntoIterator<Item = Result<Message, Ending>>,
+        outbound: impl IntoIterator<Item = Result<Outbound, Ending>>,
     ) -> Result<(), Ending> {
         let limit = self.gateway.config.write_timeout;
         let socket = &mut self.socket;
         let write = async move {
-            for message in messages {
-                socket.feed(message?).await.map_err(|_| None)?;
+            for item in outbound {
+                socket.feed(item?).await?;
             }
-            socket.flush().await.map_err(|_| None)
+            socket.flush().await
         };
         match tokio::time::timeout(limit, write).await {
             Ok(written) => written,
-            Err(_) => Err(Some(ErrorCode::SlowConsumer)),
+            Err(_) => Err(Ending::Refused(ErrorCode::SlowConsumer)),
         }
     }
 }
@@ -601,23 +610,36 @@ impl From<ServerFrame> for Outgoing {
     }
 }
 
-/// An outgoing frame as the WebSocket message its codec calls for.
-fn message_of((codec, outgoing): (Codec, &Outgoing)) -> Result<Message, Ending> {
-    let bytes = match outgoing {
-        Outgoing::Frame(frame) => codec.encode(frame),
-        Outgoing::Push(item, cursor) => item.encode(codec, *cursor),
+impl Outgoing {
+    /// The frame in `codec`, with what the transport needs to know about it.
+    fn encode(self, codec: Codec) -> Result<Outbound, Ending> {
+        let (bytes, kind, position) = match &self {
+            Outgoing::Frame(frame) => {
+                let position = match frame {
+                    ServerFrame::Post { cursor, .. } | ServerFrame::Notify { cursor, .. } => {
+                        Position::Delivered(*cursor)
+                    }
+                    ServerFrame::FeedAdvanced { .. } => Position::Skipped,
+                    _ => Position::Kept,
+                };
+                (codec.encode(frame), frame.kind(), position)
+            }
+            Outgoing::Push(item, cursor) => (
+                item.encode(codec, *cursor),
+                item.item().frame_kind(),
+                Position::Delivered(*cursor),
+            ),
+        };
+        let bytes = bytes.map_err(|e| {
+            tracing::error!(error = %e, "frame encode failed");
+            Ending::Refused(ErrorCode::Internal)
+        })?;
+        Ok(Outbound::Frame(EncodedFrame {
+            bytes,
+            kind,
+            position,
+        }))
     }
-    .map_err(|e| {
-        tracing::error!(error = %e, "frame encode failed");
-        Some(ErrorCode::Internal)
-    })?;
-    if codec.is_binary() {
-        return Ok(Message::Binary(bytes));
-    }
-    // JSON encoding of our frames is always UTF-8.
-    String::from_utf8(bytes)
-        .map(Message::Text)
-        .map_err(|_| Some(ErrorCode::Internal))
 }
 
 #[cfg(test)]
@@ -629,12 +651,30 @@ mod footprint {
     use tokio::net::TcpStream;
 
     use super::Connection;
+    use crate::event_stream::EventStream;
     use crate::websocket::WebSocket;
+    use crate::websocket_transport::WebSocketTransport;
 
-    type Socket = WebSocket<TcpStream>;
+    type Socket = WebSocketTransport<WebSocket<TcpStream>>;
+    type Sse = EventStream<TcpStream>;
 
     fn future_size<S, F>(_: impl FnOnce(Connection<S>) -> F) -> usize {
         std::mem::size_of::<F>()
+    }
+
+    #[test]
+    fn an_idle_event_stream_holds_no_more_than_an_idle_websocket() {
+        let connection = std::mem::size_of::<Connection<Sse>>();
+        let future = future_size(|c: Connection<Sse>| c.run(None));
+        let websocket = future_size(|c: Connection<Socket>| c.run(None));
+        assert!(
+            future <= connection + 320,
+            "event stream future is {future} bytes for a {connection}-byte connection"
+        );
+        assert!(
+            future <= websocket,
+            "an event stream's future ({future} B) is larger than a WebSocket's ({websocket} B)"
+        );
     }
 
     #[test]

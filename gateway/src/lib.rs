@@ -21,7 +21,11 @@
 //! - `trusted_proxies`: the client address behind trusted load balancers.
 //! - `handshake_limiter`: handshakes per client address, forgetting idle ones.
 //! - `websocket`: a lean RFC 6455 server socket that keeps no buffers while idle.
-//! - `connection`: one socket's state machine (generic over `Sink`/`Stream`).
+//! - `connection`: one client's state machine, generic over its transport.
+//! - `transport`: what the connection loop needs of a wire (WebSocket or event stream).
+//! - `websocket_transport`: a WebSocket as a transport.
+//! - `sse`: the `GET /v1/sse` admission; `event_stream`: Server-Sent Events as a transport.
+//! - `delivery_cursor`: what a connection delivered, and what each push means against it.
 //! - `mailbox`: a connection's bounded outbound queue with folding.
 //! - `resume_budget`: how many replays one connection may ask for.
 //! - `ping_clock`: server ping deadlines in slots shared by the node.
@@ -37,8 +41,10 @@
 pub mod broadcast_order;
 pub mod config;
 pub mod connection;
+pub mod delivery_cursor;
 pub mod demo;
 pub mod dispatcher;
+pub mod event_stream;
 pub mod follower_cache;
 pub mod gateway;
 pub mod handshake_limiter;
@@ -51,11 +57,14 @@ pub mod registry;
 pub mod relay;
 pub mod resume_budget;
 pub mod roles;
+pub mod sse;
 pub mod telemetry;
+pub mod transport;
 pub mod trusted_proxies;
 pub mod upgrade;
 pub mod upgrade_request;
 pub mod websocket;
+pub mod websocket_transport;
 pub mod write_coalescer;
 
 /// The development JWT secret; `pushgate dev` warns while it is in use.

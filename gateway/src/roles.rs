@@ -17,7 +17,7 @@ use tokio::sync::OnceCell;
 use crate::config::NodeConfig;
 use crate::gateway::Gateway;
 use crate::telemetry::metrics_handle;
-use crate::{demo, dispatcher, http_server, node_heartbeat, relay, upgrade};
+use crate::{demo, dispatcher, http_server, node_heartbeat, relay, sse, upgrade};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +176,7 @@ pub async fn start(
         app = app.merge(
             Router::new()
                 .route("/v1/ws", get(upgrade::upgrade))
+                .route(sse::SSE_PATH, get(sse::events))
                 .with_state(node.clone()),
         );
         gateway = Some(node);

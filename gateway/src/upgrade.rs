@@ -24,6 +24,7 @@ use crate::registry::Registration;
 use crate::upgrade_request::UpgradeRequest;
 use crate::websocket::WebSocket;
 use crate::websocket::handshake::Handshake;
+use crate::websocket_transport::WebSocketTransport;
 
 /// Subprotocols we speak, preferred first.
 const SUBPROTOCOLS: [&str; 2] = [Codec::MSGPACK_SUBPROTOCOL, Codec::JSON_SUBPROTOCOL];
@@ -36,12 +37,12 @@ pub struct UpgradeQuery {
     /// Token for browsers, which cannot set headers on WebSocket requests.
     access_token: Option<String>,
     /// Resume position: replay what came after it before any live push.
-    after: Option<String>,
+    pub(crate) after: Option<String>,
 }
 
 impl UpgradeQuery {
     /// The request's token: the `Authorization` header, else `?access_token=`.
-    fn token<'a>(&'a self, headers: &'a HeaderMap) -> Option<&'a str> {
+    pub(crate) fn token<'a>(&'a self, headers: &'a HeaderMap) -> Option<&'a str> {
         bearer(headers).or(self.access_token.as_deref())
     }
 }
@@ -148,15 +149,15 @@ fn check(
 }
 
 /// The answer to a refused upgrade, counted.
-fn refuse(problem: Problem) -> Response {
+pub(crate) fn refuse(problem: Problem) -> Response {
     metrics::counter!("pushgate_handshakes_refused_total", "code" => problem.code.as_str())
         .increment(1);
     problem.into_response()
 }
 
-/// Everything checked before the upgrade, so refusals are plain HTTP errors. `client` is the
-/// peer address, or the one a trusted proxy forwarded.
-fn admit(
+/// Everything checked before the upgrade (or an event stream's first byte), so refusals are
+/// plain HTTP errors. `client` is the peer address, or the one a trusted proxy forwarded.
+pub(crate) fn admit(
     gateway: &Gateway,
     client: IpAddr,
     query: &UpgradeQuery,
@@ -265,16 +266,11 @@ fn start(gateway: Arc<Gateway>, socket: WebSocket<TcpStream>, admitted: Admitted
         .protocol()
         .and_then(Codec::from_subprotocol)
         .unwrap_or_default();
-    let span = tracing::debug_span!(
-        "conn",
-        user = %identity.user,
-        %client,
-        node = %gateway.node_id,
-        session = %format_args!("{}-{:016x}", gateway.node_id, identity.session)
-    );
+    let span = identity.span(&gateway.node_id, client);
     let drain = gateway.drain.clone();
+    let socket = WebSocketTransport::new(socket, codec);
     drain.spawn(
-        Connection::new(socket, gateway, identity, registration, codec)
+        Connection::new(socket, gateway, identity, registration)
             .run(resume_from)
             .instrument(span),
     );

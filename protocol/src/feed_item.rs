@@ -67,6 +67,14 @@ impl FeedItem {
         }
     }
 
+    /// The `type` of its push frame, [`ServerFrame::kind`] of [`FeedItem::to_frame`].
+    pub fn frame_kind(&self) -> &'static str {
+        match self {
+            FeedItem::Post { .. } => "post",
+            FeedItem::Notify { .. } => "notify",
+        }
+    }
+
     /// Creation time in microseconds since the Unix epoch.
     pub fn ts(&self) -> u64 {
         match self {

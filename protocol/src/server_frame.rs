@@ -52,6 +52,22 @@ pub enum ServerFrame {
     Pong,
 }
 
+impl ServerFrame {
+    /// The frame's `type` on the wire (an event stream's event name).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerFrame::Welcome { .. } => "welcome",
+            ServerFrame::Post { .. } => "post",
+            ServerFrame::Notify { .. } => "notify",
+            ServerFrame::FeedAdvanced { .. } => "feed_advanced",
+            ServerFrame::Resumed { .. } => "resumed",
+            ServerFrame::Reconnect { .. } => "reconnect",
+            ServerFrame::Error { .. } => "error",
+            ServerFrame::Pong => "pong",
+        }
+    }
+}
+
 impl Frame for ServerFrame {
     const TYPES: &'static [&'static str] = &[
         "welcome",
@@ -63,4 +79,74 @@ impl Frame for ServerFrame {
         "error",
         "pong",
     ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Codec, FeedItem};
+
+    #[test]
+    fn kind_is_the_type_on_the_wire() {
+        let cursor = Cursor::new(1, 2);
+        let frames = [
+            ServerFrame::Welcome {
+                session: "s".into(),
+                user: "u".into(),
+                node: "n".into(),
+                heartbeat_ms: 1,
+                cursor,
+            },
+            FeedItem::Post {
+                id: 1,
+                author: "a".into(),
+                ts: 1,
+            }
+            .to_frame(cursor),
+            FeedItem::Notify {
+                id: 1,
+                kind: "k".into(),
+                data: serde_json::json!({}),
+                ts: 1,
+            }
+            .to_frame(cursor),
+            ServerFrame::FeedAdvanced { cursor, count: 1 },
+            ServerFrame::Resumed {
+                replayed: 0,
+                complete: true,
+            },
+            ServerFrame::Reconnect {
+                url: "u".into(),
+                after_ms: 0,
+                reason: "r".into(),
+            },
+            ServerFrame::Error {
+                code: ErrorCode::BadFrame,
+                message: "m".into(),
+            },
+            ServerFrame::Pong,
+        ];
+        for item in [
+            FeedItem::Post {
+                id: 1,
+                author: "a".into(),
+                ts: 1,
+            },
+            FeedItem::Notify {
+                id: 1,
+                kind: "k".into(),
+                data: serde_json::json!(null),
+                ts: 1,
+            },
+        ] {
+            assert_eq!(item.frame_kind(), item.to_frame(cursor).kind());
+        }
+        for frame in frames {
+            let json: serde_json::Value =
+                serde_json::from_slice(&Codec::Json.encode(&frame).expect("encodes"))
+                    .expect("parses");
+            assert_eq!(json["type"], frame.kind());
+            assert!(ServerFrame::TYPES.contains(&frame.kind()));
+        }
+    }
 }

@@ -16,11 +16,12 @@ use pushgate_protocol::{ClientFrame, Codec, Cursor, FeedItem, ServerFrame, Share
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::{Connection, Identity};
+use super::{Connection, Ending, Identity};
 use crate::config::NodeConfig;
 use crate::gateway::Gateway;
 use crate::mailbox::Push;
 use crate::websocket::{Message, WebSocketError};
+use crate::websocket_transport::WebSocketTransport;
 
 /// A socket made of two channels: what the test sends in, what the connection writes out.
 struct MemorySocket {
@@ -119,7 +120,7 @@ fn open(gateway: &Arc<Gateway>, resume_from: Option<Cursor>) -> Peer {
 }
 
 /// [`open`], also returning the connection's task.
-fn open_task(gateway: &Arc<Gateway>, resume_from: Option<Cursor>) -> (Peer, JoinHandle<()>) {
+fn open_task(gateway: &Arc<Gateway>, resume_from: Option<Cursor>) -> (Peer, JoinHandle<Ending>) {
     let (to_server, inbound) = mpsc::unbounded_channel();
     let (outbound, from_server) = mpsc::unbounded_channel();
     let identity = Identity {
@@ -129,11 +130,10 @@ fn open_task(gateway: &Arc<Gateway>, resume_from: Option<Cursor>) -> (Peer, Join
     };
     let registration = gateway.register(&identity.user).expect("room for bob");
     let connection = Connection::new(
-        MemorySocket { inbound, outbound },
+        WebSocketTransport::new(MemorySocket { inbound, outbound }, Codec::Json),
         gateway.clone(),
         identity,
         registration,
-        Codec::Json,
     );
     let task = tokio::spawn(connection.run(resume_from));
     let peer = Peer {
@@ -249,4 +249,76 @@ async fn a_connection_that_dies_abruptly_leaves_the_registry() {
     assert!(task.await.expect_err("aborted").is_cancelled());
     assert_eq!(gateway.registry.connections(), 0);
     assert!(!gateway.registry.is_connected("bob"));
+}
+
+/// The ending a finished connection reports, and so counts in `closed_total{reason}`.
+async fn ending(task: JoinHandle<Ending>) -> Ending {
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("ends in time")
+        .expect("joins")
+}
+
+#[tokio::test]
+async fn a_close_frame_is_a_clean_close() {
+    let gateway = gateway();
+    let (mut peer, task) = open_task(&gateway, None);
+    assert!(matches!(peer.frame().await, ServerFrame::Welcome { .. }));
+    peer.to_server
+        .send(Message::Close(None))
+        .expect("connection alive");
+    let ending = ending(task).await;
+    assert_eq!(ending, Ending::Closed);
+    assert_eq!(ending.reason(), "client");
+}
+
+#[tokio::test]
+async fn a_socket_that_goes_away_is_lost_not_closed() {
+    let gateway = gateway();
+    let (mut peer, task) = open_task(&gateway, None);
+    assert!(matches!(peer.frame().await, ServerFrame::Welcome { .. }));
+    // The stream ends without a close frame, as when a client's network drops.
+    drop(peer.to_server);
+    let ending = ending(task).await;
+    assert_eq!(ending, Ending::Lost);
+    assert_eq!(ending.reason(), "lost");
+}
+
+#[tokio::test]
+async fn a_write_that_fails_is_lost() {
+    let gateway = gateway();
+    let (peer, task) = open_task(&gateway, None);
+    let Peer {
+        to_server,
+        from_server,
+    } = peer;
+    // Nobody reads any more: the next write fails (the welcome, or the push).
+    drop(from_server);
+    push_live(&gateway, 1);
+    assert_eq!(ending(task).await, Ending::Lost);
+    drop(to_server);
+}
+
+#[tokio::test]
+async fn the_server_ending_it_says_why() {
+    let gateway = gateway();
+    let (mut peer, task) = open_task(&gateway, None);
+    assert!(matches!(peer.frame().await, ServerFrame::Welcome { .. }));
+    gateway.registry.push(
+        "bob",
+        &Push::Close(pushgate_protocol::ErrorCode::Unauthorized),
+    );
+    let ending = ending(task).await;
+    assert_eq!(
+        ending,
+        Ending::Refused(pushgate_protocol::ErrorCode::Unauthorized)
+    );
+    assert_eq!(ending.reason(), "unauthorized");
+    match peer.from_server.recv().await {
+        Some(Message::Close(Some(frame))) => assert_eq!(
+            frame.code,
+            pushgate_protocol::ErrorCode::Unauthorized.close_code()
+        ),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
 }

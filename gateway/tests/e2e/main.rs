@@ -23,5 +23,6 @@ mod rest;
 mod resume;
 mod rfc6455;
 mod service_follows;
+mod sse;
 mod upgrade;
 mod write_delay;

@@ -364,3 +364,248 @@ impl WsClient {
         }
     }
 }
+
+/// How an [`SseClient`] asks for its stream.
+#[derive(Clone, Debug, Default)]
+pub struct SseRequest {
+    /// Sent as `Authorization: Bearer`.
+    pub bearer: Option<String>,
+    /// Sent as `?access_token=`.
+    pub access_token: Option<String>,
+    /// Sent as `Last-Event-ID`, as an `EventSource` does on reconnect.
+    pub last_event_id: Option<String>,
+    /// Sent as `?after=`.
+    pub after: Option<Cursor>,
+}
+
+/// One Server-Sent Event, parsed as the HTML standard's EventSource does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The event's `id` field, if it had one.
+    pub id: Option<String>,
+    /// Its `event` field (`message` when absent).
+    pub event: String,
+    /// Its `data` lines, joined with newlines.
+    pub data: String,
+}
+
+impl SseEvent {
+    /// The pushgate frame the event carries (its `data` is the JSON frame).
+    pub fn frame(&self) -> ServerFrame {
+        Codec::Json
+            .decode(self.data.as_bytes())
+            .unwrap_or_else(|e| panic!("event data {:?} is not a frame: {e}", self.data))
+    }
+}
+
+/// What a stream yields next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SseItem {
+    Event(SseEvent),
+    /// A comment line (heartbeat), without its leading colon.
+    Comment(String),
+}
+
+/// A client of `GET /v1/sse` over reqwest's streaming body, parsing the event-stream format
+/// itself: lines end in CRLF, LF or CR; `:` starts a comment; `field: value` with one
+/// optional space; a blank line ends an event; `id` persists as the last event ID.
+pub struct SseClient {
+    pub response: reqwest::Response,
+    /// Bytes received but not yet a whole line.
+    pending: Vec<u8>,
+    /// A CR ended the last line: an LF right after it belongs to it.
+    after_cr: bool,
+    /// The event being assembled.
+    id: Option<String>,
+    event: Option<String>,
+    data: Option<String>,
+    /// The last `id` seen, what an EventSource sends back as `Last-Event-ID`.
+    pub last_event_id: String,
+    /// Items parsed but not yet taken.
+    ready: std::collections::VecDeque<SseItem>,
+    ended: bool,
+}
+
+impl SseClient {
+    /// Open a stream on the node at `addr`; `Err` holds the status and problem JSON of a
+    /// refusal.
+    pub async fn open(addr: SocketAddr, request: &SseRequest) -> Result<Self, (u16, Value)> {
+        let mut url = reqwest::Url::parse(&format!("http://{addr}/v1/sse")).expect("url");
+        if let Some(token) = &request.access_token {
+            url.query_pairs_mut().append_pair("access_token", token);
+        }
+        if let Some(after) = request.after {
+            url.query_pairs_mut()
+                .append_pair("after", &after.to_string());
+        }
+        let mut builder = reqwest::Client::new()
+            .get(url)
+            .header("accept", "text/event-stream");
+        if let Some(token) = &request.bearer {
+            builder = builder.bearer_auth(token);
+        }
+        if let Some(id) = &request.last_event_id {
+            builder = builder.header("last-event-id", id);
+        }
+        let response = builder.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        if status != 200 {
+            let text = response.text().await.unwrap_or_default();
+            return Err((status, serde_json::from_str(&text).unwrap_or(Value::Null)));
+        }
+        Ok(Self {
+            response,
+            pending: Vec::new(),
+            after_cr: false,
+            id: None,
+            event: None,
+            data: None,
+            last_event_id: String::new(),
+            ready: Default::default(),
+            ended: false,
+        })
+    }
+
+    /// Open a stream for `user` with a bearer token, and read its `welcome`.
+    pub async fn connect(node: &TestNode, user: &str) -> (Self, SseEvent) {
+        let request = SseRequest {
+            bearer: Some(node.token(user)),
+            ..SseRequest::default()
+        };
+        let mut client = Self::open(node.addr(), &request).await.expect("opens");
+        let welcome = client.next_event().await;
+        assert_eq!(welcome.event, "welcome", "first event: {welcome:?}");
+        (client, welcome)
+    }
+
+    /// The next event or comment within `wait`; `None` when the stream ended or nothing came.
+    pub async fn try_next_item(&mut self, wait: Duration) -> Option<SseItem> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(item) = self.ready.pop_front() {
+                return Some(item);
+            }
+            if self.ended {
+                return None;
+            }
+            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
+                Err(_) => return None,
+                Ok(Ok(Some(bytes))) => self.feed(&bytes),
+                Ok(Ok(None) | Err(_)) => self.ended = true,
+            }
+        }
+    }
+
+    /// The next event (skipping comments), failing the test after `WAIT`.
+    pub async fn next_event(&mut self) -> SseEvent {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.try_next_item(left).await {
+                Some(SseItem::Event(event)) => return event,
+                Some(SseItem::Comment(_)) => {}
+                None if self.ended => panic!("the stream ended"),
+                None => panic!("no event within the wait"),
+            }
+        }
+    }
+
+    /// Read to the end of the stream (within twice `WAIT`), returning the events on the way.
+    pub async fn until_end(&mut self) -> Vec<SseEvent> {
+        let deadline = tokio::time::Instant::now() + WAIT * 2;
+        let mut events = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.try_next_item(left).await {
+                Some(SseItem::Event(event)) => events.push(event),
+                Some(SseItem::Comment(_)) => {}
+                None if self.ended => return events,
+                None => panic!("the stream did not end; events so far: {events:?}"),
+            }
+        }
+    }
+
+    /// Collect `n` post events (skipping `resumed`), with their ids and frames' cursors.
+    pub async fn posts(&mut self, n: usize) -> Vec<(u64, Cursor, Option<String>)> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let event = self.next_event().await;
+            match event.frame() {
+                ServerFrame::Post { id, cursor, .. } => {
+                    assert_eq!(event.event, "post");
+                    out.push((id, cursor, event.id.clone()));
+                }
+                ServerFrame::Resumed { .. } => {}
+                other => panic!("expected a post, got {other:?}"),
+            }
+        }
+        out
+    }
+
+    /// Assert no event arrives for `wait` (comments may).
+    pub async fn silent_for(&mut self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.try_next_item(left).await {
+                Some(SseItem::Event(event)) => panic!("expected silence, got {event:?}"),
+                Some(SseItem::Comment(_)) => {}
+                None => return,
+            }
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            if std::mem::take(&mut self.after_cr) && byte == b'\n' {
+                continue;
+            }
+            match byte {
+                b'\r' | b'\n' => {
+                    self.after_cr = byte == b'\r';
+                    let line = String::from_utf8(std::mem::take(&mut self.pending))
+                        .expect("event streams are UTF-8");
+                    self.line(&line);
+                }
+                _ => self.pending.push(byte),
+            }
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        if line.is_empty() {
+            if let Some(data) = self.data.take() {
+                self.ready.push_back(SseItem::Event(SseEvent {
+                    id: self.id.take(),
+                    event: self.event.take().unwrap_or_else(|| "message".into()),
+                    data,
+                }));
+            }
+            self.id = None;
+            self.event = None;
+            return;
+        }
+        if let Some(comment) = line.strip_prefix(':') {
+            self.ready
+                .push_back(SseItem::Comment(comment.trim_start().to_owned()));
+            return;
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "data" => match &mut self.data {
+                Some(data) => {
+                    data.push('\n');
+                    data.push_str(value);
+                }
+                None => self.data = Some(value.to_owned()),
+            },
+            "event" => self.event = Some(value.to_owned()),
+            "id" if !value.contains('\0') => {
+                self.id = Some(value.to_owned());
+                self.last_event_id = value.to_owned();
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! A Server-Sent Events response body as a connection's [`Transport`]: each frame is one
+//! event, heartbeats are comments, and the only thing read is the end of the stream.
+//!
+//! Written here rather than with axum's `Sse` for the same reason as the WebSocket: an idle
+//! stream should hold no buffer. This one keeps bytes only while an event is not yet written,
+//! and reads nothing but the end of the client's side.
+
+use std::io::{self, Write};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use futures_util::{Sink, Stream};
+use pushgate_protocol::{Codec, ErrorCode, ServerFrame};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::connection::Ending;
+use crate::transport::{EncodedFrame, Outbound, Position, Transport};
+use crate::websocket::Message;
+
+/// Unsent output past which writers wait for the socket (as the WebSocket's limit).
+const MAX_UNSENT: usize = 64 * 1024;
+/// What one read takes off the socket: a client sends nothing on an event stream, and what
+/// it sends anyway (a pipelined request) is dropped.
+const DISCARD_CHUNK: usize = 256;
+
+/// An event stream over `io`, after the response head (which may be queued in front).
+#[derive(Debug)]
+pub struct EventStream<IO> {
+    io: IO,
+    /// Encoded events not yet written; freed once written, so an idle stream holds none.
+    write: Vec<u8>,
+    /// How much of `write` the socket has taken.
+    written: usize,
+    /// A `feed_advanced` went out: the entries it folded were not delivered on this stream,
+    /// so no later event carries an `id`. The client's `Last-Event-ID` stays before them,
+    /// and a reconnect replays them instead of skipping them.
+    ids_withheld: bool,
+    /// The last event is queued: once written, the stream ends.
+    closing: bool,
+}
+
+impl<IO> EventStream<IO> {
+    /// An event stream over `io`; `head` goes out before the first event (the response head
+    /// when the server writes it itself, or nothing).
+    pub fn new(io: IO, head: Vec<u8>) -> Self {
+        Self {
+            io,
+            write: head,
+            written: 0,
+            ids_withheld: false,
+            closing: false,
+        }
+    }
+
+    /// Bytes queued that the socket has not taken yet.
+    fn unsent(&self) -> usize {
+        self.write.len() - self.written
+    }
+
+    /// Queue one frame as an event: `id` (the frame's cursor, while nothing was skipped),
+    /// `event` (its type), `data` (the JSON frame, always one line: JSON escapes newlines).
+    fn queue_event(&mut self, frame: &EncodedFrame) {
+        match frame.position {
+            Position::Delivered(cursor) if !self.ids_withheld => {
+                let _ = writeln!(self.write, "id: {cursor}");
+            }
+            Position::Skipped => self.ids_withheld = true,
+            Position::Delivered(_) | Position::Kept => {}
+        }
+        self.write.extend_from_slice(b"event: ");
+        self.write.extend_from_slice(frame.kind.as_bytes());
+        self.write.extend_from_slice(b"\ndata: ");
+        self.write.extend_from_slice(&frame.bytes);
+        self.write.extend_from_slice(b"\n\n");
+    }
+}
+
+impl<IO> EventStream<IO>
+where
+    IO: AsyncWrite + Unpin,
+{
+    /// Write out everything queued, then free the buffer.
+    fn poll_write_queued(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.written < self.write.len() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.write[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+        }
+        self.write = Vec::new();
+        self.written = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The `error` event that tells the client why the server ends the stream.
+fn closing_frame(code: ErrorCode) -> ServerFrame {
+    let message = match code {
+        ErrorCode::TokenExpired => "the token expired; reconnect with a new one and resume",
+        ErrorCode::SlowConsumer => "the stream fell too far behind; reconnect and resume",
+        ErrorCode::Unavailable => "the server cannot serve this stream now; retry with backoff",
+        ErrorCode::Unauthorized => "this user was disconnected",
+        _ => "the server ended this stream",
+    };
+    ServerFrame::Error {
+        code,
+        message: message.to_owned(),
+    }
+}
+
+impl<IO> Stream for EventStream<IO>
+where
+    IO: AsyncRead + Unpin,
+{
+    type Item = Result<Message, Ending>;
+
+    /// Yields only how the stream ended: the client left (its side closed), or the socket
+    /// failed.
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            let mut chunk = [0u8; DISCARD_CHUNK];
+            let mut buf = ReadBuf::new(&mut chunk);
+            match ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
+                Err(error) => {
+                    tracing::debug!(%error, "read failed");
+                    return Poll::Ready(Some(Err(Ending::Lost)));
+                }
+                // An EventSource closes its stream by closing the connection.
+                Ok(()) if buf.filled().is_empty() => {
+                    return Poll::Ready(Some(Err(Ending::Closed)));
+                }
+                Ok(()) => {}
+            }
+        }
+    }
+}
+
+impl<IO> Sink<Outbound> for EventStream<IO>
+where
+    IO: AsyncWrite + Unpin,
+{
+    type Error = Ending;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Ending>> {
+        let this = self.get_mut();
+        if this.unsent() >= MAX_UNSENT {
+            ready!(this.poll_write_queued(cx)).map_err(|_| Ending::Lost)?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, outbound: Outbound) -> Result<(), Ending> {
+        let this = self.get_mut();
+        if this.closing {
+            return Err(Ending::Lost);
+        }
+        match outbound {
+            Outbound::Frame(frame) => this.queue_event(&frame),
+            Outbound::Ping => this.write.extend_from_slice(b": ping\n\n"),
+            Outbound::Close(code) => {
+                this.closing = true;
+                // A drain has said where to go in its `reconnect` event already.
+                if code != ErrorCode::Draining {
+                    let frame = closing_frame(code);
+                    let bytes = Codec::Json
+                        .encode(&frame)
+                        .map_err(|_| Ending::Refused(ErrorCode::Internal))?;
+                    this.queue_event(&EncodedFrame {
+                        bytes,
+                        kind: frame.kind(),
+                        position: Position::Kept,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Ending>> {
+        let this = self.get_mut();
+        ready!(this.poll_write_queued(cx)).map_err(|_| Ending::Lost)?;
+        // The last event is out: end the stream, so the client's EventSource reconnects.
+        let done = if this.closing {
+            Pin::new(&mut this.io).poll_shutdown(cx)
+        } else {
+            Pin::new(&mut this.io).poll_flush(cx)
+        };
+        ready!(done).map_err(|_| Ending::Lost)?;
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Ending>> {
+        let this = self.get_mut();
+        ready!(this.poll_write_queued(cx)).map_err(|_| Ending::Lost)?;
+        Pin::new(&mut this.io)
+            .poll_shutdown(cx)
+            .map_err(|_| Ending::Lost)
+    }
+}
+
+impl<IO> Transport for EventStream<IO>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    const LISTENS: bool = false;
+
+    /// Events carry JSON: `EventSource` hands text to the page.
+    fn codec(&self) -> Codec {
+        Codec::Json
+    }
+}

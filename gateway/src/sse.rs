@@ -1,0 +1,134 @@
+//! `GET /v1/sse`: a Server-Sent Events stream for clients that cannot open a WebSocket.
+//! Admitted as `/v1/ws` is (same checks, same refusals, same per-user limit), then served by
+//! the same connection loop over an [`EventStream`]; `Last-Event-ID` resumes as `?after=`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Poll, ready};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use pushgate_fanout::http::Problem;
+use pushgate_protocol::Cursor;
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
+use tracing::Instrument;
+
+use crate::connection::{Connection, Identity};
+use crate::event_stream::EventStream;
+use crate::gateway::Gateway;
+use crate::registry::Registration;
+use crate::upgrade::{UpgradeQuery, admit, refuse};
+
+/// The route.
+pub const SSE_PATH: &str = "/v1/sse";
+/// The header an `EventSource` resumes with: the `id` of the last event it received.
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+/// Tells Nginx (and proxies that follow it) not to buffer the stream.
+const ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
+/// The pipe between a stream served through hyper and its response body: one batch of events
+/// at a time, the rest waits in the connection's own buffer.
+const PIPE_BYTES: usize = 4096;
+
+/// A stream request that passed every check, holding its place among the user's connections.
+#[derive(Debug)]
+struct Admitted {
+    /// Who connects.
+    identity: Identity,
+    /// `Last-Event-ID` or `?after=`, replayed before any live push.
+    resume_from: Option<Cursor>,
+    /// Taken at admission, as for a WebSocket.
+    registration: Registration,
+    /// The peer address, or the one a trusted proxy forwarded, for logs.
+    client: IpAddr,
+}
+
+/// Open an event stream, or refuse the request with a problem response.
+pub async fn events(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<UpgradeQuery>,
+    headers: HeaderMap,
+) -> Response {
+    // As for `/v1/ws`: a key the JWKS may have gained is fetched first, so `admit` never waits.
+    if let Some(token) = query.token(&headers) {
+        gateway.verifier.fetch_keys_for(token).await;
+    }
+    let admitted = match check(&gateway, peer, query, &headers) {
+        Ok(admitted) => admitted,
+        Err(problem) => return refuse(problem),
+    };
+    let (ours, theirs) = tokio::io::duplex(PIPE_BYTES);
+    start(&gateway, EventStream::new(ours, Vec::new()), admitted);
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        (ACCEL_BUFFERING, HeaderValue::from_static("no")),
+    ];
+    (headers, body_of(theirs)).into_response()
+}
+
+/// The response body: what the connection writes into the pipe. It ends when the
+/// connection does; hyper dropping it (the client left) ends the connection.
+fn body_of(mut pipe: DuplexStream) -> Body {
+    Body::from_stream(futures_util::stream::poll_fn(move |cx| {
+        let mut chunk = [0u8; PIPE_BYTES];
+        let mut buf = ReadBuf::new(&mut chunk);
+        match ready!(Pin::new(&mut pipe).poll_read(cx, &mut buf)) {
+            Ok(()) if buf.filled().is_empty() => Poll::Ready(None),
+            Ok(()) => Poll::Ready(Some(Ok(Bytes::copy_from_slice(buf.filled())))),
+            Err(error) => Poll::Ready(Some(Err(error))),
+        }
+    }))
+}
+
+/// The checks of `/v1/ws` but the WebSocket handshake, with `Last-Event-ID` taking the place
+/// of `?after=`: an `EventSource` reconnects to the URL it was given, `?after=` included, and
+/// the header holds where it really got to.
+fn check(
+    gateway: &Gateway,
+    peer: SocketAddr,
+    mut query: UpgradeQuery,
+    headers: &HeaderMap,
+) -> Result<Admitted, Problem> {
+    if let Some(last) = headers.get(LAST_EVENT_ID) {
+        let text = last.to_str().unwrap_or("\0").trim();
+        if !text.is_empty() {
+            text.parse::<Cursor>()
+                .map_err(|e| Problem::invalid_field("Last-Event-ID", e.to_string()))?;
+            query.after = Some(text.to_owned());
+        }
+    }
+    let client = gateway.config.trusted_proxies.client_ip(peer.ip(), headers);
+    let (identity, resume_from, registration) = admit(gateway, client, &query, headers)?;
+    Ok(Admitted {
+        identity,
+        resume_from,
+        registration,
+        client,
+    })
+}
+
+/// Run the stream's connection in a task of its own.
+fn start<IO>(gateway: &Arc<Gateway>, stream: EventStream<IO>, admitted: Admitted)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Admitted {
+        identity,
+        resume_from,
+        registration,
+        client,
+    } = admitted;
+    let span = identity.span(&gateway.node_id, client);
+    gateway.drain.spawn(
+        Connection::new(stream, gateway.clone(), identity, registration)
+            .run(resume_from)
+            .instrument(span),
+    );
+}

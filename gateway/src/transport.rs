@@ -1,0 +1,60 @@
+//! The wire a connection speaks (a WebSocket or a Server-Sent Events stream): what the
+//! connection loop hands it to write, and what it reads back.
+
+use futures_util::{Sink, Stream};
+use pushgate_protocol::{Codec, Cursor, ErrorCode};
+
+use crate::connection::Ending;
+use crate::websocket::Message;
+
+/// One client transport under the one connection loop.
+///
+/// The loop reads client messages from the `Stream` (a transport that carries none only
+/// reports how it ended) and writes [`Outbound`]s to the `Sink`; both already say how a
+/// failure ends the connection, since only the transport knows whether its peer is gone.
+pub trait Transport:
+    Stream<Item = Result<Message, Ending>> + Sink<Outbound, Error = Ending> + Unpin + Send
+{
+    /// Whether the client sends frames (`resume`, `refresh`, `ping`) and pongs: then live
+    /// pushes wait for a `resume` through the resume window, and the client's silence beyond
+    /// the idle timeout means it is gone. A transport that only writes has neither.
+    const LISTENS: bool;
+
+    /// The codec frames are encoded in, and client frames decoded from.
+    fn codec(&self) -> Codec;
+}
+
+/// Something for the transport to write.
+#[derive(Debug)]
+pub enum Outbound {
+    /// One server frame.
+    Frame(EncodedFrame),
+    /// A heartbeat the client's side answers or ignores.
+    Ping,
+    /// The last write: the server ends the connection for this reason.
+    Close(ErrorCode),
+}
+
+/// A server frame encoded by the connection's codec.
+#[derive(Debug)]
+pub struct EncodedFrame {
+    /// The frame's bytes.
+    pub bytes: Vec<u8>,
+    /// Its `type`, which an event stream names its event after.
+    pub kind: &'static str,
+    /// What it does to the client's position, which an event stream's `id` follows.
+    pub position: Position,
+}
+
+/// What a frame does to the position a client resumes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Position {
+    /// Nothing (welcome, resumed, reconnect, error, pong).
+    Kept,
+    /// The frame delivers the feed entry at this cursor, in order after the ones before it
+    /// (post, notify).
+    Delivered(Cursor),
+    /// The position moves past entries this connection did not deliver: the client pages
+    /// them (feed_advanced).
+    Skipped,
+}
