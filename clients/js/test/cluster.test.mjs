@@ -1,9 +1,10 @@
-//! The SDK against a small deployment on a real Redis (api, worker, two gateways): a gateway
-//! drained with SIGTERM and one killed with kill -9. Each ends with every post delivered to
+//! The SDK against a small deployment on a real Redis (api, worker, two gateways), over
+//! WebSocket and over SSE: a gateway drained with SIGTERM and one killed with kill -9. Each ends with every post delivered to
 //! the app exactly once, in order.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { EventSource } from "eventsource";
 import { WebSocket } from "ws";
 import { PushgateClient } from "../dist/index.js";
 import { eventually, recorder, teardown } from "./support/fake_server.mjs";
@@ -58,12 +59,14 @@ async function postMany(api, count, midway) {
   return ids;
 }
 
-async function connectedBob(cleanup, api) {
+async function connectedBob(cleanup, api, transport) {
   assert.equal((await call(api.base, "PUT", "/v1/follows/alice", mintToken(SECRET, "bob"))).status, 204);
   const client = new PushgateClient({
     api: api.base,
     getToken: () => mintToken(SECRET, "bob"),
     WebSocket,
+    EventSource,
+    transport,
     backoff: { minMs: 50, maxMs: 500 },
   });
   cleanup(() => client.close());
@@ -72,36 +75,38 @@ async function connectedBob(cleanup, api) {
   return { client, seen };
 }
 
-test("a drained gateway: the client follows reconnect to the named node and resumes, each post once, in order", async (t) => {
-  const cleanup = teardown(t);
-  const redis = await RedisServer.start();
-  cleanup(() => redis.stop());
-  const { api, nodes } = await deployment(cleanup, redis, 2);
-  const { seen } = await connectedBob(cleanup, api);
-  const home = await homeOf(api, nodes, "bob");
-  assert.ok(home, "bob's home is one of the gateways");
-  const posted = await postMany(api, 30, async () => {
-    await eventually("some posts live", () => seen.posts.length > 0, 20_000);
-    await home.drain();
+for (const transport of ["websocket", "sse"]) {
+  test(`${transport}: a drained gateway: the client follows reconnect to the named node and resumes, each post once, in order`, async (t) => {
+    const cleanup = teardown(t);
+    const redis = await RedisServer.start();
+    cleanup(() => redis.stop());
+    const { api, nodes } = await deployment(cleanup, redis, 2);
+    const { seen } = await connectedBob(cleanup, api, transport);
+    const home = await homeOf(api, nodes, "bob");
+    assert.ok(home, "bob's home is one of the gateways");
+    const posted = await postMany(api, 30, async () => {
+      await eventually("some posts live", () => seen.posts.length > 0, 20_000);
+      await home.drain();
+    });
+    await eventually("every post", () => seen.posts.length >= posted.length, 40_000);
+    assert.deepEqual(seen.posts.map((p) => p.id), posted, "each post once, in order");
+    assert.ok(seen.states.filter((s) => s === "connected").length >= 2, `reconnected: ${seen.states}`);
   });
-  await eventually("every post", () => seen.posts.length >= posted.length, 40_000);
-  assert.deepEqual(seen.posts.map((p) => p.id), posted, "each post once, in order");
-  assert.ok(seen.states.filter((s) => s === "connected").length >= 2, `reconnected: ${seen.states}`);
-});
 
-test("a gateway killed with kill -9: the client finds the new home and resumes, each post once, in order", async (t) => {
-  const cleanup = teardown(t);
-  const redis = await RedisServer.start();
-  cleanup(() => redis.stop());
-  const { api, nodes } = await deployment(cleanup, redis, 2);
-  const { seen } = await connectedBob(cleanup, api);
-  const home = await homeOf(api, nodes, "bob");
-  assert.ok(home, "bob's home is one of the gateways");
-  const posted = await postMany(api, 30, async () => {
-    await eventually("some posts live", () => seen.posts.length > 0, 20_000);
-    await home.kill9();
+  test(`${transport}: a gateway killed with kill -9: the client finds the new home and resumes, each post once, in order`, async (t) => {
+    const cleanup = teardown(t);
+    const redis = await RedisServer.start();
+    cleanup(() => redis.stop());
+    const { api, nodes } = await deployment(cleanup, redis, 2);
+    const { seen } = await connectedBob(cleanup, api, transport);
+    const home = await homeOf(api, nodes, "bob");
+    assert.ok(home, "bob's home is one of the gateways");
+    const posted = await postMany(api, 30, async () => {
+      await eventually("some posts live", () => seen.posts.length > 0, 20_000);
+      await home.kill9();
+    });
+    await eventually("every post", () => seen.posts.length >= posted.length, 40_000);
+    assert.deepEqual(seen.posts.map((p) => p.id), posted, "each post once, in order");
+    assert.ok(seen.states.filter((s) => s === "connected").length >= 2, `reconnected: ${seen.states}`);
   });
-  await eventually("every post", () => seen.posts.length >= posted.length, 40_000);
-  assert.deepEqual(seen.posts.map((p) => p.id), posted, "each post once, in order");
-  assert.ok(seen.states.filter((s) => s === "connected").length >= 2, `reconnected: ${seen.states}`);
-});
+}

@@ -218,8 +218,9 @@ export async function call(base, method, path, bearer, body) {
 }
 
 /** A user token from `pushgate dev`'s token endpoint. */
-export async function devToken(base, user) {
-  const { status, body } = await call(base, "POST", "/v1/dev/token", "", { user });
+export async function devToken(base, user, ttlSecs) {
+  const request = ttlSecs === undefined ? { user } : { user, ttl_secs: ttlSecs };
+  const { status, body } = await call(base, "POST", "/v1/dev/token", "", request);
   if (status !== 200) throw new Error(`dev token: ${status} ${JSON.stringify(body)}`);
   return body.token;
 }
