@@ -685,7 +685,7 @@ var PushgateClient = class {
       target = url ?? (await this.rest.home()).url;
     } catch (error) {
       this.emitError(error);
-      return { kind: "lost", opened: false, code: void 0, reason: "no token or home node" };
+      return { kind: "unreachable" };
     }
     if (this.closed) return { kind: "restart" };
     const open = this.opener(target, token, codec);
@@ -699,9 +699,9 @@ var PushgateClient = class {
     });
     this.session = session;
     const end = await session.ended;
-    if (end.kind === "lost" && !end.opened && !this.useSse) {
-      this.websocketFailures += 1;
-    } else if (end.kind !== "lost" || end.opened) {
+    if (end.kind === "lost" && !end.opened) {
+      if (!this.useSse) this.websocketFailures += 1;
+    } else {
       this.websocketFailures = 0;
     }
     return end;
@@ -709,6 +709,8 @@ var PushgateClient = class {
   /** How the next attempt goes after `end`. */
   plan(end) {
     switch (end.kind) {
+      case "unreachable":
+        return { url: void 0, delayMs: this.backoff.next() };
       case "moved":
         this.backoff.reset();
         return { url: end.url, delayMs: end.afterMs };

@@ -37,6 +37,11 @@ interface Waiter {
   reject: (error: Error) => void;
 }
 
+/** How an attempt ended: a session's end, or no session at all because the token or the home
+ * node could not be had (which says nothing about WebSocket, so it never triggers the SSE
+ * fallback). */
+type AttemptEnd = SessionEnd | { kind: "unreachable" };
+
 /** What to do before the next attempt. */
 interface NextAttempt {
   /** A node URL to go to directly (from `reconnect`); otherwise ask `GET /v1/connect`. */
@@ -162,7 +167,7 @@ export class PushgateClient {
   }
 
   /** One connection attempt, to its end. */
-  private async attempt(url: string | undefined, codec: Codec): Promise<SessionEnd> {
+  private async attempt(url: string | undefined, codec: Codec): Promise<AttemptEnd> {
     let token: string;
     let target: string;
     try {
@@ -170,7 +175,7 @@ export class PushgateClient {
       target = url ?? (await this.rest.home()).url;
     } catch (error) {
       this.emitError(error);
-      return { kind: "lost", opened: false, code: undefined, reason: "no token or home node" };
+      return { kind: "unreachable" };
     }
     if (this.closed) return { kind: "restart" };
     const open = this.opener(target, token, codec);
@@ -184,17 +189,19 @@ export class PushgateClient {
     });
     this.session = session;
     const end = await session.ended;
-    if (end.kind === "lost" && !end.opened && !this.useSse) {
-      this.websocketFailures += 1;
-    } else if (end.kind !== "lost" || end.opened) {
+    if (end.kind === "lost" && !end.opened) {
+      if (!this.useSse) this.websocketFailures += 1;
+    } else {
       this.websocketFailures = 0;
     }
     return end;
   }
 
   /** How the next attempt goes after `end`. */
-  private plan(end: SessionEnd): NextAttempt {
+  private plan(end: AttemptEnd): NextAttempt {
     switch (end.kind) {
+      case "unreachable":
+        return { url: undefined, delayMs: this.backoff.next() };
       case "moved":
         // The server spreads its clients' delays over its drain window: follow it exactly.
         this.backoff.reset();

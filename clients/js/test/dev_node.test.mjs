@@ -136,3 +136,22 @@ for (const transport of ["websocket", "sse"]) {
     }
   });
 }
+
+test("msgpack: the codec option speaks pushgate.v1.msgpack, and pushes arrive as with JSON", async (t) => {
+  const cleanup = teardown(t);
+  const proxy = await TcpProxy.start();
+  const node = await devBehind(cleanup, proxy);
+  const alice = await devToken(node.base, "alice");
+  const bob = await devToken(node.base, "bob");
+  assert.equal((await call(node.base, "PUT", "/v1/follows/alice", bob)).status, 204);
+  const client = sdk(node, bob, { transport: "websocket", codec: "msgpack" });
+  cleanup(() => client.close());
+  const seen = recorder(client);
+  await client.connect();
+  const posted = [await post(node, alice, "one"), await post(node, alice, "two")];
+  await eventually("both posts", () => seen.posts.length === 2);
+  assert.deepEqual(seen.posts.map((p) => p.id), posted);
+  assert.match(seen.posts[1].cursor, /^\d+:\d+$/);
+  assert.ok(!proxy.downstream.includes('"type":"post"'), "binary frames, not JSON text");
+  assert.ok(proxy.downstream.includes("pushgate.v1.msgpack"), "the server chose msgpack");
+});

@@ -234,6 +234,22 @@ test("auto: WebSocket handshakes that keep failing fall back to SSE", async (t) 
   assert.equal(client.transport, "sse");
 });
 
+test("auto: a REST outage is retried with backoff and does not switch to SSE", async (t) => {
+  const fake = await freshServer(t);
+  fake.connectFailures = 3;
+  const client = clientOf(fake, { transport: "auto" });
+  t.after(() => client.close());
+  const seen = recorder(client);
+  const connected = client.connect();
+  const conn = await fake.connection(0);
+  assert.equal(conn.kind, "ws");
+  assert.equal(fake.connectCalls, 4);
+  conn.welcome("1:0");
+  await connected;
+  assert.equal(client.transport, "websocket");
+  assert.deepEqual(seen.errors.map((e) => [e.code, e.status]), [["unavailable", 503], ["unavailable", 503], ["unavailable", 503]]);
+});
+
 test("close() stops everything and rejects a pending connect", async (t) => {
   const fake = await freshServer(t);
   const client = clientOf(fake);

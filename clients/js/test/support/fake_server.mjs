@@ -116,6 +116,8 @@ export class FakeServer {
     this.tokens = [];
     /** Refuse WebSocket upgrades (to play a network that blocks them). */
     this.refuseUpgrades = false;
+    /** `GET /v1/connect` answers 503 this many more times (to play a REST outage). */
+    this.connectFailures = 0;
     /** Where `/v1/connect` points (default: this server). */
     this.homeUrl = undefined;
     this.wss = new WebSocketServer({ noServer: true });
@@ -162,6 +164,10 @@ export class FakeServer {
     this.tokens.push((req.headers.authorization ?? "").replace(/^Bearer /, "") || url.searchParams.get("access_token"));
     if (url.pathname === "/v1/connect") {
       this.connectCalls += 1;
+      if (this.connectFailures > 0) {
+        this.connectFailures -= 1;
+        return json(503, { code: "unavailable", detail: "backplane down" });
+      }
       return json(200, { url: this.homeUrl ?? this.wsUrl, node: "fake" });
     }
     if (url.pathname === "/v1/feed" && url.searchParams.has("since")) {
