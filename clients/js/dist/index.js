@@ -275,8 +275,11 @@ var Session = class {
     this.chain = Promise.resolve();
     /** Frames queued in `chain` and not yet applied, bounded by MAX_PENDING_FRAMES. */
     this.pending = 0;
+    /** Whether the handshake got through: a failure before it may mean WebSocket is blocked. */
     this.opened = false;
+    /** Whether welcome (and the replay) are done, so `ready` is reported once. */
     this.live = false;
+    /** Whether the transport ended: frames still queued are dropped, the resume refetches them. */
     this.over = false;
     /** Set by a `token_expired` error event (SSE says so before it ends the stream). */
     this.tokenRefused = false;
@@ -284,14 +287,14 @@ var Session = class {
     this.restarting = false;
     this.ended = new Promise((resolve) => this.finish = resolve);
     this.resumeFrom = host.cursor;
-    this.connectTimer = setTimeout(() => {
-      if (!this.live) this.abort("no welcome in time");
-    }, timing.connectTimeoutMs);
     this.transport = open(this.resumeFrom, {
       open: () => this.onOpen(),
       frame: (value) => this.onFrame(value),
       end: (end) => this.onEnd(end)
     });
+    this.connectTimer = setTimeout(() => {
+      if (!this.live) this.abort("no welcome in time");
+    }, timing.connectTimeoutMs);
   }
   /** Whether this session can take a new token in place (`refresh`); SSE cannot. */
   get duplex() {
@@ -693,10 +696,16 @@ var PushgateClient = class {
       this.fail(open);
       return { kind: "restart" };
     }
-    const session = new Session(this.host(), open, {
-      heartbeatGraceMs: this.options.heartbeatGraceMs ?? DEFAULT_HEARTBEAT_GRACE_MS,
-      connectTimeoutMs: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
-    });
+    let session;
+    try {
+      session = new Session(this.host(), open, {
+        heartbeatGraceMs: this.options.heartbeatGraceMs ?? DEFAULT_HEARTBEAT_GRACE_MS,
+        connectTimeoutMs: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
+      });
+    } catch (error) {
+      this.emitError(error);
+      return { kind: "unreachable" };
+    }
     this.session = session;
     const end = await session.ended;
     if (end.kind === "lost" && !end.opened) {

@@ -55,7 +55,9 @@ export declare class Session {
     private readonly timing;
     /** Resolves once with how the session ended. */
     readonly ended: Promise<SessionEnd>;
+    /** Resolves `ended`. */
     private finish;
+    /** The connection this session runs on. */
     private readonly transport;
     /** The cursor sent in `resume` (or `?after=`): replay follows, then `resumed`. */
     private readonly resumeFrom;
@@ -63,8 +65,11 @@ export declare class Session {
     private chain;
     /** Frames queued in `chain` and not yet applied, bounded by MAX_PENDING_FRAMES. */
     private pending;
+    /** Whether the handshake got through: a failure before it may mean WebSocket is blocked. */
     private opened;
+    /** Whether welcome (and the replay) are done, so `ready` is reported once. */
     private live;
+    /** Whether the transport ended: frames still queued are dropped, the resume refetches them. */
     private over;
     /** Set by a `reconnect` frame: where to go when the server closes. */
     private movedTo;
@@ -74,7 +79,9 @@ export declare class Session {
     private restarting;
     /** Why the client closed the session, for the `lost` end. */
     private abortReason;
+    /** Pings and the silence check, from welcome on (WebSocket only). */
     private heartbeat;
+    /** Gives up on an attempt that has not gone live in time. */
     private readonly connectTimer;
     constructor(host: SessionHost, open: (resumeFrom: string | undefined, handlers: TransportHandlers) => Transport, timing: SessionTiming);
     /** Whether this session can take a new token in place (`refresh`); SSE cannot. */

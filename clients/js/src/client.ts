@@ -183,10 +183,17 @@ export class PushgateClient {
       this.fail(open);
       return { kind: "restart" };
     }
-    const session = new Session(this.host(), open, {
-      heartbeatGraceMs: this.options.heartbeatGraceMs ?? DEFAULT_HEARTBEAT_GRACE_MS,
-      connectTimeoutMs: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    });
+    let session: Session;
+    try {
+      session = new Session(this.host(), open, {
+        heartbeatGraceMs: this.options.heartbeatGraceMs ?? DEFAULT_HEARTBEAT_GRACE_MS,
+        connectTimeoutMs: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      });
+    } catch (error) {
+      // A constructor that throws at once (a URL it refuses): report it and retry with backoff.
+      this.emitError(error);
+      return { kind: "unreachable" };
+    }
     this.session = session;
     const end = await session.ended;
     if (end.kind === "lost" && !end.opened) {

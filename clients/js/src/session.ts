@@ -54,7 +54,9 @@ const TOKEN_CLOSE_CODES = new Set([4001, 4002]);
 export class Session {
   /** Resolves once with how the session ended. */
   readonly ended: Promise<SessionEnd>;
+  /** Resolves `ended`. */
   private finish!: (end: SessionEnd) => void;
+  /** The connection this session runs on. */
   private readonly transport: Transport;
   /** The cursor sent in `resume` (or `?after=`): replay follows, then `resumed`. */
   private readonly resumeFrom: string | undefined;
@@ -62,8 +64,11 @@ export class Session {
   private chain: Promise<void> = Promise.resolve();
   /** Frames queued in `chain` and not yet applied, bounded by MAX_PENDING_FRAMES. */
   private pending = 0;
+  /** Whether the handshake got through: a failure before it may mean WebSocket is blocked. */
   private opened = false;
+  /** Whether welcome (and the replay) are done, so `ready` is reported once. */
   private live = false;
+  /** Whether the transport ended: frames still queued are dropped, the resume refetches them. */
   private over = false;
   /** Set by a `reconnect` frame: where to go when the server closes. */
   private movedTo: { url: string; afterMs: number } | undefined;
@@ -73,7 +78,9 @@ export class Session {
   private restarting = false;
   /** Why the client closed the session, for the `lost` end. */
   private abortReason: string | undefined;
+  /** Pings and the silence check, from welcome on (WebSocket only). */
   private heartbeat: Heartbeat | undefined;
+  /** Gives up on an attempt that has not gone live in time. */
   private readonly connectTimer: ReturnType<typeof setTimeout>;
 
   constructor(
@@ -83,14 +90,14 @@ export class Session {
   ) {
     this.ended = new Promise((resolve) => (this.finish = resolve));
     this.resumeFrom = host.cursor;
-    this.connectTimer = setTimeout(() => {
-      if (!this.live) this.abort("no welcome in time");
-    }, timing.connectTimeoutMs);
     this.transport = open(this.resumeFrom, {
       open: () => this.onOpen(),
       frame: (value) => this.onFrame(value),
       end: (end) => this.onEnd(end),
     });
+    this.connectTimer = setTimeout(() => {
+      if (!this.live) this.abort("no welcome in time");
+    }, timing.connectTimeoutMs);
   }
 
   /** Whether this session can take a new token in place (`refresh`); SSE cannot. */

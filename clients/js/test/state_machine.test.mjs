@@ -155,6 +155,19 @@ test("a silent socket is given up after heartbeat_ms plus the grace, and resumed
   assert.equal((await second.waitFor("resume")).after, "1:0");
 });
 
+test("an attempt that gets no welcome in time is abandoned and retried", async (t) => {
+  const fake = await freshServer(t);
+  const client = clientOf(fake, { connectTimeoutMs: 200 });
+  t.after(() => client.close());
+  const connected = client.connect();
+  const mute = await fake.connection(0);
+  await mute.whenClosed();
+  const second = await fake.connection(1);
+  second.welcome("1:0");
+  await connected;
+  assert.equal(client.state, "connected");
+});
+
 test("the token is renewed before exp with a refresh frame on the open socket", async (t) => {
   const fake = await freshServer(t);
   let minted = 0;
