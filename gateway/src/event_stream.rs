@@ -26,6 +26,7 @@ const DISCARD_CHUNK: usize = 256;
 /// An event stream over `io`, after the response head (which may be queued in front).
 #[derive(Debug)]
 pub struct EventStream<IO> {
+    /// The socket (or, behind hyper, the pipe into the response body).
     io: IO,
     /// Encoded events not yet written; freed once written, so an idle stream holds none.
     write: Vec<u8>,
@@ -208,5 +209,113 @@ where
     /// Events carry JSON: `EventSource` hands text to the page.
     fn codec(&self) -> Codec {
         Codec::Json
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::{SinkExt, StreamExt};
+    use pushgate_protocol::Cursor;
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+
+    fn frame(kind: &'static str, position: Position) -> Outbound {
+        Outbound::Frame(EncodedFrame {
+            bytes: format!(r#"{{"type":"{kind}"}}"#).into_bytes(),
+            kind,
+            position,
+        })
+    }
+
+    /// Everything `outbound` writes on a stream (after `head`), up to its end if it ends.
+    async fn written(head: &[u8], outbound: Vec<Outbound>) -> String {
+        let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
+        let mut stream = EventStream::new(ours, head.to_vec());
+        for item in outbound {
+            stream.feed(item).await.expect("queued");
+        }
+        stream.flush().await.expect("written");
+        drop(stream);
+        let mut text = String::new();
+        theirs.read_to_string(&mut text).await.expect("reads");
+        text
+    }
+
+    #[tokio::test]
+    async fn frames_are_events_and_only_deliveries_carry_an_id() {
+        let text = written(
+            b"HEAD\r\n\r\n",
+            vec![
+                frame("welcome", Position::Kept),
+                frame("post", Position::Delivered(Cursor::new(4, 1))),
+                Outbound::Ping,
+                frame("notify", Position::Delivered(Cursor::new(5, 1))),
+            ],
+        )
+        .await;
+        assert_eq!(
+            text,
+            "HEAD\r\n\r\n\
+             event: welcome\ndata: {\"type\":\"welcome\"}\n\n\
+             id: 4:1\nevent: post\ndata: {\"type\":\"post\"}\n\n\
+             : ping\n\n\
+             id: 5:1\nevent: notify\ndata: {\"type\":\"notify\"}\n\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn after_a_fold_no_id_moves_past_what_was_not_delivered() {
+        let text = written(
+            b"",
+            vec![
+                frame("post", Position::Delivered(Cursor::new(1, 0))),
+                frame("feed_advanced", Position::Skipped),
+                frame("post", Position::Delivered(Cursor::new(9, 0))),
+            ],
+        )
+        .await;
+        assert_eq!(
+            text,
+            "id: 1:0\nevent: post\ndata: {\"type\":\"post\"}\n\n\
+             event: feed_advanced\ndata: {\"type\":\"feed_advanced\"}\n\n\
+             event: post\ndata: {\"type\":\"post\"}\n\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_close_is_an_error_event_then_the_end() {
+        let text = written(b"", vec![Outbound::Close(ErrorCode::TokenExpired)]).await;
+        let data = text
+            .strip_prefix("event: error\ndata: ")
+            .and_then(|rest| rest.strip_suffix("\n\n"))
+            .unwrap_or_else(|| panic!("not one error event: {text:?}"));
+        let frame: ServerFrame = Codec::Json.decode(data.as_bytes()).expect("a frame");
+        assert!(matches!(
+            frame,
+            ServerFrame::Error {
+                code: ErrorCode::TokenExpired,
+                ..
+            }
+        ));
+        // A drain's reconnect event said it all.
+        assert_eq!(
+            written(b"", vec![Outbound::Close(ErrorCode::Draining)]).await,
+            ""
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_is_written_after_the_close_and_the_end_is_read_as_a_clean_close() {
+        let (ours, theirs) = tokio::io::duplex(1024);
+        let mut stream = EventStream::new(ours, Vec::new());
+        stream
+            .send(Outbound::Close(ErrorCode::Draining))
+            .await
+            .expect("closes");
+        assert_eq!(stream.send(Outbound::Ping).await, Err(Ending::Lost));
+        // The client side going away is how an event stream's client closes it.
+        drop(theirs);
+        assert_eq!(stream.next().await, Some(Err(Ending::Closed)));
     }
 }

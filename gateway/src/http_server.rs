@@ -7,8 +7,8 @@
 //! socket and an indirection on every read and write. Served as HTTP/1.1, the upgraded socket
 //! downcasts back to the `TcpStream` it was (see `upgrade`).
 //!
-//! The early path: a new socket's first read almost always holds a whole `GET /v1/ws`
-//! request, since clients send it as soon as they are connected. Such a request is read
+//! The early path: a new socket's first read almost always holds a whole `GET /v1/ws` (or
+//! `GET /v1/sse`, whose stream then stays as bare as a WebSocket) request, since clients send it as soon as they are connected. Such a request is read
 //! right in the accept loop, parsed with httparse (`upgrade_request`) and checked by
 //! `upgrade::upgrade_early`, without hyper's per-connection machinery, axum's routing, two
 //! of the three task spawns and the `101`'s write of its own: a connect cost about 100 us of
@@ -37,6 +37,7 @@ use tower::ServiceExt;
 
 use crate::gateway::Gateway;
 use crate::read_ahead::ReadAhead;
+use crate::sse;
 use crate::upgrade::{self, EarlyUpgrade};
 use crate::upgrade_request::UpgradeRequest;
 
@@ -183,7 +184,12 @@ fn read_early(gateway: &Arc<Gateway>, tcp: TcpStream, peer: SocketAddr, how: Fir
         };
     };
     let after_head = &read[request.head_len..];
-    match upgrade::upgrade_early(gateway, tcp, peer, &request, after_head) {
+    let early = if request.uri.path() == sse::SSE_PATH {
+        sse::open_early(gateway, tcp, peer, &request)
+    } else {
+        upgrade::upgrade_early(gateway, tcp, peer, &request, after_head)
+    };
+    match early {
         EarlyUpgrade::Upgraded => Early::Upgraded,
         EarlyUpgrade::Refused(tcp, answer) => Early::Http {
             tcp,

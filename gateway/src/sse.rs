@@ -1,6 +1,11 @@
 //! `GET /v1/sse`: a Server-Sent Events stream for clients that cannot open a WebSocket.
 //! Admitted as `/v1/ws` is (same checks, same refusals, same per-user limit), then served by
 //! the same connection loop over an [`EventStream`]; `Last-Event-ID` resumes as `?after=`.
+//!
+//! Requests reach it as upgrades do: most through the early path ([`open_early`]), which
+//! writes the response head itself and leaves the stream on the bare `TcpStream`, as small
+//! as a WebSocket; the rest through hyper and axum ([`events`]), where the stream is the
+//! response body and costs hyper's connection state besides.
 
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -14,13 +19,15 @@ use axum::response::{IntoResponse, Response};
 use pushgate_fanout::http::Problem;
 use pushgate_protocol::Cursor;
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
+use tokio::net::TcpStream;
 use tracing::Instrument;
 
 use crate::connection::{Connection, Identity};
 use crate::event_stream::EventStream;
 use crate::gateway::Gateway;
 use crate::registry::Registration;
-use crate::upgrade::{UpgradeQuery, admit, refuse};
+use crate::upgrade::{EarlyUpgrade, UpgradeQuery, admit, refuse};
+use crate::upgrade_request::UpgradeRequest;
 
 /// The route.
 pub const SSE_PATH: &str = "/v1/sse";
@@ -31,6 +38,10 @@ const ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering")
 /// The pipe between a stream served through hyper and its response body: one batch of events
 /// at a time, the rest waits in the connection's own buffer.
 const PIPE_BYTES: usize = 4096;
+/// The early path's response head, the headers [`events`] sets; the body ends when the
+/// connection closes (HTTP/1.1 allows that without a length or chunking).
+const RESPONSE_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+cache-control: no-cache\r\nx-accel-buffering: no\r\nconnection: close\r\n\r\n";
 
 /// A stream request that passed every check, holding its place among the user's connections.
 #[derive(Debug)]
@@ -71,6 +82,37 @@ pub async fn events(
         (ACCEL_BUFFERING, HeaderValue::from_static("no")),
     ];
     (headers, body_of(theirs)).into_response()
+}
+
+/// Open a stream the early path read off `tcp`, answering on the socket itself: the head
+/// waits in the stream's buffer and leaves with `welcome`. What the client sent after its
+/// head is dropped: an event stream takes no input.
+pub fn open_early(
+    gateway: &Arc<Gateway>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    request: &UpgradeRequest,
+) -> EarlyUpgrade {
+    let query = match Query::<UpgradeQuery>::try_from_uri(&request.uri) {
+        Ok(Query(query)) => query,
+        Err(rejection) => return EarlyUpgrade::Refused(tcp, rejection.into_response()),
+    };
+    if let Some(token) = query.token(&request.headers) {
+        if gateway.verifier.would_fetch_keys_for(token) {
+            return EarlyUpgrade::Deferred(tcp);
+        }
+    }
+    match check(gateway, peer, query, &request.headers) {
+        Ok(admitted) => {
+            start(
+                gateway,
+                EventStream::new(tcp, RESPONSE_HEAD.to_vec()),
+                admitted,
+            );
+            EarlyUpgrade::Upgraded
+        }
+        Err(problem) => EarlyUpgrade::Refused(tcp, refuse(problem)),
+    }
 }
 
 /// The response body: what the connection writes into the pipe. It ends when the

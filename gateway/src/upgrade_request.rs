@@ -1,4 +1,5 @@
-//! A `GET /v1/ws` request head parsed straight off a new socket, for the early upgrade path.
+//! A `GET /v1/ws` (or `GET /v1/sse`) request head parsed straight off a new socket, for the
+//! early upgrade path.
 //!
 //! `httparse` (the parser hyper itself uses, with hyper's default settings) does the parsing;
 //! this module only decides which requests the early path may take. It takes the plain
@@ -8,6 +9,8 @@
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
+
+use crate::sse::SSE_PATH;
 
 /// The path the early path answers; everything else is hyper's.
 pub const UPGRADE_PATH: &str = "/v1/ws";
@@ -44,7 +47,7 @@ impl UpgradeRequest {
             head.slice(start..start + part.len())
         };
         let uri = Uri::from_maybe_shared(view(request.path?.as_bytes())).ok()?;
-        if uri.path() != UPGRADE_PATH {
+        if uri.path() != UPGRADE_PATH && uri.path() != SSE_PATH {
             return None;
         }
         let mut headers = HeaderMap::with_capacity(request.headers.len());
@@ -105,6 +108,15 @@ mod tests {
         assert!(UpgradeRequest::parse(&HEAD.as_bytes()[..HEAD.len() - 2]).is_none());
         let many: String = (0..MAX_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect();
         assert!(with("Host: h\r\n", &many).is_none(), "too many headers");
+    }
+
+    #[test]
+    fn takes_an_event_stream_request_too() {
+        let head = "GET /v1/sse?access_token=t HTTP/1.1\r\nHost: h\r\nLast-Event-ID: 3:0\r\n\r\n";
+        let request = UpgradeRequest::parse(head.as_bytes()).expect("parses");
+        assert_eq!(request.uri.path(), "/v1/sse");
+        assert_eq!(request.headers["last-event-id"], "3:0");
+        assert!(UpgradeRequest::parse(head.replace("/v1/sse", "/v1/sse/").as_bytes()).is_none());
     }
 
     #[test]

@@ -267,3 +267,65 @@ async fn heartbeats_are_comments_and_a_silent_client_is_not_reaped() {
     }
     assert_eq!(node.node.gateway().registry.connections(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_served_through_hyper_is_the_same_stream() {
+    let node = TestNode::start().await;
+    node.follow("bob", "alice").await;
+    // More headers than the early path parses: hyper and the router serve this one.
+    let request = SseRequest {
+        bearer: Some(node.token("bob")),
+        extra_headers: (0..40)
+            .map(|i| (format!("x-pad-{i}"), "v".into()))
+            .collect(),
+        ..SseRequest::default()
+    };
+    let mut bob = SseClient::open(node.addr(), &request).await.expect("opens");
+    let headers = bob.response.headers();
+    assert_eq!(headers["content-type"], "text/event-stream");
+    assert_eq!(headers["cache-control"], "no-cache");
+    assert_eq!(headers["x-accel-buffering"], "no");
+    assert_eq!(bob.next_event().await.event, "welcome");
+    let id = node.post("alice", "through hyper").await;
+    let posts = bob.posts(1).await;
+    assert_eq!((posts[0].0, posts[0].2.as_deref()), (id, Some("1:0")));
+    let (status, _) = SseClient::open(
+        node.addr(),
+        &SseRequest {
+            extra_headers: request.extra_headers.clone(),
+            ..SseRequest::default()
+        },
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert_eq!(status, 401);
+    // The client leaving ends the connection there too.
+    drop(bob);
+    let gateway = node.node.gateway();
+    until("the stream to leave", || {
+        gateway.registry.connections() == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_take_from_the_handshake_budget_of_their_address() {
+    let mut options = Options::default();
+    options.config.handshakes_per_sec = std::num::NonZeroU32::new(1).expect("non-zero");
+    let node = TestNode::start_with(options).await;
+    let mut open = Vec::new();
+    let refused = loop {
+        let request = SseRequest {
+            bearer: Some(node.token(&format!("user{}", open.len()))),
+            ..SseRequest::default()
+        };
+        match SseClient::open(node.addr(), &request).await {
+            Ok(stream) => open.push(stream),
+            Err(refusal) => break refusal,
+        }
+        assert!(open.len() <= 10, "the budget never ran out");
+    };
+    assert_eq!(refused.0, 429);
+    assert_eq!(refused.1["code"], "rate_limited");
+}

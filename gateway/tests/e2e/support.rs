@@ -376,6 +376,8 @@ pub struct SseRequest {
     pub last_event_id: Option<String>,
     /// Sent as `?after=`.
     pub after: Option<Cursor>,
+    /// More headers (enough of them take the request off the server's early path).
+    pub extra_headers: Vec<(String, String)>,
 }
 
 /// One Server-Sent Event, parsed as the HTML standard's EventSource does.
@@ -446,6 +448,9 @@ impl SseClient {
         }
         if let Some(id) = &request.last_event_id {
             builder = builder.header("last-event-id", id);
+        }
+        for (name, value) in &request.extra_headers {
+            builder = builder.header(name, value);
         }
         let response = builder.send().await.expect("request sent");
         let status = response.status().as_u16();
