@@ -7,17 +7,27 @@ export declare const DEFAULT_CONNECT_TIMEOUT_MS = 10000;
  * before the client switches to SSE for good. */
 export declare const WEBSOCKET_FAILURES_BEFORE_SSE = 2;
 export declare class PushgateClient {
+    /** The app's listeners. */
     private readonly events;
+    /** What the app asked for; read at each attempt. */
     private readonly options;
+    /** The app's token, renewed before `exp`; shared by the socket and REST. */
     private readonly tokens;
+    /** `/v1/connect`, catch-up pages and the app's REST helpers. */
     private readonly rest;
+    /** Delays between failed attempts. */
     private readonly backoff;
+    /** The last cursor delivered to the app: the next resume point. */
     private currentCursor;
+    /** Reported through `state` events on every change. */
     private currentState;
     /** The run loop, once `connect()` started it. */
     private running;
+    /** The connection in use, to renew its token or close it. */
     private session;
+    /** `connect()` calls waiting for the next live connection. */
     private waiters;
+    /** Set by `close()`: the run loop stops, nothing reconnects. */
     private closed;
     /** Whether the current session is live (welcome and replay done). */
     private live;

@@ -588,9 +588,13 @@ var DEFAULT_CONNECT_TIMEOUT_MS = 1e4;
 var WEBSOCKET_FAILURES_BEFORE_SSE = 2;
 var PushgateClient = class {
   constructor(options) {
+    /** The app's listeners. */
     this.events = new Emitter();
+    /** Reported through `state` events on every change. */
     this.currentState = "disconnected";
+    /** `connect()` calls waiting for the next live connection. */
     this.waiters = [];
+    /** Set by `close()`: the run loop stops, nothing reconnects. */
     this.closed = false;
     /** Whether the current session is live (welcome and replay done). */
     this.live = false;

@@ -50,17 +50,27 @@ interface NextAttempt {
 }
 
 export class PushgateClient {
+  /** The app's listeners. */
   private readonly events = new Emitter<ClientEvents>();
+  /** What the app asked for; read at each attempt. */
   private readonly options: ClientOptions;
+  /** The app's token, renewed before `exp`; shared by the socket and REST. */
   private readonly tokens: TokenKeeper;
+  /** `/v1/connect`, catch-up pages and the app's REST helpers. */
   private readonly rest: RestClient;
+  /** Delays between failed attempts. */
   private readonly backoff: Backoff;
+  /** The last cursor delivered to the app: the next resume point. */
   private currentCursor: string | undefined;
+  /** Reported through `state` events on every change. */
   private currentState: ClientState = "disconnected";
   /** The run loop, once `connect()` started it. */
   private running: Promise<void> | undefined;
+  /** The connection in use, to renew its token or close it. */
   private session: Session | undefined;
+  /** `connect()` calls waiting for the next live connection. */
   private waiters: Waiter[] = [];
+  /** Set by `close()`: the run loop stops, nothing reconnects. */
   private closed = false;
   /** Whether the current session is live (welcome and replay done). */
   private live = false;
