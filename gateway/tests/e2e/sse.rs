@@ -329,3 +329,59 @@ async fn streams_take_from_the_handshake_budget_of_their_address() {
     assert_eq!(refused.0, 429);
     assert_eq!(refused.1["code"], "rate_limited");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_falls_behind_is_folded_and_no_id_passes_the_fold() {
+    let mut options = Options::default();
+    options.config.mailbox_capacity = 4;
+    // The flood must fold, not close the stream as a slow consumer.
+    options.config.write_timeout = Duration::from_secs(60);
+    let node = TestNode::start_with(options).await;
+    let (mut bob, _) = SseClient::connect(&node, "bob").await;
+    // Not read meanwhile: far more than the socket buffers of an unread stream hold.
+    let rounds = 600u64;
+    let data = serde_json::json!({ "blob": "x".repeat(15_000) });
+    for _ in 0..rounds {
+        let body = serde_json::json!({ "users": ["bob"], "kind": "bulk", "data": data });
+        let (status, problem) = node
+            .call(
+                reqwest::Method::POST,
+                "/v1/notify",
+                node.api_key(),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 202, "{problem}");
+    }
+    let (mut delivered, mut folded, mut ids_after_fold) = (0, 0, 0);
+    let mut last_id = None;
+    while delivered + folded < rounds {
+        let event = bob.next_event().await;
+        match event.frame() {
+            ServerFrame::Notify { cursor, .. } if folded == 0 => {
+                assert_eq!(event.id, Some(cursor.to_string()));
+                last_id = event.id;
+                delivered += 1;
+            }
+            ServerFrame::Notify { .. } => {
+                ids_after_fold += usize::from(event.id.is_some());
+                delivered += 1;
+            }
+            ServerFrame::FeedAdvanced { count, .. } => {
+                assert_eq!(
+                    (event.event.as_str(), event.id.as_ref()),
+                    ("feed_advanced", None)
+                );
+                folded += count;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(folded > 0, "the stream was never folded");
+    assert_eq!(ids_after_fold, 0, "an id moved past the folded entries");
+    // What an EventSource would resume from is the last entry delivered before the fold.
+    assert_eq!(
+        Some(bob.last_event_id.clone()),
+        last_id.or(Some(String::new()))
+    );
+}
