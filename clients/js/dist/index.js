@@ -714,6 +714,7 @@ var PushgateClient = class {
     const end = await session.ended;
     if (end.kind === "lost" && !end.opened) {
       if (!this.useSse) this.websocketFailures += 1;
+      this.emitError(new PushgateError("network", `cannot connect to ${target}: ${end.reason}`));
     } else {
       this.websocketFailures = 0;
     }

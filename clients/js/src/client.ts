@@ -208,6 +208,8 @@ export class PushgateClient {
     const end = await session.ended;
     if (end.kind === "lost" && !end.opened) {
       if (!this.useSse) this.websocketFailures += 1;
+      // Browsers hide why a handshake failed; the app at least learns that it did, and where.
+      this.emitError(new PushgateError("network", `cannot connect to ${target}: ${end.reason}`));
     } else {
       this.websocketFailures = 0;
     }

@@ -10,6 +10,9 @@ import { PushgateClient } from "../dist/index.js";
 import { eventually, recorder, teardown } from "./support/fake_server.mjs";
 import { Pushgate, RedisServer, call, mintToken } from "./support/pushgate.mjs";
 
+/** A stuck test fails after this long instead of hanging the run (the client retries forever). */
+const TEST_TIMEOUT_MS = 120_000;
+
 const SECRET = "js-cluster-test-secret-0123456789";
 const API_KEY = "js-cluster-test-api-key-0123456789";
 const ENV = { PUSHGATE_JWT_SECRET: SECRET, PUSHGATE_API_KEY: API_KEY };
@@ -76,7 +79,7 @@ async function connectedBob(cleanup, api, transport) {
 }
 
 for (const transport of ["websocket", "sse"]) {
-  test(`${transport}: a drained gateway: the client follows reconnect to the named node and resumes, each post once, in order`, async (t) => {
+  test(`${transport}: a drained gateway: the client follows reconnect to the named node and resumes, each post once, in order`, { timeout: TEST_TIMEOUT_MS }, async (t) => {
     const cleanup = teardown(t);
     const redis = await RedisServer.start();
     cleanup(() => redis.stop());
@@ -93,7 +96,7 @@ for (const transport of ["websocket", "sse"]) {
     assert.ok(seen.states.filter((s) => s === "connected").length >= 2, `reconnected: ${seen.states}`);
   });
 
-  test(`${transport}: a gateway killed with kill -9: the client finds the new home and resumes, each post once, in order`, async (t) => {
+  test(`${transport}: a gateway killed with kill -9: the client finds the new home and resumes, each post once, in order`, { timeout: TEST_TIMEOUT_MS }, async (t) => {
     const cleanup = teardown(t);
     const redis = await RedisServer.start();
     cleanup(() => redis.stop());

@@ -12,6 +12,9 @@ import { chromium } from "playwright-core";
 import { teardown } from "./support/fake_server.mjs";
 import { Pushgate } from "./support/pushgate.mjs";
 
+/** A stuck test fails after this long instead of hanging the run (the client retries forever). */
+const TEST_TIMEOUT_MS = 60_000;
+
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const shots = join(dirname(fileURLToPath(import.meta.url)), "..", "test-output");
 
@@ -48,7 +51,7 @@ async function shownIds(page, count) {
   return page.$$eval("#feed li[data-id]", (items) => items.map((li) => li.dataset.id));
 }
 
-test("two users in Chromium: live push within a second, then offline and back, each post once", async (t) => {
+test("two users in Chromium: live push within a second, then offline and back, each post once", { timeout: TEST_TIMEOUT_MS }, async (t) => {
   assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install chromium`);
   mkdirSync(shots, { recursive: true });
   const cleanup = teardown(t);

@@ -10,6 +10,9 @@ import { PushgateClient } from "../dist/index.js";
 import { eventually, recorder, teardown } from "./support/fake_server.mjs";
 import { Pushgate, TcpProxy, call, devToken, metric } from "./support/pushgate.mjs";
 
+/** A stuck test fails after this long instead of hanging the run (the client retries forever). */
+const TEST_TIMEOUT_MS = 60_000;
+
 /** `pushgate dev` whose /v1/connect points at `proxy`, so the client's socket runs through it. */
 async function devBehind(cleanup, proxy, extra = []) {
   cleanup(() => proxy.close());
@@ -44,7 +47,7 @@ async function post(node, token, content) {
 }
 
 for (const transport of ["websocket", "sse"]) {
-  test(`${transport}: a socket cut mid-stream: the client reconnects, resumes, and every post arrives once, in order`, async (t) => {
+  test(`${transport}: a socket cut mid-stream: the client reconnects, resumes, and every post arrives once, in order`, { timeout: TEST_TIMEOUT_MS }, async (t) => {
     const cleanup = teardown(t);
     const proxy = await TcpProxy.start();
     const node = await devBehind(cleanup, proxy);
@@ -70,7 +73,7 @@ for (const transport of ["websocket", "sse"]) {
     assert.ok(seen.states.filter((s) => s === "connected").length >= 2, `reconnected: ${seen.states}`);
   });
 
-  test(`${transport}: a slow reader gets folded: feed_advanced is paged over REST, each post once, in order`, async (t) => {
+  test(`${transport}: a slow reader gets folded: feed_advanced is paged over REST, each post once, in order`, { timeout: TEST_TIMEOUT_MS }, async (t) => {
     const cleanup = teardown(t);
     const proxy = await TcpProxy.start();
     const node = await devBehind(cleanup, proxy, ["--mailbox-capacity=8", "--write-timeout-ms=60000"]);
@@ -111,21 +114,22 @@ for (const transport of ["websocket", "sse"]) {
     assert.deepEqual(seen.gaps, []);
   });
 
-  test(`${transport}: a token that expires is renewed before exp, and no post is lost or repeated`, async (t) => {
+  test(`${transport}: a token that expires is renewed before exp, and no post is lost or repeated`, { timeout: TEST_TIMEOUT_MS }, async (t) => {
     const cleanup = teardown(t);
     const proxy = await TcpProxy.start();
     const node = await devBehind(cleanup, proxy);
     const alice = await devToken(node.base, "alice");
     let minted = 0;
-    // Three-second tokens: renewed about 0.6 s before exp (a fifth of their life).
-    const client = sdk(node, "", { transport, getToken: () => (minted++, devToken(node.base, "bob", 3)) });
+    // Five-second tokens: renewed a second before exp (a fifth of their life).
+    const client = sdk(node, "", { transport, getToken: () => (minted++, devToken(node.base, "bob", 5)) });
     cleanup(() => client.close());
     const seen = recorder(client);
     assert.equal((await call(node.base, "PUT", "/v1/follows/alice", await devToken(node.base, "bob"))).status, 204);
     await client.connect();
     const posted = [];
-    const until = Date.now() + 4_500;
-    while (Date.now() < until || minted < 3) {
+    // Past the first token's exp, with posts all along.
+    const until = Date.now() + 5_500;
+    while (Date.now() < until || minted < 2) {
       posted.push(await post(node, alice, `post ${posted.length}`));
       await eventually("the post", () => seen.posts.length === posted.length);
     }
@@ -137,7 +141,7 @@ for (const transport of ["websocket", "sse"]) {
   });
 }
 
-test("msgpack: the codec option speaks pushgate.v1.msgpack, and pushes arrive as with JSON", async (t) => {
+test("msgpack: the codec option speaks pushgate.v1.msgpack, and pushes arrive as with JSON", { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const cleanup = teardown(t);
   const proxy = await TcpProxy.start();
   const node = await devBehind(cleanup, proxy);

@@ -8,6 +8,9 @@ import { WebSocket } from "ws";
 import { PushgateClient } from "../dist/index.js";
 import { FakeServer, eventually, fakeToken, recorder } from "./support/fake_server.mjs";
 
+/** A stuck test fails after this long instead of hanging the run (the client retries forever). */
+const TEST_TIMEOUT_MS = 20_000;
+
 /** A client of `fake` with short timings; `options` override. */
 function clientOf(fake, options = {}) {
   return new PushgateClient({
@@ -26,7 +29,7 @@ async function freshServer(t) {
   return fake;
 }
 
-test("first connect: welcome sets the cursor, pushes are emitted in order with theirs", async (t) => {
+test("first connect: welcome sets the cursor, pushes are emitted in order with theirs", { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const fake = await freshServer(t);
   const client = clientOf(fake);
   t.after(() => client.close());
@@ -48,7 +51,7 @@ test("first connect: welcome sets the cursor, pushes are emitted in order with t
   assert.deepEqual(seen.states, ["connecting", "connected"]);
 });
 
-test("a lost socket reconnects and sends resume first, and connect() waits for resumed", async (t) => {
+test("a lost socket reconnects and sends resume first, and connect() waits for resumed", { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const fake = await freshServer(t);
   const client = clientOf(fake, { cursor: "2:0" });
   t.after(() => client.close());
@@ -79,7 +82,7 @@ test("a lost socket reconnects and sends resume first, and connect() waits for r
   assert.ok(seen.states.includes("disconnected"));
 });
 
-test("a reconnect frame is obeyed: wait after_ms, go to the named URL, resume", async (t) => {
+test("a reconnect frame is obeyed: wait after_ms, go to the named URL, resume", { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const fake = await freshServer(t);
   const other = await freshServer(t);
   const client = clientOf(fake);
@@ -103,7 +106,7 @@ test("a reconnect frame is obeyed: wait after_ms, go to the named URL, resume", 
   assert.deepEqual(seen.posts.map((p) => p.id), [2, 3]);
 });
 
-test("feed_advanced becomes since pages up to its cursor; later live pushes are not repeated", async (t) => {
+test("feed_advanced becomes since pages up to its cursor; later live pushes are not repeated", { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const fake = await freshServer(t);
   // The feed holds 1..6; the client saw 1 and 2 live, 3..5 were folded, 6 comes live.
   fake.feed = [1, 2, 3, 4, 5, 6].map((id) => ({ type: "post", id, author: "alice", ts: id, cursor: `${id}:0` }));
@@ -124,7 +127,7 @@ test("feed_advanced becomes since pages up to its cursor; later live pushes are 
   assert.deepEqual(seen.gaps, []);
 });
 
-test("resumed {complete:false} emits gap with the cursor resumed from", async (t) => {
+test("resumed {complete:false} emits gap with the cursor resumed from", { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const fake = await freshServer(t);
   const client = clientOf(fake, { cursor: "1:0" });
   t.after(() => client.close());
@@ -139,7 +142,7 @@ test("resumed {complete:false} emits gap with the cursor resumed from", async (t
   assert.deepEqual(seen.gaps, [{ after: "1:0", replayed: 1 }]);
 });
 
-test("a silent socket is given up after heartbeat_ms plus the grace, and resumed", async (t) => {
+test("a silent socket is given up after heartbeat_ms plus the grace, and resumed", { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const fake = await freshServer(t);
   const client = clientOf(fake, { heartbeatGraceMs: 200 });
   t.after(() => client.close());
@@ -155,7 +158,7 @@ test("a silent socket is given up after heartbeat_ms plus the grace, and resumed
   assert.equal((await second.waitFor("resume")).after, "1:0");
 });
 
-test("an attempt that gets no welcome in time is abandoned and retried", async (t) => {
+test("an attempt that gets no welcome in time is abandoned and retried", { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const fake = await freshServer(t);
   const client = clientOf(fake, { connectTimeoutMs: 200 });
   t.after(() => client.close());
@@ -168,7 +171,7 @@ test("an attempt that gets no welcome in time is abandoned and retried", async (
   assert.equal(client.state, "connected");
 });
 
-test("the token is renewed before exp with a refresh frame on the open socket", async (t) => {
+test("the token is renewed before exp with a refresh frame on the open socket", { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const fake = await freshServer(t);
   let minted = 0;
   const client = clientOf(fake, { getToken: () => fakeToken(`t${++minted}`, 3_000) });
@@ -184,7 +187,7 @@ test("the token is renewed before exp with a refresh frame on the open socket", 
   assert.equal(fake.connections.length, 1, "renewed in place, no reconnect");
 });
 
-test("close 4002 token_expired gets a new token before reconnecting", async (t) => {
+test("close 4002 token_expired gets a new token before reconnecting", { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const fake = await freshServer(t);
   let minted = 0;
   const client = clientOf(fake, { getToken: () => fakeToken(`t${++minted}`, 3_600_000) });
@@ -200,7 +203,7 @@ test("close 4002 token_expired gets a new token before reconnecting", async (t) 
   assert.notEqual(new URL(second.url, "http://x").searchParams.get("access_token"), new URL(first.url, "http://x").searchParams.get("access_token"));
 });
 
-test("SSE: ?after= resumes, reconnect events move it, token_expired reconnects with a new token", async (t) => {
+test("SSE: ?after= resumes, reconnect events move it, token_expired reconnects with a new token", { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const fake = await freshServer(t);
   const other = await freshServer(t);
   let minted = 0;
@@ -234,7 +237,7 @@ test("SSE: ?after= resumes, reconnect events move it, token_expired reconnects w
   assert.deepEqual(seen.posts.map((p) => p.id), [2, 3, 4]);
 });
 
-test("auto: WebSocket handshakes that keep failing fall back to SSE", async (t) => {
+test("auto: WebSocket handshakes that keep failing fall back to SSE", { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const fake = await freshServer(t);
   fake.refuseUpgrades = true;
   const client = clientOf(fake, { transport: "auto" });
@@ -247,7 +250,7 @@ test("auto: WebSocket handshakes that keep failing fall back to SSE", async (t) 
   assert.equal(client.transport, "sse");
 });
 
-test("auto: a REST outage is retried with backoff and does not switch to SSE", async (t) => {
+test("auto: a REST outage is retried with backoff and does not switch to SSE", { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const fake = await freshServer(t);
   fake.connectFailures = 3;
   const client = clientOf(fake, { transport: "auto" });
@@ -263,7 +266,7 @@ test("auto: a REST outage is retried with backoff and does not switch to SSE", a
   assert.deepEqual(seen.errors.map((e) => [e.code, e.status]), [["unavailable", 503], ["unavailable", 503], ["unavailable", 503]]);
 });
 
-test("close() stops everything and rejects a pending connect", async (t) => {
+test("close() stops everything and rejects a pending connect", { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const fake = await freshServer(t);
   const client = clientOf(fake);
   const seen = recorder(client);
@@ -277,7 +280,7 @@ test("close() stops everything and rejects a pending connect", async (t) => {
   await assert.rejects(client.connect(), { code: "closed" });
 });
 
-test("REST helpers: posts() and feed() carry the token", async (t) => {
+test("REST helpers: posts() and feed() carry the token", { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const fake = await freshServer(t);
   const client = clientOf(fake);
   t.after(() => client.close());
