@@ -9,7 +9,9 @@
 //! ```
 //!
 //! Each stream is a distinct user with a development token, opened at 2,000 a second (the
-//! load generator's default ramp) and counted once its `welcome` arrived; the RSS is read
+//! load generator's default ramp) from source addresses 127.0.0.2-251 (as the load generator
+//! does, so the per-address handshake limit is not what is measured), and counted once its
+//! `welcome` arrived; the RSS is read
 //! from /proc/<pid>/status before the first connect and again after a 5 s hold. A measuring
 //! tool rather than a test: its figure depends on the machine.
 
@@ -22,7 +24,7 @@ use futures_util::StreamExt;
 use pushgate_fanout::token::TokenVerifier;
 use pushgate_gateway::{DEV_API_KEY, DEV_JWT_SECRET};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -32,6 +34,8 @@ const RAMP: u64 = 2000;
 const IN_FLIGHT: usize = 256;
 /// How long the streams are held idle before the second reading.
 const HOLD: Duration = Duration::from_secs(5);
+/// Loopback source addresses to spread the connects over.
+const SOURCES: u64 = 250;
 
 /// One held stream (a socket of either kind), kept open until the end of the run.
 type Held = Box<dyn std::any::Any + Send>;
@@ -40,12 +44,14 @@ type Held = Box<dyn std::any::Any + Send>;
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, kind, count, addr, pid] = args.as_slice() else {
-        bail!("usage: idle_streams <sse|ws> <count> <addr> <gateway pid>");
+        bail!("usage: idle_streams <sse|sse-hyper|ws> <count> <addr> <gateway pid>");
     };
-    let sse = match kind.as_str() {
-        "sse" => true,
-        "ws" => false,
-        other => bail!("transport {other:?}: sse or ws"),
+    // `sse-hyper` pads the request past what the early path parses, so hyper serves it.
+    let (sse, padded) = match kind.as_str() {
+        "sse" => (true, false),
+        "sse-hyper" => (true, true),
+        "ws" => (false, false),
+        other => bail!("transport {other:?}: sse, sse-hyper or ws"),
     };
     let count: u64 = count.parse().context("count")?;
     let addr: SocketAddr = addr.parse().context("addr")?;
@@ -60,13 +66,16 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep_until(start + Duration::from_micros(i * 1_000_000 / RAMP)).await;
         let permit = in_flight.clone().acquire_owned().await?;
         let token = verifier.mint(&format!("idle{i}"), 3600);
+        let source = [127, 0, 0, 2 + (i % SOURCES) as u8];
         tasks.push(tokio::spawn(async move {
-            let held: anyhow::Result<Held> = if sse {
-                open_sse(addr, &token)
+            let held: anyhow::Result<Held> = match connect(source, addr).await {
+                Err(error) => Err(error),
+                Ok(tcp) if sse => open_sse(tcp, addr, &token, padded)
                     .await
-                    .map(|tcp| Box::new(tcp) as Held)
-            } else {
-                open_ws(addr, &token).await.map(|ws| Box::new(ws) as Held)
+                    .map(|tcp| Box::new(tcp) as Held),
+                Ok(tcp) => open_ws(tcp, addr, &token)
+                    .await
+                    .map(|ws| Box::new(ws) as Held),
             };
             drop(permit);
             held
@@ -116,12 +125,28 @@ fn rss(pid: u32) -> anyhow::Result<u64> {
     Ok(kib * 1024)
 }
 
-/// Open an event stream and read up to the end of its `welcome` event.
-async fn open_sse(addr: SocketAddr, token: &str) -> anyhow::Result<TcpStream> {
-    let mut tcp = TcpStream::connect(addr).await?;
+/// A TCP connection to `addr` from the loopback address `source`.
+async fn connect(source: [u8; 4], addr: SocketAddr) -> anyhow::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((source, 0)))?;
+    Ok(socket.connect(addr).await?)
+}
+
+/// Open an event stream on `tcp` and read up to the end of its `welcome` event.
+async fn open_sse(
+    mut tcp: TcpStream,
+    addr: SocketAddr,
+    token: &str,
+    padded: bool,
+) -> anyhow::Result<TcpStream> {
+    let padding: String = if padded {
+        (0..40).map(|i| format!("X-Pad-{i}: v\r\n")).collect()
+    } else {
+        String::new()
+    };
     let request = format!(
         "GET /v1/sse?access_token={token} HTTP/1.1\r\nHost: {addr}\r\n\
-         Accept: text/event-stream\r\n\r\n"
+         Accept: text/event-stream\r\n{padding}\r\n"
     );
     tcp.write_all(request.as_bytes()).await?;
     let mut got = Vec::new();
@@ -144,12 +169,12 @@ async fn open_sse(addr: SocketAddr, token: &str) -> anyhow::Result<TcpStream> {
     }
 }
 
-/// Open a WebSocket and read its `welcome` frame.
+/// Open a WebSocket on `tcp` and read its `welcome` frame.
 async fn open_ws(
+    tcp: TcpStream,
     addr: SocketAddr,
     token: &str,
 ) -> anyhow::Result<tokio_tungstenite::WebSocketStream<TcpStream>> {
-    let tcp = TcpStream::connect(addr).await?;
     let url = format!("ws://{addr}/v1/ws?access_token={token}");
     let (mut socket, _) = tokio_tungstenite::client_async(url, tcp).await?;
     match socket.next().await {

@@ -15,7 +15,7 @@
 //! - `roles`: starting and stopping a process's roles (gateway, worker, REST API).
 //! - `gateway`: the gateway role's state, shared by a node's connections and tasks.
 //! - `http_server`: the HTTP/1.1 listener, which hands upgraded sockets over bare.
-//! - `upgrade_request`: `GET /v1/ws` heads parsed off new sockets (the early path).
+//! - `upgrade_request`: `GET /v1/ws` and `/v1/sse` heads parsed off new sockets (early path).
 //! - `read_ahead`: a socket with bytes already read put back, for hyper.
 //! - `upgrade`: the `GET /v1/ws` handshake checks.
 //! - `trusted_proxies`: the client address behind trusted load balancers.
