@@ -15,6 +15,10 @@ declare -A needed=(
   [openssl]=openssl
   # The deploy tests check deploy/prometheus/alerts.yml with it.
   [promtool]=prometheus
+  # The JavaScript SDK's tests (clients/js), its demo page in a headless browser.
+  [node]=nodejs
+  [npm]=npm
+  [chromium]=chromium
 )
 missing=()
 for command in "${!needed[@]}"; do
@@ -43,3 +47,6 @@ cargo clippy --workspace --all-targets -- -D warnings
 # ports; the gateway binary is built first so the loadtest tests can run it.
 cargo build --workspace --bins
 cargo test --workspace --no-fail-fast
+# The JavaScript SDK (clients/js): unit tests, then integration tests against the binary built
+# above (dev, a Redis deployment) and the demo page in Chromium; npm packages from the lockfile.
+(cd clients/js && npm ci --no-audit --no-fund --loglevel=error && npm test)

@@ -42,6 +42,7 @@ pub mod broadcast_order;
 pub mod config;
 pub mod connection;
 pub mod delivery_cursor;
+pub mod demo;
 pub mod dispatcher;
 pub mod event_stream;
 pub mod follower_cache;

@@ -19,7 +19,7 @@ use tokio::sync::OnceCell;
 use crate::config::NodeConfig;
 use crate::gateway::Gateway;
 use crate::telemetry::metrics_handle;
-use crate::{dispatcher, http_server, node_heartbeat, relay, sse, upgrade};
+use crate::{demo, dispatcher, http_server, node_heartbeat, relay, sse, upgrade};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,8 @@ pub struct Roles {
     pub worker: Option<WorkerConfig>,
     /// Mount `POST /v1/dev/token` (development only).
     pub dev_tokens: bool,
+    /// Serve the live demo page at `GET /` (on in `pushgate dev`, elsewhere with `--demo`).
+    pub demo: bool,
 }
 
 impl Roles {
@@ -56,6 +58,7 @@ impl Roles {
             api: Some(limits),
             worker: Some(worker),
             dev_tokens: true,
+            demo: true,
         }
     }
 }
@@ -202,6 +205,9 @@ pub async fn start(
                 .route("/metrics", get(move || async move { metrics.render() }))
         }
     };
+    if roles.demo {
+        app = app.merge(demo::router());
+    }
     drain.spawn(http_server::serve(
         listener,
         app,

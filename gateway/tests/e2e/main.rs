@@ -11,6 +11,7 @@ mod config_file;
 mod credentials;
 mod dashboards;
 mod delivery;
+mod demo;
 mod deploy_manifests;
 mod disconnect;
 mod drain;

@@ -134,6 +134,10 @@ pub struct CommonArgs {
     /// How often membership is heartbeated and re-read, milliseconds (TTL is 3x).
     #[arg(long, env = "PUSHGATE_MEMBERSHIP_INTERVAL_MS", default_value_t = millis(config::DEFAULT_MEMBERSHIP_INTERVAL))]
     pub membership_interval_ms: u64,
+    /// Serve the live demo page at `GET /` (`--demo`, `--demo=false`). Default: on in
+    /// `pushgate dev` only.
+    #[arg(long, env = "PUSHGATE_DEMO", num_args = 0..=1, default_missing_value = "true")]
+    pub demo: Option<bool>,
 }
 
 /// How user tokens signed by an identity provider are verified, beside the JWT secret.

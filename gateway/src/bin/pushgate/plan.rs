@@ -31,11 +31,12 @@ pub enum Store {
 impl Plan {
     /// The settings `role` runs with, or the first one that breaks its rule.
     pub fn of(role: &Role) -> Result<Plan, ConfigError> {
-        let only = |gateway, api, worker| Roles {
+        let only = |gateway, api, worker, demo: Option<bool>| Roles {
             gateway,
             api,
             worker,
             dev_tokens: false,
+            demo: demo.unwrap_or(false),
         };
         let plan = match role {
             Role::Dev(args) => {
@@ -45,7 +46,10 @@ impl Plan {
                 memory.validate()?;
                 Plan {
                     config: args.gateway.config(&args.common, "dev").validate()?,
-                    roles: Roles::dev(worker, args.api.limits()),
+                    roles: Roles {
+                        demo: args.common.demo.unwrap_or(true),
+                        ..Roles::dev(worker, args.api.limits())
+                    },
                     store: Store::Memory(memory),
                 }
             }
@@ -56,7 +60,7 @@ impl Plan {
                         .gateway
                         .config(&args.common, &default_id)
                         .validate_production()?,
-                    roles: only(true, None, None),
+                    roles: only(true, None, None, args.common.demo),
                     store: redis(args.redis.config()?)?,
                 }
             }
@@ -65,13 +69,13 @@ impl Plan {
                 worker.validate()?;
                 Plan {
                     config: args.common.config().validate_production()?,
-                    roles: only(false, None, Some(worker)),
+                    roles: only(false, None, Some(worker), args.common.demo),
                     store: redis(args.redis.config()?)?,
                 }
             }
             Role::Api(args) => Plan {
                 config: args.common.config().validate_production()?,
-                roles: only(false, Some(args.api.limits()), None),
+                roles: only(false, Some(args.api.limits()), None, args.common.demo),
                 store: redis(args.redis.config()?)?,
             },
         };
