@@ -6,6 +6,7 @@
 //! own algorithm (and its `kid`, when it names one).
 
 mod jwks_cache;
+mod key_choice;
 mod revoked_users;
 mod token_settings;
 mod verifying_key;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use self::jwks_cache::JwksCache;
 pub use self::jwks_cache::JwksError;
+use self::key_choice::KeyChoice;
 pub use self::revoked_users::{REVOCATION_POLL, RevokedUsers};
 pub use self::token_settings::{
     DEFAULT_JWKS_REFETCH_MIN, DEFAULT_JWKS_REFRESH, DEFAULT_LEEWAY, DEFAULT_MAX_TTL, JwksSettings,
@@ -221,7 +223,7 @@ impl TokenVerifier {
     /// (the early upgrade path) hand the rare token that needs a fetch to one that may.
     pub fn would_fetch_keys_for(&self, token: &str) -> bool {
         self.inner.jwks.is_some()
-            && jsonwebtoken::decode_header(token).is_ok_and(|header| {
+            && KeyChoice::of(token).is_ok_and(|header| {
                 header.kid.is_some() && !self.holds_key(header.alg, header.kid.as_deref())
             })
     }
@@ -240,7 +242,7 @@ impl TokenVerifier {
 
     /// Verify a user token against the keys held now, without waiting for any fetch.
     pub fn verify_with_held_keys(&self, token: &str) -> Result<Claims, TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(TokenError::Invalid)?;
+        let header = KeyChoice::of(token).map_err(TokenError::Invalid)?;
         let kid = header.kid.as_deref();
         let keys = &self.inner;
         let jwks_keys = keys

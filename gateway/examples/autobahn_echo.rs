@@ -15,9 +15,9 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use pushgate_fanout::drain::Drain;
 use pushgate_gateway::http_server::{self, UpgradedIo};
+use pushgate_gateway::listener::Listener;
 use pushgate_gateway::websocket::handshake::Handshake;
 use pushgate_gateway::websocket::{CloseFrame, Message, WebSocket};
-use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -31,8 +31,9 @@ async fn main() -> anyhow::Result<()> {
         Some(max) => max.parse().context("MAX_MESSAGE_BYTES")?,
         None => 16 << 20,
     };
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
     println!("echoing on ws://{}", listener.local_addr()?);
+    let listener = Listener::new(listener)?;
     let app = Router::new().fallback(move |request: Request| upgrade(request, max_message));
     http_server::serve(listener, app, None, Drain::new()).await;
     Ok(())

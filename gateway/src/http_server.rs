@@ -32,10 +32,11 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use pushgate_fanout::drain::Drain;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tower::ServiceExt;
 
 use crate::gateway::Gateway;
+use crate::listener::Listener;
 use crate::read_ahead::ReadAhead;
 use crate::sse;
 use crate::upgrade::{self, EarlyUpgrade};
@@ -56,18 +57,10 @@ const EARLY_READ_BYTES: usize = 4096;
 
 /// Serve `app` on `listener` until drain begins; open connections finish their requests.
 /// With `gateway`, upgrades take the early path.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    gateway: Option<Arc<Gateway>>,
-    drain: Drain,
-) {
+pub async fn serve(listener: Listener, app: Router, gateway: Option<Arc<Gateway>>, drain: Drain) {
     // Pushes are small and latency-bound: never wait to coalesce them. Linux hands the
     // listener's TCP_NODELAY down to every accepted socket, a setsockopt per connect fewer.
-    let inherited = cfg!(target_os = "linux")
-        && socket2::SockRef::from(&listener)
-            .set_tcp_nodelay(true)
-            .is_ok();
+    let inherited = cfg!(target_os = "linux") && listener.socket().set_tcp_nodelay(true).is_ok();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,

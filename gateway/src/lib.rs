@@ -14,6 +14,7 @@
 //! - `config`: validated settings of a node, every role.
 //! - `roles`: starting and stopping a process's roles (gateway, worker, REST API).
 //! - `gateway`: the gateway role's state, shared by a node's connections and tasks.
+//! - `listener`: accepting without the failed `accept4` per connection.
 //! - `http_server`: the HTTP/1.1 listener, which hands upgraded sockets over bare.
 //! - `upgrade_request`: `GET /v1/ws` and `/v1/sse` heads parsed off new sockets (early path).
 //! - `read_ahead`: a socket with bytes already read put back, for hyper.
@@ -49,6 +50,7 @@ pub mod follower_cache;
 pub mod gateway;
 pub mod handshake_limiter;
 pub mod http_server;
+pub mod listener;
 pub mod mailbox;
 pub mod node_heartbeat;
 pub mod ping_clock;

@@ -27,6 +27,11 @@ pub struct Registry {
     next_id: AtomicU64,
     /// Total open connections (for membership load and metrics).
     connections: AtomicU64,
+    /// `pushgate_connections`, looked up once: `gauge!` finds its handle by name on every
+    /// call, a hash and a map lookup per connect.
+    connections_gauge: metrics::Gauge,
+    /// `pushgate_connections_opened_total` (the connect rate), looked up once likewise.
+    opened_counter: metrics::Counter,
     /// Monotonic per node; fences presence writes (see `PresenceChange::epoch`).
     epoch: AtomicU64,
     /// Bumped by every register and unregister, so a list computed from `users` can tell it
@@ -41,6 +46,8 @@ impl Default for Registry {
             dirty: DashSet::new(),
             next_id: AtomicU64::new(0),
             connections: AtomicU64::new(0),
+            connections_gauge: metrics::gauge!("pushgate_connections"),
+            opened_counter: metrics::counter!("pushgate_connections_opened_total"),
             // Seeded from the clock: a node restarted under the same ID must not start below
             // the epochs its previous life stored, or its presence writes would be refused.
             epoch: AtomicU64::new(pushgate_fanout::clock::now_micros()),
@@ -79,8 +86,8 @@ impl Registry {
         self.connections.fetch_add(1, Ordering::Relaxed);
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.dirty.insert(user.to_owned());
-        metrics::gauge!("pushgate_connections").increment(1.0);
-        metrics::counter!("pushgate_connections_opened_total").increment(1);
+        self.connections_gauge.increment(1.0);
+        self.opened_counter.increment(1);
         Some(registration)
     }
 
@@ -98,7 +105,7 @@ impl Registry {
             self.connections.fetch_sub(1, Ordering::Relaxed);
             self.generation.fetch_add(1, Ordering::SeqCst);
             self.dirty.insert(user.to_owned());
-            metrics::gauge!("pushgate_connections").decrement(1.0);
+            self.connections_gauge.decrement(1.0);
         }
     }
 

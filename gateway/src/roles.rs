@@ -18,6 +18,7 @@ use tokio::sync::OnceCell;
 
 use crate::config::NodeConfig;
 use crate::gateway::Gateway;
+use crate::listener::Listener;
 use crate::telemetry::metrics_handle;
 use crate::{demo, dispatcher, http_server, node_heartbeat, relay, sse, upgrade};
 
@@ -109,16 +110,17 @@ pub async fn start(
     roles: Roles,
     backplane: Backplane,
 ) -> Result<RunningNode, StartError> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+    let bind_error = |source| StartError::Bind {
         addr: config.listen,
         source,
-    })?;
+    };
+    // Bound by tokio (SO_REUSEADDR, as a restarted node needs), accepted by our `Listener`.
+    let bound = TcpListener::bind(config.listen).await.map_err(bind_error)?;
+    let addr = bound.local_addr().map_err(bind_error)?;
+    let listener = bound
+        .into_std()
+        .and_then(Listener::new)
+        .map_err(bind_error)?;
     let public_url = config
         .public_url
         .clone()
