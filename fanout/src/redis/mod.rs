@@ -36,7 +36,7 @@ use post_store::RedisPostStore;
 use presence_store::RedisPresenceStore;
 use revocation_list::RedisRevocationList;
 
-pub use redis_target::{RedisTarget, RedisTargetError};
+pub use redis_target::{RedisTarget, RedisTargetError, redact_url};
 
 use crate::backplane::{Backplane, BackplaneResult, DEFAULT_CLAIM_AFTER, DEFAULT_FEED_CAP};
 use crate::invalid_setting::{InvalidSetting, Rule};

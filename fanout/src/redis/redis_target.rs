@@ -78,7 +78,7 @@ impl RedisTarget {
     /// Parse `url`; with `ca_cert`, TLS connections trust that PEM CA (instead of the system
     /// roots). Nothing connects yet.
     pub fn new(url: &str, ca_cert: Option<&Path>) -> Result<Self, RedisTargetError> {
-        let redacted = redact(url);
+        let redacted = redact_url(url);
         let ca_pem = ca_cert.map(read_ca).transpose()?;
         let invalid = |source| RedisTargetError::Invalid {
             url: redacted.clone(),
@@ -179,8 +179,8 @@ fn read_ca(path: &Path) -> Result<Vec<u8>, RedisTargetError> {
 
 /// `url` with the password of its user info (`user:password@`) and of a `pass=` query
 /// parameter (unix-socket URLs) replaced. Works on text, not a parsed URL, so even a URL
-/// that fails to parse is shown without its password.
-fn redact(url: &str) -> String {
+/// that fails to parse is shown without its password. Also what `config check` shows.
+pub fn redact_url(url: &str) -> String {
     let authority_start = url.find("://").map_or(0, |i| i + 3);
     let authority_end = url[authority_start..]
         .find(['/', '?', '#'])
@@ -228,18 +228,18 @@ mod tests {
     #[test]
     fn passwords_are_redacted_wherever_they_sit() {
         assert_eq!(
-            redact("rediss://pg:s3cret@redis.example:6380/2"),
+            redact_url("rediss://pg:s3cret@redis.example:6380/2"),
             "rediss://pg:***@redis.example:6380/2"
         );
-        assert_eq!(redact("redis://:s3cret@h:1"), "redis://:***@h:1");
-        assert_eq!(redact("redis://pg@h:1"), "redis://pg@h:1");
-        assert_eq!(redact("redis://h:1"), "redis://h:1");
+        assert_eq!(redact_url("redis://:s3cret@h:1"), "redis://:***@h:1");
+        assert_eq!(redact_url("redis://pg@h:1"), "redis://pg@h:1");
+        assert_eq!(redact_url("redis://h:1"), "redis://h:1");
         assert_eq!(
-            redact("rediss+cluster://pg:p@ss@h1:1,h2:2"),
+            redact_url("rediss+cluster://pg:p@ss@h1:1,h2:2"),
             "rediss+cluster://pg:***@h1:1,h2:2"
         );
         assert_eq!(
-            redact("redis+unix:///run/redis.sock?db=1&pass=s3cret"),
+            redact_url("redis+unix:///run/redis.sock?db=1&pass=s3cret"),
             "redis+unix:///run/redis.sock?db=1&pass=***"
         );
     }

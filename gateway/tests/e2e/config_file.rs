@@ -257,6 +257,6 @@ fn config_check_redacts_secrets_from_file_and_env() {
     assert_eq!(line(&checked, "api-key"), "api-key = \"<redacted>\"  # env");
     assert_eq!(
         line(&checked, "redis"),
-        "redis = \"rediss://app:<redacted>@redis.example:6380/0\"  # config file"
+        "redis = \"rediss://app:***@redis.example:6380/0\"  # config file"
     );
 }

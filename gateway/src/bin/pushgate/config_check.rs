@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Command, CommandFactory};
+use pushgate_fanout::redis::redact_url;
 
 use crate::cli::{Cli, Role};
 use crate::config_file::ConfigFile;
@@ -60,10 +61,11 @@ fn lines(
                 .flatten()
                 .map(|value| {
                     let value = value.to_string_lossy();
-                    if arg.is_hide_env_values_set() {
+                    // A hidden URL (`--redis`) still shows where it points, only not its password.
+                    if arg.is_hide_env_values_set() && !value.contains("://") {
                         REDACTED.to_owned()
                     } else {
-                        redact_password(&value)
+                        redact_url(&value)
                     }
                 })
                 .collect();
@@ -95,55 +97,9 @@ fn toml_value(values: &[String]) -> String {
     }
 }
 
-/// `value` with the password of every URL in it replaced (`redis://user:<redacted>@host`).
-/// By hand: a Cluster seed list (`redis+cluster://u:p@h1:1,h2:2`) is no URL a parser accepts.
-fn redact_password(value: &str) -> String {
-    let Some((scheme, rest)) = value.split_once("://") else {
-        return value.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            let secret = if userinfo.contains(':') {
-                format!(":{REDACTED}")
-            } else {
-                String::new()
-            };
-            format!("{scheme}://{user}{secret}@{hosts}{path}")
-        }
-        None => value.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_in_urls_are_redacted_and_the_rest_kept() {
-        let cases = [
-            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
-            (
-                "rediss://app:s3cr3t@redis.example:6380/0",
-                "rediss://app:<redacted>@redis.example:6380/0",
-            ),
-            (
-                "redis://:s3cr3t@redis.example",
-                "redis://:<redacted>@redis.example",
-            ),
-            (
-                "redis+cluster://app:p@ss@h1:7000,h2:7001",
-                "redis+cluster://app:<redacted>@h1:7000,h2:7001",
-            ),
-            ("redis://app@h1", "redis://app@h1"),
-            ("plain text", "plain text"),
-        ];
-        for (value, shown) in cases {
-            assert_eq!(redact_password(value), shown, "{value}");
-        }
-    }
 
     #[test]
     fn values_print_as_toml() {
