@@ -24,6 +24,7 @@
 //! - `timeline`: merged feed reads for REST paging and gateway resumes.
 //! - `token`: user tokens (shared secret, PEM public keys, a JWKS kept fresh) and the
 //!   service key.
+//! - `trace`: a post's trace context across processes (spans only when traces are exported).
 //! - `drain`: the shutdown handle; `clock`: timestamps in protocol units.
 //! - `testing` (feature `testing`): real `redis-server` processes and an identity provider
 //!   (keys, signed tokens, a JWKS over HTTP) for integration tests.
@@ -41,4 +42,5 @@ pub mod ring_watcher;
 pub mod testing;
 pub mod timeline;
 pub mod token;
+pub mod trace;
 pub mod worker;

@@ -1,17 +1,21 @@
 //! The fan-out worker: turns logged events into feed writes and one batch per home node.
 
+use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use pushgate_protocol::{FeedItem, NodeMessage, Recipient};
+use pushgate_protocol::{FeedItem, NodeMessage, Recipient, TraceParent};
 use rand::Rng;
 use tokio::sync::mpsc;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use crate::backplane::{Backplane, BackplaneError, FanoutEvent, LoggedEvent, UserId};
 use crate::clock::age_seconds;
 use crate::drain::Drain;
 use crate::ring_watcher::RingView;
+use crate::trace;
 
 /// Tuning of one worker.
 #[derive(Clone, Debug)]
@@ -63,6 +67,14 @@ fn lane_of(event: &FanoutEvent, lanes: usize) -> usize {
     let mut hasher = DefaultHasher::new();
     key.hash(&mut hasher);
     (hasher.finish() % lanes as u64) as usize
+}
+
+/// The kind an item's span names: `post` or `notify`.
+fn item_kind(item: &FeedItem) -> &'static str {
+    match item {
+        FeedItem::Post { .. } => "post",
+        FeedItem::Notify { .. } => "notify",
+    }
 }
 
 /// A fan-out worker.
@@ -151,6 +163,20 @@ impl Worker {
     async fn handle(&self, event: LoggedEvent, drain: &Drain) {
         let (FanoutEvent::Post { item, .. } | FanoutEvent::Notify { item, .. }) = &event.event;
         metrics::histogram!("pushgate_worker_event_age_seconds").record(age_seconds(item.ts()));
+        let span = trace::child_of(event.trace.as_ref(), || {
+            tracing::info_span!(target: trace::TARGET, "fanout",
+                otel.kind = "consumer",
+                pushgate.item.kind = item_kind(item),
+                pushgate.item.id = item.id(),
+                pushgate.recipients = Empty,
+                pushgate.nodes = Empty,
+                pushgate.attempts = Empty,
+                pushgate.broadcast = Empty,
+            )
+        });
+        let handed_on = trace::handed_on(&span, event.trace.as_ref());
+        // The nodes reached, gathered only for the span.
+        let mut nodes = (!span.is_disabled()).then(HashSet::new);
         let started = Instant::now();
         let mut attempt = event.attempts;
         loop {
@@ -163,8 +189,17 @@ impl Worker {
                 }
                 return;
             }
-            match self.fan_out(&event.event).await {
+            let outcome = self
+                .fan_out(&event.event, handed_on.as_ref(), &mut nodes)
+                .instrument(span.clone())
+                .await;
+            span.record("pushgate.attempts", attempt + 1);
+            match outcome {
                 Ok(deliveries) => {
+                    span.record("pushgate.recipients", deliveries);
+                    if let Some(nodes) = &nodes {
+                        span.record("pushgate.nodes", nodes.len());
+                    }
                     metrics::histogram!("pushgate_worker_fanout_seconds")
                         .record(started.elapsed().as_secs_f64());
                     metrics::counter!("pushgate_worker_events_total").increment(1);
@@ -205,8 +240,14 @@ impl Worker {
         ceiling.mul_f64(rand::rng().random_range(0.5..=1.0))
     }
 
-    /// One attempt at an event; returns how many recipients it reached.
-    async fn fan_out(&self, event: &FanoutEvent) -> Result<u64, AttemptError> {
+    /// One attempt at an event; returns how many recipients it reached. Batches carry
+    /// `trace`; `nodes`, when present, gathers the nodes sent to.
+    async fn fan_out(
+        &self,
+        event: &FanoutEvent,
+        trace: Option<&TraceParent>,
+        nodes: &mut Option<HashSet<String>>,
+    ) -> Result<u64, AttemptError> {
         match event {
             FanoutEvent::Post { item, .. } => {
                 let FeedItem::Post { id, author, ts } = item else {
@@ -220,8 +261,13 @@ impl Worker {
                         author: author.clone(),
                         ts: *ts,
                         seq,
+                        trace: trace.cloned(),
                     };
                     self.backplane.bus.broadcast(message).await?;
+                    tracing::Span::current().record("pushgate.broadcast", true);
+                    if let Some(nodes) = nodes {
+                        nodes.extend(self.ring.borrow().nodes().iter().map(|n| n.id.clone()));
+                    }
                     return Ok(followers);
                 }
                 let mut from: Option<String> = None;
@@ -232,7 +278,7 @@ impl Worker {
                         .follows
                         .followers(author, from.as_deref(), self.config.chunk)
                         .await?;
-                    total += self.deliver(&page.users, item).await?;
+                    total += self.deliver(&page.users, item, trace, nodes).await?;
                     match page.next {
                         Some(next) => from = Some(next),
                         None => return Ok(total),
@@ -242,7 +288,7 @@ impl Worker {
             FanoutEvent::Notify { item, users } => {
                 let mut total = 0;
                 for chunk in users.chunks(self.config.chunk.max(1)) {
-                    total += self.deliver(chunk, item).await?;
+                    total += self.deliver(chunk, item, trace, nodes).await?;
                 }
                 Ok(total)
             }
@@ -250,7 +296,13 @@ impl Worker {
     }
 
     /// Write `item` into each user's feed, then send one batch per home node.
-    async fn deliver(&self, users: &[UserId], item: &FeedItem) -> Result<u64, AttemptError> {
+    async fn deliver(
+        &self,
+        users: &[UserId],
+        item: &FeedItem,
+        trace: Option<&TraceParent>,
+        nodes: &mut Option<HashSet<String>>,
+    ) -> Result<u64, AttemptError> {
         if users.is_empty() {
             return Ok(0);
         }
@@ -272,8 +324,12 @@ impl Worker {
             let message = NodeMessage::Deliver {
                 item: item.clone(),
                 recipients: batch,
+                trace: trace.cloned(),
             };
             self.backplane.bus.send(&node, message).await?;
+            if let Some(nodes) = nodes {
+                nodes.insert(node);
+            }
         }
         Ok(count)
     }

@@ -10,7 +10,7 @@ use pushgate_fanout::backplane::{
 use pushgate_fanout::memory::MemoryConfig;
 use pushgate_fanout::redis::{BusKind, RedisConfig};
 use pushgate_fanout::testing::{RedisCluster, RedisServer};
-use pushgate_protocol::{FeedItem, NodeMessage, Recipient};
+use pushgate_protocol::{FeedItem, NodeMessage, Recipient, TraceParent};
 
 fn post(id: u64) -> FeedItem {
     FeedItem::Post {
@@ -41,6 +41,7 @@ fn new_post(author: &str, content: &str, visibility: Visibility) -> NewPost {
     }
 }
 
+/// A batch, traced for odd `n`: the optional context crosses every bus, and so does its absence.
 fn deliver(n: u64) -> NodeMessage {
     NodeMessage::Deliver {
         item: post(n),
@@ -48,6 +49,8 @@ fn deliver(n: u64) -> NodeMessage {
             user: "u".into(),
             seq: n,
         }],
+        trace: (n % 2 == 1)
+            .then(|| TraceParent::new(format!("00-{:032x}-{n:016x}-01", u128::from(n) + 1))),
     }
 }
 
@@ -726,6 +729,9 @@ async fn broadcast_reaches(
         author: "star".into(),
         ts: 9,
         seq: 1,
+        trace: Some(TraceParent::new(
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+        )),
     };
     bp.bus
         .broadcast(celebrity.clone())

@@ -33,6 +33,7 @@
 //! - `relay`: one-hop forwarding for users connected away from their home node.
 //! - `node_heartbeat`: membership and presence leases.
 //! - `telemetry`: metrics recorder and logging.
+//! - `trace_export`: OTLP export of a post's spans (`--otlp-endpoint`).
 
 pub mod broadcast_order;
 pub mod config;
@@ -51,6 +52,7 @@ pub mod relay;
 pub mod resume_budget;
 pub mod roles;
 pub mod telemetry;
+pub mod trace_export;
 pub mod trusted_proxies;
 pub mod upgrade;
 pub mod upgrade_request;

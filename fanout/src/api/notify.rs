@@ -7,10 +7,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use pushgate_protocol::{FeedItem, check_user_id};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use super::{ApiState, Authed, IdempotencyKey, JsonBody, Problem, ProblemBody};
 use crate::backplane::{AppendOutcome, FanoutEvent, Idempotency};
 use crate::clock::now_micros;
+use crate::trace;
 
 /// Most recipients of one notification.
 pub const MAX_RECIPIENTS: usize = 1000;
@@ -99,6 +101,18 @@ pub(crate) async fn notify(
         ts,
     };
     let idempotency = key.as_deref().zip(fingerprint.as_deref());
+    // The trace root: the log appends the event inside it, which carries it on.
+    let span = trace::root(|| {
+        tracing::info_span!(target: trace::TARGET, "POST /v1/notify",
+            otel.kind = "server",
+            http.request.method = "POST",
+            http.route = "/v1/notify",
+            http.response.status_code = tracing::field::Empty,
+            pushgate.item.kind = "notify",
+            pushgate.item.id = id,
+            pushgate.recipients = users.len(),
+        )
+    });
     let appended = state
         .backplane
         .events
@@ -106,14 +120,15 @@ pub(crate) async fn notify(
             FanoutEvent::Notify { item, users },
             idempotency.map(|(key, fingerprint)| Idempotency { key, fingerprint }),
         )
+        .instrument(span.clone())
         .await?;
-    match appended {
+    let (status, id) = match appended {
         AppendOutcome::Appended => {
             metrics::counter!("pushgate_notifications_total").increment(1);
-            Ok((StatusCode::ACCEPTED, Json(NotifyAccepted { id })))
+            (StatusCode::ACCEPTED, id)
         }
-        AppendOutcome::Replayed { notification } => {
-            Ok((StatusCode::OK, Json(NotifyAccepted { id: notification })))
-        }
-    }
+        AppendOutcome::Replayed { notification } => (StatusCode::OK, notification),
+    };
+    span.record("http.response.status_code", status.as_u16());
+    Ok((status, Json(NotifyAccepted { id })))
 }

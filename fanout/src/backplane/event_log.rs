@@ -1,7 +1,7 @@
 //! The fan-out log: durable events that workers consume at least once.
 
 use async_trait::async_trait;
-use pushgate_protocol::FeedItem;
+use pushgate_protocol::{FeedItem, TraceParent};
 use serde::{Deserialize, Serialize};
 
 use super::{BackplaneResult, UserId, Visibility};
@@ -60,6 +60,9 @@ pub struct LoggedEvent {
     pub event: FanoutEvent,
     /// How many times this event was handed out before (0 on first delivery).
     pub attempts: u32,
+    /// The appending request's span, when the post is traced: appends take it from the
+    /// current span (`trace::current`), so no caller passes it along.
+    pub trace: Option<TraceParent>,
 }
 
 /// The consumer side of the fan-out log (the post store appends post events).

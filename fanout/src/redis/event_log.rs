@@ -8,15 +8,17 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use pushgate_protocol::TraceParent;
 use redis::{RedisError, Script, Value};
 
 use super::connection::{Conn, ScriptCall, decode, encode};
 use super::keys::Keys;
-use super::post_store::{IDEMPOTENCY_TTL_MS, post_event};
+use super::post_store::{IDEMPOTENCY_TTL_MS, TRACE_FIELD, post_event};
 use crate::backplane::{
     AppendOutcome, BackplaneError, BackplaneResult, EventId, EventLog, FanoutEvent, Idempotency,
     LoggedEvent,
 };
+use crate::trace;
 
 /// The consumer group every fan-out worker joins.
 const GROUP: &str = "fanout";
@@ -44,7 +46,11 @@ if ARGV[3] == '1' then
 end
 local cap = tonumber(ARGV[2])
 if cap > 0 and redis.call('XLEN', KEYS[1]) >= cap then return {'full'} end
-redis.call('XADD', KEYS[1], '*', 'event', ARGV[1])
+if ARGV[7] == '' then
+  redis.call('XADD', KEYS[1], '*', 'event', ARGV[1])
+else
+  redis.call('XADD', KEYS[1], '*', 'event', ARGV[1], 'tp', ARGV[7])
+end
 if ARGV[3] == '1' then
   redis.call('SET', KEYS[2], ARGV[5] .. ':' .. ARGV[4], 'PX', ARGV[6])
 end
@@ -183,6 +189,7 @@ impl RedisEventLog {
             .into_iter()
             .map(|(id, fields, deliveries)| {
                 Ok(LoggedEvent {
+                    trace: trace_from_fields(&fields),
                     event: event_from_fields(fields)?,
                     id,
                     attempts: deliveries.saturating_sub(1),
@@ -228,6 +235,7 @@ impl RedisEventLog {
                     fields.push(redis::from_redis_value(value)?);
                 }
                 Ok(LoggedEvent {
+                    trace: trace_from_fields(&fields),
                     event: event_from_fields(fields)?,
                     id: entry.id,
                     attempts: 0,
@@ -261,6 +269,14 @@ fn event_from_fields(flat: Vec<Vec<u8>>) -> BackplaneResult<FanoutEvent> {
     )
 }
 
+/// The entry's optional `tp` field: the `traceparent` of the request that appended it.
+fn trace_from_fields(flat: &[Vec<u8>]) -> Option<TraceParent> {
+    flat.chunks_exact(2)
+        .find(|pair| pair[0] == TRACE_FIELD.as_bytes())
+        .and_then(|pair| String::from_utf8(pair[1].clone()).ok())
+        .map(TraceParent::new)
+}
+
 #[async_trait]
 impl EventLog for RedisEventLog {
     async fn append(
@@ -281,7 +297,8 @@ impl EventLog for RedisEventLog {
             .arg(if idempotency.is_some() { "1" } else { "0" })
             .arg(idempotency.map_or("", |i| i.fingerprint))
             .arg(event.item().id())
-            .arg(IDEMPOTENCY_TTL_MS);
+            .arg(IDEMPOTENCY_TTL_MS)
+            .arg(trace::current().as_ref().map_or("", TraceParent::as_str));
         let reply: Vec<String> = self.conn.script(&self.append, &call).await?;
         match (reply.first().map(String::as_str), reply.get(1)) {
             (Some("appended"), _) => Ok(AppendOutcome::Appended),
@@ -354,5 +371,25 @@ impl EventLog for RedisEventLog {
     async fn pending(&self) -> BackplaneResult<u64> {
         let call = ScriptCall::default().key(self.keys.events()).arg(GROUP);
         self.conn.script(&self.backlog, &call).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trace_field_is_optional() {
+        let traced = [
+            b"event".to_vec(),
+            b"x".to_vec(),
+            b"tp".to_vec(),
+            b"00-ab-cd-01".to_vec(),
+        ];
+        assert_eq!(
+            trace_from_fields(&traced),
+            Some(TraceParent::new("00-ab-cd-01".into()))
+        );
+        assert_eq!(trace_from_fields(&traced[..2]), None);
     }
 }

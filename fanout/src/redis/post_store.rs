@@ -7,7 +7,7 @@
 //! small IDs; the per-follower work (feeds, presence, follows) spreads over every slot.
 
 use async_trait::async_trait;
-use pushgate_protocol::{FeedItem, PostId};
+use pushgate_protocol::{FeedItem, PostId, TraceParent};
 use redis::Script;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,11 @@ use crate::backplane::{
     Visibility,
 };
 use crate::clock::now_micros;
+use crate::trace;
+
+/// The stream entry's optional field holding the appending request's `traceparent` (the
+/// append scripts spell it too).
+pub(crate) const TRACE_FIELD: &str = "tp";
 
 /// How long an idempotency key is remembered: clients retry within minutes, never a day later.
 pub(crate) const IDEMPOTENCY_TTL_MS: u64 = 24 * 60 * 60 * 1000;
@@ -43,8 +48,11 @@ end
 redis.call('INCR', KEYS[1])
 local id = redis.call('GET', KEYS[1])
 redis.call('SET', ARGV[1] .. id, ARGV[2])
-if ARGV[6] == '1' then
+if ARGV[6] == '1' and ARGV[11] == '' then
   redis.call('XADD', KEYS[2], '*', 'post', id, 'author', ARGV[7], 'ts', ARGV[8], 'vis', ARGV[9])
+elseif ARGV[6] == '1' then
+  redis.call('XADD', KEYS[2], '*', 'post', id, 'author', ARGV[7], 'ts', ARGV[8], 'vis', ARGV[9],
+    'tp', ARGV[11])
 end
 if ARGV[4] == '1' then
   redis.call('SET', KEYS[3], id .. ':' .. ARGV[3], 'PX', ARGV[5])
@@ -154,7 +162,8 @@ impl PostStore for RedisPostStore {
             .arg(&new.author)
             .arg(ts)
             .arg(visibility_name(new.visibility))
-            .arg(self.event_log_cap);
+            .arg(self.event_log_cap)
+            .arg(trace::current().as_ref().map_or("", TraceParent::as_str));
         let reply: Vec<Vec<u8>> = self.conn.script(&self.create, &call).await?;
         let outcome = reply.first().map(Vec::as_slice).unwrap_or_default();
         match (outcome, reply.get(1), reply.get(2)) {

@@ -10,6 +10,7 @@ use pushgate_fanout::token::TokenVerifier;
 use pushgate_gateway::config::NodeConfig;
 use pushgate_gateway::roles::{Roles, start};
 use pushgate_gateway::telemetry::init_logging;
+use pushgate_gateway::trace_export::TraceExport;
 
 use crate::cli::{Cli, Command};
 
@@ -27,7 +28,14 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    init_logging(cli.log.log_format.into(), &cli.log.log);
+    let traces = match (cli.trace.config(), service_name(&cli.command)) {
+        (Some(config), Some(service)) => {
+            let config = config.validate().context("invalid settings")?;
+            Some(TraceExport::start(&config, service).context("cannot export traces")?)
+        }
+        _ => None,
+    };
+    init_logging(cli.log.log_format.into(), &cli.log.log, traces.as_ref());
     // Settings are validated before Redis is awaited, so a bad one fails at once.
     let (config, roles, backplane) = match cli.command {
         Command::Dev(args) => {
@@ -103,7 +111,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("draining");
     node.shutdown().await;
+    // After the drain, so the spans of the last pushes are in the final export.
+    if let Some(traces) = traces {
+        traces.shutdown().await;
+    }
     Ok(())
+}
+
+/// The `service.name` a role's spans carry; none for commands that serve nothing.
+fn service_name(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Dev(_) => Some("pushgate-dev"),
+        Command::Gateway(_) => Some("pushgate-gateway"),
+        Command::Worker(_) => Some("pushgate-worker"),
+        Command::Api(_) => Some("pushgate-api"),
+        Command::Token(_) => None,
+    }
 }
 
 fn warn_on_dev_secrets(config: &NodeConfig) {
