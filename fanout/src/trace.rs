@@ -94,6 +94,12 @@ fn of(span: &Span) -> Option<TraceParent> {
     carrier.0.map(TraceParent::new)
 }
 
+/// `n` as an attribute value: OpenTelemetry integers are `i64`, and `tracing-opentelemetry`
+/// would turn a `u64` into text.
+pub fn int(n: impl TryInto<i64>) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
+}
+
 /// A header map holding only `traceparent`: the one thing carried (`tracestate` is for
 /// vendors between services; a post's trace starts at the API).
 struct Carrier(Option<String>);

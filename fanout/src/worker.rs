@@ -167,7 +167,7 @@ impl Worker {
             tracing::info_span!(target: trace::TARGET, "fanout",
                 otel.kind = "consumer",
                 pushgate.item.kind = item_kind(item),
-                pushgate.item.id = item.id(),
+                pushgate.item.id = trace::int(item.id()),
                 pushgate.recipients = Empty,
                 pushgate.nodes = Empty,
                 pushgate.attempts = Empty,
@@ -193,12 +193,12 @@ impl Worker {
                 .fan_out(&event.event, handed_on.as_ref(), &mut nodes)
                 .instrument(span.clone())
                 .await;
-            span.record("pushgate.attempts", attempt + 1);
+            span.record("pushgate.attempts", i64::from(attempt) + 1);
             match outcome {
                 Ok(deliveries) => {
-                    span.record("pushgate.recipients", deliveries);
+                    span.record("pushgate.recipients", trace::int(deliveries));
                     if let Some(nodes) = &nodes {
-                        span.record("pushgate.nodes", nodes.len());
+                        span.record("pushgate.nodes", trace::int(nodes.len()));
                     }
                     metrics::histogram!("pushgate_worker_fanout_seconds")
                         .record(started.elapsed().as_secs_f64());

@@ -62,7 +62,7 @@ pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
                 let routes = gateway.relay.route(&recipients);
                 let item = Arc::new(shared_item(item, &span));
                 let reached = deliver_local(&gateway, item.clone(), &recipients);
-                span.record("pushgate.connections", reached);
+                span.record("pushgate.connections", trace::int(reached));
                 let relay_trace = trace::handed_on(&span, trace.as_ref());
                 let mut relayed = 0;
                 for (node, recipients) in routes {
@@ -77,7 +77,7 @@ pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
                         tracing::warn!(error = %e, %node, "relay failed");
                     }
                 }
-                span.record("pushgate.relayed", relayed);
+                span.record("pushgate.relayed", trace::int(relayed));
             }
             NodeMessage::Relay {
                 item,
@@ -89,7 +89,7 @@ pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
                 });
                 let item = Arc::new(shared_item(item, &span));
                 let reached = deliver_local(&gateway, item, &recipients);
-                span.record("pushgate.connections", reached);
+                span.record("pushgate.connections", trace::int(reached));
             }
             NodeMessage::Attach { node, users } => gateway.relay.attach(&node, users),
             NodeMessage::Detach { node, users } => gateway.relay.detach(&node, users),
@@ -125,7 +125,7 @@ pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
                         &Span::none()
                     };
                     let reached = deliver_broadcast(&gateway, released, item, span).await;
-                    span.record("pushgate.connections", reached);
+                    span.record("pushgate.connections", trace::int(reached));
                 }
             }
         }
@@ -140,8 +140,8 @@ macro_rules! dispatch_span {
             otel.kind = "consumer",
             pushgate.node = %$gateway.node_id,
             pushgate.item.kind = item_kind($item),
-            pushgate.item.id = $item.id(),
-            pushgate.recipients = $recipients,
+            pushgate.item.id = trace::int($item.id()),
+            pushgate.recipients = trace::int($recipients),
             pushgate.connections = Empty,
             pushgate.relayed = Empty,
             pushgate.socket_writes = Empty,
@@ -157,7 +157,7 @@ fn broadcast_span(gateway: &Gateway, item: &FeedItem, parent: Option<&TraceParen
             otel.kind = "consumer",
             pushgate.node = %gateway.node_id,
             pushgate.item.kind = item_kind(item),
-            pushgate.item.id = item.id(),
+            pushgate.item.id = trace::int(item.id()),
             pushgate.connections = Empty,
             pushgate.socket_writes = Empty,
         )
@@ -206,8 +206,10 @@ impl WriteObserver for SocketWrites {
 
 impl Drop for SocketWrites {
     fn drop(&mut self) {
-        self.span
-            .record("pushgate.socket_writes", self.count.load(Ordering::Relaxed));
+        self.span.record(
+            "pushgate.socket_writes",
+            trace::int(self.count.load(Ordering::Relaxed)),
+        );
     }
 }
 

@@ -128,11 +128,12 @@ impl TraceExport {
     {
         tracing_opentelemetry::layer()
             .with_tracer(self.provider.tracer("pushgate"))
-            // Source locations, threads and busy/idle times would double each span's size
+            // Source locations, threads, busy/idle times and the target would double each span's size
             // and say nothing about a post's path.
             .with_location(false)
             .with_threads(false)
             .with_tracked_inactivity(false)
+            .with_target(false)
             .with_filter(
                 Targets::new().with_target(pushgate_fanout::trace::TARGET, tracing::Level::INFO),
             )

@@ -109,8 +109,8 @@ pub(crate) async fn notify(
             http.route = "/v1/notify",
             http.response.status_code = tracing::field::Empty,
             pushgate.item.kind = "notify",
-            pushgate.item.id = id,
-            pushgate.recipients = users.len(),
+            pushgate.item.id = trace::int(id),
+            pushgate.recipients = trace::int(users.len()),
         )
     });
     let appended = state
@@ -129,6 +129,6 @@ pub(crate) async fn notify(
         }
         AppendOutcome::Replayed { notification } => (StatusCode::OK, notification),
     };
-    span.record("http.response.status_code", status.as_u16());
+    span.record("http.response.status_code", i64::from(status.as_u16()));
     Ok((status, Json(NotifyAccepted { id })))
 }

@@ -127,8 +127,8 @@ pub(crate) async fn create(
         }
         CreateOutcome::Replayed(post) => (StatusCode::OK, post),
     };
-    span.record("pushgate.item.id", post.id);
-    span.record("http.response.status_code", status.as_u16());
+    span.record("pushgate.item.id", trace::int(post.id));
+    span.record("http.response.status_code", i64::from(status.as_u16()));
     Ok((status, Json(post)))
 }
 

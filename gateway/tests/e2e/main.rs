@@ -22,5 +22,6 @@ mod rest;
 mod resume;
 mod rfc6455;
 mod service_follows;
+mod traces;
 mod upgrade;
 mod write_delay;
