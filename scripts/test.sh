@@ -13,6 +13,8 @@ declare -A needed=(
   [redis-cli]=redis-server
   # The identity tests generate their key pairs with it.
   [openssl]=openssl
+  # The trace test stops processes with SIGTERM to prove their drain flushes spans.
+  [kill]=procps
 )
 missing=()
 for command in "${!needed[@]}"; do

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::TraceContextExt;
-use pushgate_protocol::TraceParent;
+use pushgate_protocol::{FeedItem, TraceParent};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -92,6 +92,14 @@ fn of(span: &Span) -> Option<TraceParent> {
         propagator.inject_context(&context, &mut carrier)
     });
     carrier.0.map(TraceParent::new)
+}
+
+/// The `pushgate.item.kind` of a span about `item`: `post` or `notify`.
+pub fn item_kind(item: &FeedItem) -> &'static str {
+    match item {
+        FeedItem::Post { .. } => "post",
+        FeedItem::Notify { .. } => "notify",
+    }
 }
 
 /// `n` as an attribute value: OpenTelemetry integers are `i64`, and `tracing-opentelemetry`

@@ -69,14 +69,6 @@ fn lane_of(event: &FanoutEvent, lanes: usize) -> usize {
     (hasher.finish() % lanes as u64) as usize
 }
 
-/// The kind an item's span names: `post` or `notify`.
-fn item_kind(item: &FeedItem) -> &'static str {
-    match item {
-        FeedItem::Post { .. } => "post",
-        FeedItem::Notify { .. } => "notify",
-    }
-}
-
 /// A fan-out worker.
 #[derive(Debug)]
 pub struct Worker {
@@ -166,7 +158,7 @@ impl Worker {
         let span = trace::child_of(event.trace.as_ref(), || {
             tracing::info_span!(target: trace::TARGET, "fanout",
                 otel.kind = "consumer",
-                pushgate.item.kind = item_kind(item),
+                pushgate.item.kind = trace::item_kind(item),
                 pushgate.item.id = trace::int(item.id()),
                 pushgate.recipients = Empty,
                 pushgate.nodes = Empty,

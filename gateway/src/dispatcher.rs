@@ -116,8 +116,8 @@ pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
             } => {
                 let item = Arc::new(FeedItem::Post { id, author, ts });
                 let span = broadcast_span(&gateway, &item, trace.as_ref());
-                // The span follows its own post; held ones released with it were traced when
-                // they arrived (a post released later by a gap fill reports no connections).
+                // The span counts its own post's pushes only. A post held for an earlier one
+                // goes out with a later release, untraced; its span ends without connections.
                 for (released, item) in order.accept(seq, item) {
                     let span = if released == seq {
                         &span
@@ -139,7 +139,7 @@ macro_rules! dispatch_span {
         tracing::info_span!(target: trace::TARGET, $name,
             otel.kind = "consumer",
             pushgate.node = %$gateway.node_id,
-            pushgate.item.kind = item_kind($item),
+            pushgate.item.kind = trace::item_kind($item),
             pushgate.item.id = trace::int($item.id()),
             pushgate.recipients = trace::int($recipients),
             pushgate.connections = Empty,
@@ -156,20 +156,12 @@ fn broadcast_span(gateway: &Gateway, item: &FeedItem, parent: Option<&TraceParen
         tracing::info_span!(target: trace::TARGET, "broadcast",
             otel.kind = "consumer",
             pushgate.node = %gateway.node_id,
-            pushgate.item.kind = item_kind(item),
+            pushgate.item.kind = trace::item_kind(item),
             pushgate.item.id = trace::int(item.id()),
             pushgate.connections = Empty,
             pushgate.socket_writes = Empty,
         )
     })
-}
-
-/// The kind a span names: `post` or `notify`.
-fn item_kind(item: &FeedItem) -> &'static str {
-    match item {
-        FeedItem::Post { .. } => "post",
-        FeedItem::Notify { .. } => "notify",
-    }
 }
 
 /// `item` shared among its local recipients; in a traced dispatch, counting socket writes.

@@ -188,6 +188,5 @@ mod tests {
                 Err(TraceExportError::SampleRatio(_))
             ));
         }
-        assert_eq!(DEFAULT_SAMPLE_RATIO, 1.0);
     }
 }
