@@ -19,6 +19,8 @@ declare -A needed=(
   [node]=nodejs
   [npm]=npm
   [chromium]=chromium
+  # The trace test stops processes with SIGTERM to prove their drain flushes spans.
+  [kill]=procps
 )
 missing=()
 for command in "${!needed[@]}"; do

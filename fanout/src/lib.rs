@@ -25,6 +25,7 @@
 //!   friends-only rule those reads and `GET /v1/posts` apply.
 //! - `token`: user tokens (shared secret, PEM public keys, a JWKS kept fresh) and the
 //!   service key.
+//! - `trace`: a post's trace context across processes (spans only when traces are exported).
 //! - `drain`: the shutdown handle; `clock`: timestamps in protocol units.
 //! - `invalid_setting`: the typed error every settings type's `validate` returns.
 //! - `testing` (feature `testing`): real `redis-server` processes and an identity provider
@@ -45,4 +46,5 @@ pub mod ring_watcher;
 pub mod testing;
 pub mod timeline;
 pub mod token;
+pub mod trace;
 pub mod worker;

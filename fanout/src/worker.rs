@@ -1,18 +1,22 @@
 //! The fan-out worker: turns logged events into feed writes and one batch per home node.
 
+use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use pushgate_protocol::{Audience, FeedItem, NodeMessage, Recipient};
+use pushgate_protocol::{Audience, FeedItem, NodeMessage, Recipient, TraceParent};
 use rand::Rng;
 use tokio::sync::mpsc;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use crate::backplane::{Backplane, BackplaneError, FanoutEvent, LoggedEvent, PostEvent, UserId};
 use crate::clock::age_seconds;
 use crate::drain::Drain;
 use crate::invalid_setting::{InvalidSetting, Rule};
 use crate::ring_watcher::RingView;
+use crate::trace;
 
 /// Tuning of one worker.
 #[derive(Clone, Debug)]
@@ -166,6 +170,24 @@ impl Worker {
     async fn handle(&self, event: LoggedEvent, drain: &Drain) {
         metrics::histogram!("pushgate_worker_event_age_seconds")
             .record(age_seconds(event.event.ts()));
+        let (kind, id) = match &event.event {
+            FanoutEvent::Post(post) => ("post", post.id),
+            FanoutEvent::Notify(notify) => ("notify", notify.id),
+        };
+        let span = trace::child_of(event.trace.as_ref(), || {
+            tracing::info_span!(target: trace::TARGET, "fanout",
+                otel.kind = "consumer",
+                pushgate.item.kind = kind,
+                pushgate.item.id = trace::int(id),
+                pushgate.recipients = Empty,
+                pushgate.nodes = Empty,
+                pushgate.attempts = Empty,
+                pushgate.broadcast = Empty,
+            )
+        });
+        let handed_on = trace::handed_on(&span, event.trace.as_ref());
+        // The nodes reached, gathered only for the span.
+        let mut nodes = (!span.is_disabled()).then(HashSet::new);
         let started = Instant::now();
         let mut attempt = event.attempts;
         loop {
@@ -178,8 +200,17 @@ impl Worker {
                 }
                 return;
             }
-            match self.fan_out(&event.event).await {
+            let outcome = self
+                .fan_out(&event.event, handed_on.as_ref(), &mut nodes)
+                .instrument(span.clone())
+                .await;
+            span.record("pushgate.attempts", i64::from(attempt) + 1);
+            match outcome {
                 Ok(deliveries) => {
+                    span.record("pushgate.recipients", trace::int(deliveries));
+                    if let Some(nodes) = &nodes {
+                        span.record("pushgate.nodes", trace::int(nodes.len()));
+                    }
                     metrics::histogram!("pushgate_worker_fanout_seconds")
                         .record(started.elapsed().as_secs_f64());
                     metrics::counter!("pushgate_worker_events_total").increment(1);
@@ -221,17 +252,24 @@ impl Worker {
     }
 
     /// One attempt at an event; returns how many recipients it reached.
-    async fn fan_out(&self, event: &FanoutEvent) -> Result<u64, AttemptError> {
+    /// `trace` goes with every node batch; `nodes` (when the span is recorded) gathers the
+    /// nodes reached.
+    async fn fan_out(
+        &self,
+        event: &FanoutEvent,
+        trace: Option<&TraceParent>,
+        nodes: &mut Option<HashSet<String>>,
+    ) -> Result<u64, AttemptError> {
         match event {
             FanoutEvent::Post(post) => match post.audience {
-                Audience::Followers => self.fan_out_to_followers(post).await,
-                Audience::Friends => self.fan_out_to_friends(post).await,
+                Audience::Followers => self.fan_out_to_followers(post, trace, nodes).await,
+                Audience::Friends => self.fan_out_to_friends(post, trace, nodes).await,
             },
             FanoutEvent::Notify(notify) => {
                 let item = notify.item();
                 let mut total = 0;
                 for chunk in notify.users.chunks(self.config.chunk.max(1)) {
-                    total += self.deliver(chunk, &item).await?;
+                    total += self.deliver(chunk, &item, trace, nodes).await?;
                 }
                 Ok(total)
             }
@@ -239,7 +277,12 @@ impl Worker {
     }
 
     /// Every follower's feed, or once to the broadcast log for a celebrity author.
-    async fn fan_out_to_followers(&self, post: &PostEvent) -> Result<u64, AttemptError> {
+    async fn fan_out_to_followers(
+        &self,
+        post: &PostEvent,
+        trace: Option<&TraceParent>,
+        nodes: &mut Option<HashSet<String>>,
+    ) -> Result<u64, AttemptError> {
         let author = &post.author;
         let followers = self.backplane.follows.follower_count(author).await?;
         if followers >= self.config.celebrity_threshold {
@@ -253,8 +296,13 @@ impl Worker {
                 author: author.clone(),
                 ts: post.ts,
                 seq,
+                trace: trace.cloned(),
             };
             self.backplane.bus.broadcast(message).await?;
+            tracing::Span::current().record("pushgate.broadcast", true);
+            if let Some(nodes) = nodes {
+                nodes.extend(self.ring.borrow().nodes().iter().map(|n| n.id.clone()));
+            }
             return Ok(followers);
         }
         let item = post.item();
@@ -266,7 +314,7 @@ impl Worker {
                 .follows
                 .followers(author, from.as_deref(), self.config.chunk)
                 .await?;
-            total += self.deliver(&page.users, &item).await?;
+            total += self.deliver(&page.users, &item, trace, nodes).await?;
             match page.next {
                 Some(next) => from = Some(next),
                 None => return Ok(total),
@@ -276,7 +324,12 @@ impl Worker {
 
     /// The feeds of the author's friends as they are now: the users the author follows
     /// (bounded by the follow limit, so never the celebrity path) who follow it back.
-    async fn fan_out_to_friends(&self, post: &PostEvent) -> Result<u64, AttemptError> {
+    async fn fan_out_to_friends(
+        &self,
+        post: &PostEvent,
+        trace: Option<&TraceParent>,
+        nodes: &mut Option<HashSet<String>>,
+    ) -> Result<u64, AttemptError> {
         let followed = self.backplane.follows.following(&post.author).await?;
         let item = post.item();
         let mut total = 0;
@@ -292,13 +345,19 @@ impl Worker {
                 .filter(|(_, back)| *back)
                 .map(|(user, _)| user.clone())
                 .collect();
-            total += self.deliver(&friends, &item).await?;
+            total += self.deliver(&friends, &item, trace, nodes).await?;
         }
         Ok(total)
     }
 
     /// Write `item` into each user's feed, then send one batch per home node.
-    async fn deliver(&self, users: &[UserId], item: &FeedItem) -> Result<u64, AttemptError> {
+    async fn deliver(
+        &self,
+        users: &[UserId],
+        item: &FeedItem,
+        trace: Option<&TraceParent>,
+        nodes: &mut Option<HashSet<String>>,
+    ) -> Result<u64, AttemptError> {
         if users.is_empty() {
             return Ok(0);
         }
@@ -320,8 +379,12 @@ impl Worker {
             let message = NodeMessage::Deliver {
                 item: item.clone(),
                 recipients: batch,
+                trace: trace.cloned(),
             };
             self.backplane.bus.send(&node, message).await?;
+            if let Some(nodes) = nodes {
+                nodes.insert(node);
+            }
         }
         Ok(count)
     }

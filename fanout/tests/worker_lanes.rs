@@ -72,7 +72,10 @@ async fn delivered_posts(inbox: &mut Inbox, mut deliveries: usize) -> Vec<u64> {
             .await
             .expect("deliveries arrive")
             .expect("inbox open");
-        if let NodeMessage::Deliver { item, recipients } = message {
+        if let NodeMessage::Deliver {
+            item, recipients, ..
+        } = message
+        {
             let FeedItem::Post { id, .. } = item else {
                 panic!("only posts were made")
             };

@@ -38,6 +38,7 @@
 //! - `relay`: one-hop forwarding for users connected away from their home node.
 //! - `node_heartbeat`: membership and presence leases.
 //! - `telemetry`: metrics recorder and logging.
+//! - `trace_export`: OTLP export of a post's spans (`--otlp-endpoint`).
 
 pub mod broadcast_order;
 pub mod config;
@@ -61,6 +62,7 @@ pub mod resume_budget;
 pub mod roles;
 pub mod sse;
 pub mod telemetry;
+pub mod trace_export;
 pub mod transport;
 pub mod trusted_proxies;
 pub mod upgrade;

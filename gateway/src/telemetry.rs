@@ -1,8 +1,13 @@
-//! Process-wide metrics recorder and log setup.
+//! Process-wide metrics recorder and log setup (with span export when traces are on).
 
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::trace_export::TraceExport;
 
 /// Bucket bounds (seconds) of latency histograms: around the 25 ms / 100 ms targets, so the
 /// share of pushes over each reads straight off the counts, summed over every gateway
@@ -42,19 +47,24 @@ pub enum LogFormat {
 /// Log filter unless configured.
 pub const DEFAULT_LOG_FILTER: &str = "info";
 
-/// Install the tracing subscriber; `filter` uses `RUST_LOG` syntax (e.g. `info,pushgate=debug`).
-pub fn init_logging(format: LogFormat, filter: &str) {
+/// Install the tracing subscriber; `filter` uses `RUST_LOG` syntax (e.g. `info,pushgate=debug`)
+/// and applies to logs only. With `traces`, its layer exports pushgate's trace spans whatever
+/// the log filter says.
+pub fn init_logging(format: LogFormat, filter: &str, traces: Option<&TraceExport>) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     // Logs go to stderr so stdout carries only what the binary prints for its caller.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_target(false)
         .with_writer(std::io::stderr)
         // Colour codes only for people at a terminal, never in files and CI logs.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let logs = match format {
+        LogFormat::Text => logs.boxed(),
+        LogFormat::Json => logs.json().flatten_event(true).boxed(),
     };
+    let _ = tracing_subscriber::registry()
+        .with(logs.with_filter(filter))
+        .with(traces.map(TraceExport::layer))
+        .try_init();
 }

@@ -17,6 +17,7 @@
 //!   in them is for.
 //! - `node_message`: backplane messages to a gateway node's inbox.
 //! - `shared_item`: a feed item whose push frame is encoded once for all its recipients.
+//! - `trace_parent`: the trace context a post carries across processes.
 //! - `error_code`: the one error list, with close codes and HTTP statuses.
 //! - `user_id`: the one rule for user IDs.
 
@@ -29,6 +30,7 @@ mod feed_item;
 mod node_message;
 mod server_frame;
 mod shared_item;
+mod trace_parent;
 mod user_id;
 
 pub use audience::Audience;
@@ -39,5 +41,6 @@ pub use error_code::ErrorCode;
 pub use feed_item::{FeedEntry, FeedItem, PostId};
 pub use node_message::{NodeMessage, Recipient};
 pub use server_frame::ServerFrame;
-pub use shared_item::{PushFrame, SharedItem};
+pub use shared_item::{PushFrame, SharedItem, WriteObserver};
+pub use trace_parent::TraceParent;
 pub use user_id::{MAX_USER_ID_BYTES, UserIdError, check_user_id};

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{FeedItem, PostId};
+use crate::{FeedItem, PostId, TraceParent};
 
 /// One recipient of a delivery and the position the item took in that user's feed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,12 +24,18 @@ pub enum NodeMessage {
     Deliver {
         item: FeedItem,
         recipients: Vec<Recipient>,
+        /// The sending worker's span, when the post is traced.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trace: Option<TraceParent>,
     },
     /// The same as `Deliver`, forwarded by a recipient's home node to the node holding the
     /// socket: delivered locally and never forwarded again (at most one hop).
     Relay {
         item: FeedItem,
         recipients: Vec<Recipient>,
+        /// The home node's dispatch span, when the post is traced.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trace: Option<TraceParent>,
     },
     /// These users hold sockets at `node`, which is not their home: relay their deliveries.
     Attach { node: String, users: Vec<String> },
@@ -49,5 +55,8 @@ pub enum NodeMessage {
         ts: u64,
         /// Position in the global broadcast log.
         seq: u64,
+        /// The sending worker's span, when the post is traced.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trace: Option<TraceParent>,
     },
 }

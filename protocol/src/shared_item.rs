@@ -19,6 +19,17 @@ pub struct SharedItem {
     json: OnceLock<PushTemplate>,
     /// The MessagePack prefix, made by the first MessagePack recipient.
     msgpack: OnceLock<PushTemplate>,
+    /// Counts the item's socket writes for a trace; dropped with the item, when the last
+    /// recipient is done with it. None when the post is not traced (the usual case).
+    observer: Option<Box<dyn WriteObserver>>,
+}
+
+/// Told of each recipient's encoding of a [`SharedItem`] (one per socket write of it), so a
+/// trace can report counts instead of a span per socket. Its `Drop` runs when the last
+/// recipient lets go of the item.
+pub trait WriteObserver: Send + Sync + std::fmt::Debug {
+    /// One more socket got the push frame.
+    fn written(&self);
 }
 
 /// One codec's encoding of a push frame, split where the cursor goes.
@@ -41,6 +52,15 @@ impl SharedItem {
             item,
             json: OnceLock::new(),
             msgpack: OnceLock::new(),
+            observer: None,
+        }
+    }
+
+    /// Share `item`, telling `observer` of every recipient's encoding.
+    pub fn observed(item: FeedItem, observer: Box<dyn WriteObserver>) -> Self {
+        Self {
+            observer: Some(observer),
+            ..Self::new(item)
         }
     }
 
@@ -58,6 +78,9 @@ impl SharedItem {
     /// encoding around this recipient's cursor, for the socket to copy straight into its write
     /// buffer. No buffer is built per recipient.
     pub fn frame(&self, codec: Codec, cursor: Cursor) -> Result<PushFrame<'_>, EncodeError> {
+        if let Some(observer) = &self.observer {
+            observer.written();
+        }
         let template = match codec {
             Codec::Json => &self.json,
             Codec::MsgPack => &self.msgpack,
@@ -232,6 +255,39 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[derive(Debug)]
+    struct Tally(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl WriteObserver for Tally {
+        fn written(&self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn an_observer_hears_every_encoding_and_drops_with_the_item() {
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let item = FeedItem::Post {
+            id: 7,
+            author: "alice".into(),
+            ts: 1,
+            audience: crate::Audience::Followers,
+        };
+        let shared = SharedItem::observed(item, Box::new(Tally(count.clone())));
+        for feed in 1..=3 {
+            shared
+                .encode(Codec::Json, Cursor::new(feed, 0))
+                .expect("encodes");
+        }
+        assert_eq!(count.load(std::sync::atomic::Ordering::Relaxed), 3);
+        drop(shared);
+        assert_eq!(
+            std::sync::Arc::strong_count(&count),
+            1,
+            "the observer went with the item"
+        );
     }
 
     #[test]

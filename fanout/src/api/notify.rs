@@ -7,10 +7,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use pushgate_protocol::check_user_id;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use super::{ApiState, Authed, IdempotencyKey, JsonBody, Problem, ProblemBody};
 use crate::backplane::{AppendOutcome, Idempotency, NotifyEvent};
 use crate::clock::now_micros;
+use crate::trace;
 
 /// Most recipients of one notification.
 pub const MAX_RECIPIENTS: usize = 1000;
@@ -100,6 +102,18 @@ pub(crate) async fn notify(
         users,
     };
     let idempotency = key.as_deref().zip(fingerprint.as_deref());
+    // The trace root: the log appends the event inside it, which carries it on.
+    let span = trace::root(|| {
+        tracing::info_span!(target: trace::TARGET, "POST /v1/notify",
+            otel.kind = "server",
+            http.request.method = "POST",
+            http.route = "/v1/notify",
+            http.response.status_code = tracing::field::Empty,
+            pushgate.item.kind = "notify",
+            pushgate.item.id = trace::int(id),
+            pushgate.recipients = trace::int(event.users.len()),
+        )
+    });
     let appended = state
         .backplane
         .events
@@ -107,14 +121,15 @@ pub(crate) async fn notify(
             event,
             idempotency.map(|(key, fingerprint)| Idempotency { key, fingerprint }),
         )
+        .instrument(span.clone())
         .await?;
-    match appended {
+    let (status, id) = match appended {
         AppendOutcome::Appended => {
             metrics::counter!("pushgate_notifications_total").increment(1);
-            Ok((StatusCode::ACCEPTED, Json(NotifyAccepted { id })))
+            (StatusCode::ACCEPTED, id)
         }
-        AppendOutcome::Replayed { notification } => {
-            Ok((StatusCode::OK, Json(NotifyAccepted { id: notification })))
-        }
-    }
+        AppendOutcome::Replayed { notification } => (StatusCode::OK, notification),
+    };
+    span.record("http.response.status_code", i64::from(status.as_u16()));
+    Ok((status, Json(NotifyAccepted { id })))
 }

@@ -8,11 +8,14 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use pushgate_protocol::{ErrorCode, PostId, check_user_id};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use super::{ApiState, Authed, IdempotencyKey, JsonBody, Params, Problem, ProblemBody};
 use crate::backplane::{CreateOutcome, NewPost, Post, UserId, Visibility};
 use crate::friend_check::FriendCheck;
 use crate::token::Caller;
+use crate::trace;
 
 /// Longest post body, in characters.
 pub const MAX_CONTENT_CHARS: usize = 10_000;
@@ -101,13 +104,33 @@ pub(crate) async fn create(
         media_url: body.media_url,
         visibility: body.visibility,
     };
-    match state.backplane.posts.create(new, key.as_deref()).await? {
+    // The trace root: the store appends the fan-out event inside it, which carries it on.
+    let span = trace::root(|| {
+        tracing::info_span!(target: trace::TARGET, "POST /v1/posts",
+            otel.kind = "server",
+            http.request.method = "POST",
+            http.route = "/v1/posts",
+            http.response.status_code = Empty,
+            pushgate.item.kind = "post",
+            pushgate.item.id = Empty,
+        )
+    });
+    let created = state
+        .backplane
+        .posts
+        .create(new, key.as_deref())
+        .instrument(span.clone())
+        .await?;
+    let (status, post) = match created {
         CreateOutcome::Created(post) => {
             metrics::counter!("pushgate_posts_created_total").increment(1);
-            Ok((StatusCode::CREATED, Json(post)))
+            (StatusCode::CREATED, post)
         }
-        CreateOutcome::Replayed(post) => Ok((StatusCode::OK, Json(post))),
-    }
+        CreateOutcome::Replayed(post) => (StatusCode::OK, post),
+    };
+    span.record("pushgate.item.id", trace::int(post.id));
+    span.record("http.response.status_code", i64::from(status.as_u16()));
+    Ok((status, Json(post)))
 }
 
 #[utoipa::path(get, path = "/v1/posts/{id}", params(("id" = u64, Path)),

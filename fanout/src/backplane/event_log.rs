@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pushgate_protocol::{Audience, FeedItem, PostId};
+use pushgate_protocol::{Audience, FeedItem, PostId, TraceParent};
 
 use super::{BackplaneResult, UserId};
 
@@ -114,6 +114,9 @@ pub struct LoggedEvent {
     pub event: FanoutEvent,
     /// How many times this event was handed out before (0 on first delivery).
     pub attempts: u32,
+    /// The appending request's span, when the post is traced: appends take it from the
+    /// current span (`trace::current`), so no caller passes it along.
+    pub trace: Option<TraceParent>,
 }
 
 /// The consumer side of the fan-out log (the post store appends post events).

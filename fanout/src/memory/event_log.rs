@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use pushgate_protocol::TraceParent;
 use tokio::sync::Notify;
 
 use super::post_store::IDEMPOTENCY_CAP;
@@ -12,6 +13,7 @@ use crate::backplane::{
     AppendOutcome, BackplaneError, BackplaneResult, EventId, EventLog, FanoutEvent, Idempotency,
     LoggedEvent, NotifyEvent,
 };
+use crate::trace;
 
 /// Dead letters kept for inspection; older ones are dropped (they are also logged).
 const DEAD_LETTER_CAP: usize = 10_000;
@@ -19,6 +21,8 @@ const DEAD_LETTER_CAP: usize = 10_000;
 #[derive(Debug)]
 struct Pending {
     event: FanoutEvent,
+    /// The appending request's span, handed out again with the event.
+    trace: Option<TraceParent>,
     attempts: u32,
     handed_out: Instant,
 }
@@ -26,8 +30,9 @@ struct Pending {
 #[derive(Debug, Default)]
 struct State {
     next_id: u64,
-    /// Events nobody holds, oldest first, with their earlier attempt count.
-    ready: VecDeque<(u64, FanoutEvent, u32)>,
+    /// Events nobody holds, oldest first, with their earlier attempt count and the
+    /// appending request's span.
+    ready: VecDeque<(u64, FanoutEvent, u32, Option<TraceParent>)>,
     /// Events handed out and not acknowledged yet.
     pending: HashMap<u64, Pending>,
     dead: VecDeque<(FanoutEvent, String)>,
@@ -74,7 +79,9 @@ impl MemoryEventLog {
             return Err(BackplaneError::Full("fan-out log"));
         }
         state.next_id += 1;
-        state.ready.push_back((state.next_id, event, 0));
+        state
+            .ready
+            .push_back((state.next_id, event, 0, trace::current()));
         Ok(state.next_id)
     }
 
@@ -100,18 +107,21 @@ impl MemoryEventLog {
             .collect();
         for id in expired {
             if let Some(p) = state.pending.remove(&id) {
-                state.ready.push_front((id, p.event, p.attempts + 1));
+                state
+                    .ready
+                    .push_front((id, p.event, p.attempts + 1, p.trace));
             }
         }
         let mut out = Vec::new();
         while out.len() < max {
-            let Some((id, event, attempts)) = state.ready.pop_front() else {
+            let Some((id, event, attempts, trace)) = state.ready.pop_front() else {
                 break;
             };
             state.pending.insert(
                 id,
                 Pending {
                     event: event.clone(),
+                    trace: trace.clone(),
                     attempts,
                     handed_out: now,
                 },
@@ -120,6 +130,7 @@ impl MemoryEventLog {
                 id: id.to_string(),
                 event,
                 attempts,
+                trace,
             });
         }
         out

@@ -17,6 +17,7 @@ use crate::backplane::{
     AppendOutcome, BackplaneError, BackplaneResult, EventId, EventLog, Idempotency, LoggedEvent,
     NotifyEvent, Unavailable,
 };
+use crate::trace;
 
 /// The consumer group every fan-out worker joins.
 const GROUP: &str = "fanout";
@@ -186,6 +187,7 @@ impl RedisEventLog {
             .into_iter()
             .map(|(id, fields, deliveries)| {
                 Ok(LoggedEvent {
+                    trace: StreamEntry::trace(&fields),
                     event: StreamEntry::decode(fields)?,
                     id,
                     attempts: deliveries.saturating_sub(1),
@@ -231,6 +233,7 @@ impl RedisEventLog {
                     fields.push(redis::from_redis_value(value)?);
                 }
                 Ok(LoggedEvent {
+                    trace: StreamEntry::trace(&fields),
                     event: StreamEntry::decode(fields)?,
                     id: entry.id,
                     attempts: 0,
@@ -260,7 +263,9 @@ impl EventLog for RedisEventLog {
             .arg(idempotency.map_or("", |i| i.fingerprint))
             .arg(event.id)
             .arg(IDEMPOTENCY_TTL_MS);
-        let call = StreamEntry::notify(&event)?.into_args(call);
+        let call = StreamEntry::notify(&event)?
+            .traced(trace::current().as_ref())
+            .into_args(call);
         let reply: Vec<String> = self.conn.script(&self.append, &call).await?;
         match (reply.first().map(String::as_str), reply.get(1)) {
             (Some("appended"), _) => Ok(AppendOutcome::Appended),

@@ -18,6 +18,7 @@ use crate::backplane::{
     BackplaneError, BackplaneResult, CreateOutcome, NewPost, Post, PostStore, Visibility,
 };
 use crate::clock::now_micros;
+use crate::trace;
 
 /// How long an idempotency key is remembered: clients retry within minutes, never a day later.
 pub(crate) const IDEMPOTENCY_TTL_MS: u64 = 24 * 60 * 60 * 1000;
@@ -136,7 +137,9 @@ impl PostStore for RedisPostStore {
             .arg(self.event_log_cap)
             .arg(POST_ID);
         if let Some(audience) = audience {
-            call = StreamEntry::post_without_id(&new.author, ts, audience).into_args(call);
+            call = StreamEntry::post_without_id(&new.author, ts, audience)
+                .traced(trace::current().as_ref())
+                .into_args(call);
         }
         let reply: Vec<Vec<u8>> = self.conn.script(&self.create, &call).await?;
         let outcome = reply.first().map(Vec::as_slice).unwrap_or_default();

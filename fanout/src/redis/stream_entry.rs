@@ -2,12 +2,12 @@
 //!
 //! A post entry is flat fields (`post`, `author`, `ts`, `vis`) because the create script
 //! writes it with an ID it assigns itself; a notification entry is one MessagePack `event`
-//! field. Dead letters repeat the entry's fields beside their own. Fields added here later
-//! (say a trace context) reach every writer and reader at once.
+//! field. Either may carry `tp`, the trace context of the request that appended it. Dead
+//! letters repeat the entry's fields beside their own.
 
 use std::collections::HashMap;
 
-use pushgate_protocol::{Audience, FeedItem};
+use pushgate_protocol::{Audience, FeedItem, TraceParent};
 use serde::{Deserialize, Serialize};
 
 use super::connection::ScriptCall;
@@ -23,6 +23,8 @@ const TS: &str = "ts";
 const AUDIENCE: &str = "vis";
 /// A notification entry's one field.
 const NOTIFY: &str = "event";
+/// The `traceparent` of the request that appended the entry, when it was traced.
+const TRACE: &str = "tp";
 
 /// Why a stream entry is not an event: a bug, or a foreign writer.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +107,23 @@ impl StreamEntry {
                 (AUDIENCE, audience.as_bytes().to_vec()),
             ],
         }
+    }
+
+    /// The same entry carrying `trace`, the appending request's span, if it has one.
+    pub(crate) fn traced(mut self, trace: Option<&TraceParent>) -> Self {
+        if let Some(trace) = trace {
+            self.fields
+                .push((TRACE, trace.as_str().as_bytes().to_vec()));
+        }
+        self
+    }
+
+    /// The trace context of an entry, from its fields as name, value, name, value...
+    pub(crate) fn trace(flat: &[Vec<u8>]) -> Option<TraceParent> {
+        flat.chunks_exact(2)
+            .find(|pair| pair[0] == TRACE.as_bytes())
+            .and_then(|pair| String::from_utf8(pair[1].clone()).ok())
+            .map(TraceParent::new)
     }
 
     /// `call` with the fields appended as name, value arguments.
@@ -321,5 +340,23 @@ mod tests {
         ));
         let error: BackplaneError = StreamEntryError::Missing("ts").into();
         assert!(matches!(error, BackplaneError::Corrupt(_)));
+    }
+
+    #[test]
+    fn the_trace_field_is_optional_and_round_trips() {
+        let trace = TraceParent::new("00-ab-cd-01".into());
+        let traced = flat(
+            StreamEntry::of(&notify())
+                .expect("encodes")
+                .traced(Some(&trace)),
+        );
+        assert_eq!(StreamEntry::trace(&traced), Some(trace));
+        assert_eq!(StreamEntry::decode(traced).expect("decodes"), notify());
+        let untraced = flat(
+            StreamEntry::of(&post(Audience::Friends))
+                .expect("encodes")
+                .traced(None),
+        );
+        assert_eq!(StreamEntry::trace(&untraced), None);
     }
 }

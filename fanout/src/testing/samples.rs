@@ -1,7 +1,7 @@
 //! Small backplane values for tests, each built from a number or a name, so a test reads as
 //! what it does rather than how the values are spelled.
 
-use pushgate_protocol::{Audience, FeedItem, NodeMessage, PostId, Recipient};
+use pushgate_protocol::{Audience, FeedItem, NodeMessage, PostId, Recipient, TraceParent};
 
 use crate::backplane::{NewPost, NotifyEvent, PresenceChange, UserId, Visibility};
 
@@ -26,7 +26,8 @@ pub fn notification(n: u64) -> NotifyEvent {
     }
 }
 
-/// A node batch delivering [`post`] `n` to user `u` at feed position `n`.
+/// A node batch delivering [`post`] `n` to user `u` at feed position `n`, traced for odd
+/// `n`: the optional trace context crosses every bus, and so does its absence.
 pub fn delivery(n: u64) -> NodeMessage {
     NodeMessage::Deliver {
         item: post(n),
@@ -34,6 +35,8 @@ pub fn delivery(n: u64) -> NodeMessage {
             user: "u".into(),
             seq: n,
         }],
+        trace: (n % 2 == 1)
+            .then(|| TraceParent::new(format!("00-{:032x}-{n:016x}-01", u128::from(n) + 1))),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pushgate_fanout::backplane::{Backplane, BackplaneError, NodeInfo};
 use pushgate_fanout::testing::samples::delivery;
-use pushgate_protocol::NodeMessage;
+use pushgate_protocol::{NodeMessage, TraceParent};
 
 use super::recv;
 
@@ -52,11 +52,13 @@ pub async fn check(bp: &Backplane, unheard: Unheard) {
     bp.bus.send("n1", delivery(1)).await.expect("send");
     assert_eq!(recv(&mut n1).await, delivery(1), "an inbox starts empty");
 
+    // Traced: the context crosses the broadcast path too.
     let celebrity = NodeMessage::Broadcast {
         id: 5,
         author: "star".into(),
         ts: 9,
         seq: 1,
+        trace: Some(TraceParent::new(format!("00-{:032x}-{:016x}-01", 7, 8))),
     };
     bp.bus
         .broadcast(celebrity.clone())

@@ -30,5 +30,6 @@ mod resume;
 mod rfc6455;
 mod service_follows;
 mod sse;
+mod traces;
 mod upgrade;
 mod write_delay;

@@ -15,6 +15,7 @@ use pushgate_fanout::token::{self, JwksSettings, TokenSettings};
 use pushgate_fanout::worker::WorkerConfig;
 use pushgate_gateway::config::{self, NodeConfig};
 use pushgate_gateway::telemetry::{DEFAULT_LOG_FILTER, LogFormat};
+use pushgate_gateway::trace_export::{DEFAULT_SAMPLE_RATIO, TraceExportConfig};
 use pushgate_gateway::trusted_proxies::{ForwardedHeader, TrustedProxies, parse_network};
 
 /// pushgate: a real-time WebSocket push gateway.
@@ -31,6 +32,8 @@ pub struct Cli {
     pub log: LogArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+    #[command(flatten)]
+    pub trace: TraceArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -312,6 +315,31 @@ pub struct RuntimeArgs {
     /// sharing a few cores, or a container given less CPU than the machine has.
     #[arg(long, env = "PUSHGATE_WORKER_THREADS", global = true)]
     pub worker_threads: Option<NonZeroUsize>,
+}
+
+/// Trace export flags shared by every role.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// OpenTelemetry collector's OTLP/HTTP (protobuf) base URL, e.g. http://collector:4318;
+    /// spans go to <URL>/v1/traces. Unset: no spans, no exporter.
+    #[arg(long, env = "PUSHGATE_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+    /// Share of posts and notifications traced (0 to 1), decided by the API; workers and
+    /// gateways follow the decision carried with each post.
+    #[arg(long, env = "PUSHGATE_OTLP_SAMPLE_RATIO", default_value_t = DEFAULT_SAMPLE_RATIO, global = true)]
+    pub otlp_sample_ratio: f64,
+}
+
+impl TraceArgs {
+    /// The export settings, when an endpoint is set (validated by the caller).
+    pub fn config(&self) -> Option<TraceExportConfig> {
+        self.otlp_endpoint
+            .as_ref()
+            .map(|endpoint| TraceExportConfig {
+                sample_ratio: self.otlp_sample_ratio,
+                ..TraceExportConfig::new(endpoint.clone())
+            })
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

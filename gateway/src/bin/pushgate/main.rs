@@ -12,8 +12,9 @@ use pushgate_fanout::token::TokenVerifier;
 use pushgate_gateway::config::NodeConfig;
 use pushgate_gateway::roles::start;
 use pushgate_gateway::telemetry::{init_logging, metrics_handle};
+use pushgate_gateway::trace_export::TraceExport;
 
-use crate::cli::{Command, ConfigCommand};
+use crate::cli::{Command, ConfigCommand, Role};
 use crate::config_file::{ParseError, Parsed};
 use crate::plan::{Plan, Store};
 
@@ -37,9 +38,9 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(parsed: Parsed) -> anyhow::Result<()> {
     let Parsed { cli, matches, file } = parsed;
-    init_logging(cli.log.log_format.into(), &cli.log.log);
     let role = match cli.command {
         Command::Token(args) => {
+            init_logging(cli.log.log_format.into(), &cli.log.log, None);
             println!(
                 "{}",
                 TokenVerifier::new(&args.jwt_secret, "").mint(&args.user, args.ttl_secs)
@@ -53,6 +54,15 @@ async fn run(parsed: Parsed) -> anyhow::Result<()> {
             return config_check::check(&role, &matches, file.as_ref());
         }
     };
+    let traces = match cli.trace.config() {
+        Some(config) => {
+            let config = config.validate().context("invalid settings")?;
+            let export = TraceExport::start(&config, service_name(&role));
+            Some(export.context("cannot export traces")?)
+        }
+        None => None,
+    };
+    init_logging(cli.log.log_format.into(), &cli.log.log, traces.as_ref());
     // Settings are validated before Redis is awaited, so a bad one fails at once.
     let plan = Plan::of(&role).context("invalid settings")?;
     // The recorder goes in before Redis is reached, so failures while connecting are counted.
@@ -74,7 +84,21 @@ async fn run(parsed: Parsed) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("draining");
     node.shutdown().await;
+    // After the drain, so the spans of the last pushes are in the final export.
+    if let Some(traces) = traces {
+        traces.shutdown().await;
+    }
     Ok(())
+}
+
+/// The `service.name` a role's spans carry.
+fn service_name(role: &Role) -> &'static str {
+    match role {
+        Role::Dev(_) => "pushgate-dev",
+        Role::Gateway(_) => "pushgate-gateway",
+        Role::Worker(_) => "pushgate-worker",
+        Role::Api(_) => "pushgate-api",
+    }
 }
 
 fn warn_on_dev_secrets(config: &NodeConfig) {
