@@ -24,7 +24,7 @@ use crate::gateway::Gateway;
 use crate::mailbox::{Folded, Push};
 use crate::registry::Registration;
 use crate::resume_budget::{RESUME_BURST, ResumeBudget};
-use crate::transport::{EncodedFrame, Outbound, Position, Transport};
+use crate::transport::{EncodedFrame, Outbound, Payload, Position, Transport};
 use crate::websocket::Message;
 
 /// Pages read per step while replaying a resume.
@@ -614,32 +614,32 @@ impl From<ServerFrame> for Outgoing {
 impl Outgoing {
     /// The frame in `codec`, with what the transport needs to know about it.
     fn encode(self, codec: Codec) -> Result<Outbound, Ending> {
-        let (bytes, kind, position) = match &self {
+        let frame = match self {
             Outgoing::Frame(frame) => {
                 let position = match frame {
                     ServerFrame::Post { cursor, .. } | ServerFrame::Notify { cursor, .. } => {
-                        Position::Delivered(*cursor)
+                        Position::Delivered(cursor)
                     }
                     ServerFrame::FeedAdvanced { .. } => Position::Skipped,
                     _ => Position::Kept,
                 };
-                (codec.encode(frame), frame.kind(), position)
+                let bytes = codec.encode(&frame).map_err(|e| {
+                    tracing::error!(error = %e, "frame encode failed");
+                    Ending::Refused(ErrorCode::Internal)
+                })?;
+                EncodedFrame {
+                    payload: Payload::Owned(bytes),
+                    kind: frame.kind(),
+                    position,
+                }
             }
-            Outgoing::Push(item, cursor) => (
-                item.encode(codec, *cursor),
-                item.item().frame_kind(),
-                Position::Delivered(*cursor),
-            ),
+            Outgoing::Push(item, cursor) => EncodedFrame {
+                kind: item.item().frame_kind(),
+                position: Position::Delivered(cursor),
+                payload: Payload::Shared(item, cursor),
+            },
         };
-        let bytes = bytes.map_err(|e| {
-            tracing::error!(error = %e, "frame encode failed");
-            Ending::Refused(ErrorCode::Internal)
-        })?;
-        Ok(Outbound::Frame(EncodedFrame {
-            bytes,
-            kind,
-            position,
-        }))
+        Ok(Outbound::Frame(frame))
     }
 }
 

@@ -14,7 +14,7 @@ use pushgate_protocol::{Codec, ErrorCode, ServerFrame};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::connection::Ending;
-use crate::transport::{EncodedFrame, Outbound, Position, Transport};
+use crate::transport::{EncodedFrame, Outbound, Payload, Position, Transport};
 use crate::websocket::Message;
 
 /// Unsent output past which writers wait for the socket (as the WebSocket's limit).
@@ -60,19 +60,29 @@ impl<IO> EventStream<IO> {
 
     /// Queue one frame as an event: `id` (the frame's cursor, while nothing was skipped),
     /// `event` (its type), `data` (the JSON frame, always one line: JSON escapes newlines).
-    fn queue_event(&mut self, frame: &EncodedFrame) {
-        match frame.position {
-            Position::Delivered(cursor) if !self.ids_withheld => {
-                let _ = writeln!(self.write, "id: {cursor}");
+    fn queue_event(&mut self, frame: &EncodedFrame) -> Result<(), Ending> {
+        let id = match frame.position {
+            Position::Delivered(cursor) if !self.ids_withheld => Some(cursor),
+            Position::Skipped => {
+                self.ids_withheld = true;
+                None
             }
-            Position::Skipped => self.ids_withheld = true,
-            Position::Delivered(_) | Position::Kept => {}
-        }
-        self.write.extend_from_slice(b"event: ");
-        self.write.extend_from_slice(frame.kind.as_bytes());
-        self.write.extend_from_slice(b"\ndata: ");
-        self.write.extend_from_slice(&frame.bytes);
-        self.write.extend_from_slice(b"\n\n");
+            Position::Delivered(_) | Position::Kept => None,
+        };
+        let write = &mut self.write;
+        // The whole event or nothing: the payload is reached before the first byte goes in.
+        frame.payload.write_with(Codec::Json, |data| {
+            if let Some(cursor) = id {
+                let _ = writeln!(write, "id: {cursor}");
+            }
+            write.extend_from_slice(b"event: ");
+            write.extend_from_slice(frame.kind.as_bytes());
+            write.extend_from_slice(b"\ndata: ");
+            for part in data {
+                write.extend_from_slice(part);
+            }
+            write.extend_from_slice(b"\n\n");
+        })
     }
 }
 
@@ -157,7 +167,7 @@ where
             return Err(Ending::Lost);
         }
         match outbound {
-            Outbound::Frame(frame) => this.queue_event(&frame),
+            Outbound::Frame(frame) => this.queue_event(&frame)?,
             Outbound::Ping => this.write.extend_from_slice(b": ping\n\n"),
             Outbound::Close(code) => {
                 this.closing = true;
@@ -168,10 +178,10 @@ where
                         .encode(&frame)
                         .map_err(|_| Ending::Refused(ErrorCode::Internal))?;
                     this.queue_event(&EncodedFrame {
-                        bytes,
+                        payload: Payload::Owned(bytes),
                         kind: frame.kind(),
                         position: Position::Kept,
-                    });
+                    })?;
                 }
             }
         }
@@ -222,7 +232,7 @@ mod tests {
 
     fn frame(kind: &'static str, position: Position) -> Outbound {
         Outbound::Frame(EncodedFrame {
-            bytes: format!(r#"{{"type":"{kind}"}}"#).into_bytes(),
+            payload: Payload::Owned(format!(r#"{{"type":"{kind}"}}"#).into_bytes()),
             kind,
             position,
         })

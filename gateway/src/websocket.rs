@@ -23,8 +23,10 @@ use futures_util::{Sink, Stream};
 use pushgate_protocol::ErrorCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use self::frame::{Header, MAX_CONTROL_PAYLOAD, OpCode, parse_header, unmask_at, write_frame};
-pub use self::message::{CloseFrame, Message, close_code_is_valid};
+use self::frame::{
+    Header, MAX_CONTROL_PAYLOAD, OpCode, parse_header, unmask_at, write_frame, write_frame_parts,
+};
+pub use self::message::{CloseFrame, DataKind, Message, SendData, close_code_is_valid};
 use self::utf8::Utf8Validator;
 
 /// Bytes read from the socket per readiness event; a stack buffer, so it costs idle sockets
@@ -513,6 +515,28 @@ where
         let this = self.get_mut();
         ready!(this.poll_write_queued(cx))?;
         Pin::new(&mut this.io).poll_shutdown(cx).map_err(Into::into)
+    }
+}
+
+impl<IO> SendData for WebSocket<IO>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    fn start_send_data(
+        self: Pin<&mut Self>,
+        kind: DataKind,
+        parts: &[&[u8]],
+    ) -> Result<(), WebSocketError> {
+        let this = self.get_mut();
+        if this.close_sent {
+            return Err(WebSocketError::Protocol("the close frame was already sent"));
+        }
+        let opcode = match kind {
+            DataKind::Text => OpCode::Text,
+            DataKind::Binary => OpCode::Binary,
+        };
+        write_frame_parts(&mut this.write, opcode, parts);
+        Ok(())
     }
 }
 

@@ -5,11 +5,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_util::{Sink, Stream};
-use pushgate_protocol::{Codec, ErrorCode};
+use pushgate_protocol::Codec;
 
 use crate::connection::Ending;
 use crate::transport::{Outbound, Transport};
-use crate::websocket::{CloseFrame, Message, WebSocketError};
+use crate::websocket::{CloseFrame, DataKind, Message, SendData, WebSocketError};
 
 /// A WebSocket (or anything that reads and writes its messages, as the connection tests'
 /// in-memory socket) speaking one codec.
@@ -53,7 +53,7 @@ where
 
 impl<S> Sink<Outbound> for WebSocketTransport<S>
 where
-    S: Sink<Message, Error = WebSocketError> + Unpin,
+    S: Sink<Message, Error = WebSocketError> + SendData + Unpin,
 {
     type Error = Ending;
 
@@ -63,11 +63,20 @@ where
 
     fn start_send(mut self: Pin<&mut Self>, outbound: Outbound) -> Result<(), Ending> {
         let message = match outbound {
-            Outbound::Frame(frame) if self.codec.is_binary() => Message::Binary(frame.bytes),
-            // JSON encoding of our frames is always UTF-8.
-            Outbound::Frame(frame) => String::from_utf8(frame.bytes)
-                .map(Message::Text)
-                .map_err(|_| Ending::Refused(ErrorCode::Internal))?,
+            Outbound::Frame(frame) => {
+                let codec = self.codec;
+                // JSON encoding of our frames is always UTF-8, so text goes out unchecked.
+                let kind = if codec.is_binary() {
+                    DataKind::Binary
+                } else {
+                    DataKind::Text
+                };
+                let socket = Pin::new(&mut self.socket);
+                return frame
+                    .payload
+                    .write_with(codec, |parts| socket.start_send_data(kind, parts))?
+                    .map_err(lost);
+            }
             Outbound::Ping => Message::Ping(Vec::new()),
             Outbound::Close(code) => Message::Close(Some(CloseFrame {
                 code: code.close_code(),
@@ -90,6 +99,7 @@ impl<S> Transport for WebSocketTransport<S>
 where
     S: Stream<Item = Result<Message, WebSocketError>>
         + Sink<Message, Error = WebSocketError>
+        + SendData
         + Unpin
         + Send,
 {

@@ -20,7 +20,7 @@ use super::{Connection, Ending, Identity};
 use crate::config::NodeConfig;
 use crate::gateway::Gateway;
 use crate::mailbox::Push;
-use crate::websocket::{Message, WebSocketError};
+use crate::websocket::{DataKind, Message, SendData, WebSocketError};
 use crate::websocket_transport::WebSocketTransport;
 
 /// A socket made of two channels: what the test sends in, what the connection writes out.
@@ -56,6 +56,21 @@ impl Sink<Message> for MemorySocket {
 
     fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+impl SendData for MemorySocket {
+    fn start_send_data(
+        self: Pin<&mut Self>,
+        kind: DataKind,
+        parts: &[&[u8]],
+    ) -> Result<(), WebSocketError> {
+        let bytes = parts.concat();
+        let message = match kind {
+            DataKind::Text => Message::Text(String::from_utf8(bytes).expect("pushes are UTF-8")),
+            DataKind::Binary => Message::Binary(bytes),
+        };
+        self.start_send(message)
     }
 }
 

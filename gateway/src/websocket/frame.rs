@@ -127,9 +127,15 @@ pub fn unmask_at(piece: &mut [u8], mask: [u8; 4], offset: usize) {
 
 /// Append one whole, unmasked server frame to `out`.
 pub fn write_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
-    out.reserve(10 + payload.len());
+    write_frame_parts(out, opcode, &[payload]);
+}
+
+/// Append one whole, unmasked server frame whose payload is `parts` one after the other, so
+/// a payload kept in pieces (a shared push around one socket's cursor) is copied once, here.
+pub fn write_frame_parts(out: &mut Vec<u8>, opcode: OpCode, parts: &[&[u8]]) {
+    let len: usize = parts.iter().map(|part| part.len()).sum();
+    out.reserve(10 + len);
     out.push(0x80 | opcode.bits());
-    let len = payload.len();
     if len < 126 {
         out.push(len as u8);
     } else if let Ok(len) = u16::try_from(len) {
@@ -139,7 +145,9 @@ pub fn write_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
         out.push(127);
         out.extend_from_slice(&(len as u64).to_be_bytes());
     }
-    out.extend_from_slice(payload);
+    for part in parts {
+        out.extend_from_slice(part);
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,28 @@ pub enum Message {
     Close(Option<CloseFrame>),
 }
 
+/// Which data message a [`SendData`] write makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataKind {
+    /// Text: the parts must be UTF-8 together (a JSON encoder's output is).
+    Text,
+    /// Binary.
+    Binary,
+}
+
+/// A message sink that also takes a data message as borrowed slices, written straight into
+/// its buffer. The push path uses it for frames shared by many sockets: no owned copy per
+/// socket, and no second UTF-8 check of what the JSON encoder made, which
+/// [`Message::Text`]'s `String` would need.
+pub trait SendData {
+    /// Queue one data message made of `parts`, one after the other (flushed like any message).
+    fn start_send_data(
+        self: std::pin::Pin<&mut Self>,
+        kind: DataKind,
+        parts: &[&[u8]],
+    ) -> Result<(), super::WebSocketError>;
+}
+
 /// A close frame's status code and reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CloseFrame {
