@@ -257,7 +257,7 @@ mod tests {
         let shared = SharedItem::observed(item, Box::new(Tally(count.clone())));
         for feed in 1..=3 {
             shared
-                .encode(Codec::Json, Cursor::new(feed, 0))
+                .frame(Codec::Json, Cursor::new(feed, 0))
                 .expect("encodes");
         }
         assert_eq!(count.load(std::sync::atomic::Ordering::Relaxed), 3);
