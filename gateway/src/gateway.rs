@@ -102,14 +102,12 @@ impl Gateway {
         let registration =
             self.registry
                 .register(user, mailbox, self.config.max_connections_per_user)?;
-        self.relay.changed(user);
         Some(registration)
     }
 
     /// Remove a connection of `user` registered with `register`.
     pub fn unregister(&self, user: &str, id: u64) {
         self.registry.unregister(user, id);
-        self.relay.changed(user);
     }
 
     /// Fix where clients go when this node drains: the ring without this node.

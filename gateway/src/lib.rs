@@ -32,6 +32,7 @@
 //! - `ping_clock`: server ping deadlines in slots shared by the node.
 //! - `write_coalescer`: the write delay, which lets close pushes share one socket write.
 //! - `registry`: user -> local connections, and presence bookkeeping.
+//! - `change_feed`: users whose count changed, taken by presence and by the relay.
 //! - `dispatcher`: node inbox -> mailboxes.
 //! - `broadcast_order`: celebrity broadcasts released in global position order.
 //! - `follower_cache`: which local users follow each celebrity, while nothing changed.
@@ -41,6 +42,7 @@
 //! - `trace_export`: OTLP export of a post's spans (`--otlp-endpoint`).
 
 pub mod broadcast_order;
+pub mod change_feed;
 pub mod config;
 pub mod connection;
 pub mod delivery_cursor;

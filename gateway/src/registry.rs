@@ -3,9 +3,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use dashmap::{DashMap, DashSet};
+use dashmap::DashMap;
 use pushgate_fanout::backplane::{PresenceChange, UserId};
 
+use crate::change_feed::{ChangeFeed, Reader};
 use crate::mailbox::{Mailbox, Push};
 
 /// A registered connection: its ID (to unregister the right one) and its mailbox.
@@ -17,13 +18,14 @@ pub struct Registration {
 
 /// Every connection on this node, by user.
 ///
-/// Presence is not written per connect: changed users are marked dirty and the presence
-/// reporter publishes their current counts in batches, so a connect storm costs one backplane
-/// call per batch, and the dirty set is bounded by the number of users.
+/// Presence is not written per connect: changed users go into the change feed, and the
+/// presence reporter publishes their current counts in batches (the relay announcer reads the
+/// same feed), so a connect storm costs one backplane call per batch.
 #[derive(Debug)]
 pub struct Registry {
     users: DashMap<UserId, Vec<Registration>>,
-    dirty: DashSet<UserId>,
+    /// Users whose count changed, for presence and the relay.
+    changes: ChangeFeed,
     next_id: AtomicU64,
     /// Total open connections (for membership load and metrics).
     connections: AtomicU64,
@@ -43,7 +45,7 @@ impl Default for Registry {
     fn default() -> Self {
         Self {
             users: DashMap::new(),
-            dirty: DashSet::new(),
+            changes: ChangeFeed::default(),
             next_id: AtomicU64::new(0),
             connections: AtomicU64::new(0),
             connections_gauge: metrics::gauge!("pushgate_connections"),
@@ -85,7 +87,7 @@ impl Registry {
         drop(conns);
         self.connections.fetch_add(1, Ordering::Relaxed);
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.dirty.insert(user.to_owned());
+        self.changes.record(user);
         self.connections_gauge.increment(1.0);
         self.opened_counter.increment(1);
         Some(registration)
@@ -104,7 +106,7 @@ impl Registry {
         if removed {
             self.connections.fetch_sub(1, Ordering::Relaxed);
             self.generation.fetch_add(1, Ordering::SeqCst);
-            self.dirty.insert(user.to_owned());
+            self.changes.record(user);
             self.connections_gauge.decrement(1.0);
         }
     }
@@ -143,34 +145,34 @@ impl Registry {
 
     /// Presence changes since the last call, with current counts and fresh epochs.
     pub fn take_changes(&self) -> Vec<PresenceChange> {
-        let users: Vec<UserId> = self.dirty.iter().map(|u| u.key().clone()).collect();
-        users
+        self.changes
+            .take(Reader::Presence)
             .into_iter()
-            .filter_map(|user| {
-                self.dirty.remove(&user)?;
+            .map(|user| {
                 let connections = self.users.get(&user).map_or(0, |c| c.len() as u32);
                 let epoch = self.epoch.fetch_add(1, Ordering::Relaxed) + 1;
-                Some(PresenceChange {
+                PresenceChange {
                     user,
                     connections,
                     epoch,
-                })
+                }
             })
             .collect()
     }
 
     /// Publish these users' counts again next round (their last publish failed).
     pub fn mark_dirty(&self, users: impl IntoIterator<Item = UserId>) {
-        for user in users {
-            self.dirty.insert(user);
-        }
+        self.changes.again(Reader::Presence, users);
     }
 
     /// Every user here as a presence change (re-announce after a backplane restart).
     pub fn mark_all_dirty(&self) {
-        for entry in self.users.iter() {
-            self.dirty.insert(entry.key().clone());
-        }
+        self.changes.again(Reader::Presence, self.users());
+    }
+
+    /// The change feed, which the relay announcer reads too.
+    pub fn changes(&self) -> &ChangeFeed {
+        &self.changes
     }
 }
 

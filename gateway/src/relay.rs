@@ -1,15 +1,15 @@
 //! The one-hop relay for users connected to a node other than their home.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
 use pushgate_fanout::backplane::UserId;
 use pushgate_fanout::ring::Ring;
 use pushgate_protocol::{NodeMessage, Recipient};
-use tokio::sync::Notify;
 
+use crate::change_feed::Reader;
 use crate::gateway::Gateway;
 
 /// How long the announcer waits to gather changes into one message per home node.
@@ -18,29 +18,16 @@ const BATCH_DELAY: Duration = Duration::from_millis(10);
 /// Both halves of the relay on one node.
 ///
 /// As a home: which other nodes hold sockets of users homed here, so deliveries reach them
-/// with one extra hop and no Redis lookup. As a visitor host: which local users changed, so
-/// their homes hear about it. Workers never need to know: they route by the ring alone.
+/// with one extra hop and no Redis lookup. As a visitor host, the announcer reads the
+/// registry's change feed, so their homes hear about it. Workers never need to know: they
+/// route by the ring alone.
 #[derive(Debug, Default)]
 pub struct Relay {
     /// user (homed here) -> nodes holding its sockets elsewhere.
     attached: DashMap<UserId, Vec<String>>,
-    /// Local users whose connection count changed since the last announcement; bounded by the
-    /// number of users, whatever the connect rate.
-    changed: Mutex<HashSet<UserId>>,
-    /// Wakes the announcer.
-    wake: Notify,
 }
 
 impl Relay {
-    /// Note that `user`'s local connection count changed.
-    pub fn changed(&self, user: &str) {
-        self.changed
-            .lock()
-            .expect("relay lock")
-            .insert(user.to_owned());
-        self.wake.notify_one();
-    }
-
     /// Record that `users` hold sockets at `node`.
     pub fn attach(&self, node: &str, users: Vec<UserId>) {
         for user in users {
@@ -89,10 +76,6 @@ impl Relay {
         }
         by_node
     }
-
-    fn take_changed(&self) -> Vec<UserId> {
-        self.changed.lock().expect("relay lock").drain().collect()
-    }
 }
 
 /// Tell home nodes about local users homed elsewhere: on every change, and all of them again
@@ -102,7 +85,7 @@ pub async fn announce(gateway: Arc<Gateway>) {
     loop {
         let everyone = tokio::select! {
             _ = gateway.drain.cancelled() => return,
-            _ = gateway.relay.wake.notified() => false,
+            _ = gateway.registry.changes().relay_notified() => false,
             changed = ring_view.changed() => {
                 if changed.is_err() {
                     return;
@@ -116,7 +99,7 @@ pub async fn announce(gateway: Arc<Gateway>) {
         let users = if everyone {
             gateway.registry.users()
         } else {
-            gateway.relay.take_changed()
+            gateway.registry.changes().take(Reader::Relay)
         };
         let mut messages: Vec<(String, Vec<UserId>, Vec<UserId>)> = Vec::new();
         for user in users {
