@@ -218,7 +218,20 @@ impl<T: Transport> Connection<T> {
         metrics::counter!("pushgate_connections_closed_total", "reason" => reason).increment(1);
         tracing::debug!(reason, "connection closed");
         if let Ending::Refused(code) = ending {
-            let close = self.socket.send(Outbound::Close(code));
+            let socket = &mut self.socket;
+            // A lingering close, as nginx does: after our close frame, read (and drop) what
+            // the client still sends until its close or its end. Closing a socket with unread
+            // input makes the kernel answer with a reset, which throws away our close frame
+            // and whatever the client had not read yet.
+            let close = async move {
+                socket.send(Outbound::Close(code)).await?;
+                while let Some(Ok(message)) = socket.next().await {
+                    if matches!(message, Message::Close(_)) {
+                        break;
+                    }
+                }
+                Ok::<(), Ending>(())
+            };
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
         }
     }
