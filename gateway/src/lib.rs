@@ -33,7 +33,8 @@
 //! - `write_coalescer`: the write delay, which lets close pushes share one socket write.
 //! - `registry`: user -> local connections, and presence bookkeeping.
 //! - `change_feed`: users whose count changed, taken by presence and by the relay.
-//! - `dispatcher`: node inbox -> mailboxes.
+//! - `dispatcher`: node inbox -> mailboxes, never waiting for Redis.
+//! - `broadcast_dispatcher`: celebrity broadcasts, in log order, to local followers.
 //! - `broadcast_order`: celebrity broadcasts released in global position order.
 //! - `follower_cache`: which local users follow each celebrity, while nothing changed.
 //! - `relay`: one-hop forwarding for users connected away from their home node.
@@ -41,6 +42,7 @@
 //! - `telemetry`: metrics recorder and logging.
 //! - `trace_export`: OTLP export of a post's spans (`--otlp-endpoint`).
 
+pub mod broadcast_dispatcher;
 pub mod broadcast_order;
 pub mod change_feed;
 pub mod config;

@@ -9,6 +9,8 @@ use pushgate_fanout::backplane::UserId;
 use pushgate_fanout::ring::Ring;
 use pushgate_protocol::{NodeMessage, Recipient};
 
+use tokio::sync::mpsc;
+
 use crate::change_feed::Reader;
 use crate::gateway::Gateway;
 
@@ -143,6 +145,24 @@ pub async fn announce(gateway: Arc<Gateway>) {
                     tracing::warn!(error = %e, %home, "relay announcement failed");
                 }
             }
+        }
+    }
+}
+
+/// Send relayed batches to the nodes holding the sockets, in the order the dispatcher handed
+/// them over, off its loop: a slow Redis delays only the relayed pushes.
+pub async fn forward(gateway: Arc<Gateway>, mut queue: mpsc::Receiver<(String, NodeMessage)>) {
+    loop {
+        let handed = tokio::select! {
+            _ = gateway.drain.cancelled() => return,
+            handed = queue.recv() => handed,
+        };
+        let Some((node, message)) = handed else {
+            return; // Closed: the dispatcher has stopped.
+        };
+        if let Err(e) = gateway.backplane.bus.send(&node, message).await {
+            // Those sockets catch up through gap fill or resume.
+            tracing::warn!(error = %e, %node, "relay failed");
         }
     }
 }
