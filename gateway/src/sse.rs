@@ -7,7 +7,7 @@
 //! as a WebSocket; the rest through hyper and axum ([`events`]), where the stream is the
 //! response body and costs hyper's connection state besides.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Poll, ready};
@@ -18,15 +18,12 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use pushgate_fanout::http::Problem;
 use pushgate_protocol::Cursor;
-use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
+use tokio::io::{AsyncRead, DuplexStream, ReadBuf};
 use tokio::net::TcpStream;
-use tracing::Instrument;
 
-use crate::connection::{Connection, Identity};
 use crate::event_stream::EventStream;
 use crate::gateway::Gateway;
-use crate::registry::Registration;
-use crate::upgrade::{EarlyUpgrade, UpgradeQuery, admit, refuse};
+use crate::upgrade::{Admission, EarlyUpgrade, UpgradeQuery, admit, refuse};
 use crate::upgrade_request::UpgradeRequest;
 
 /// The route.
@@ -43,19 +40,6 @@ const PIPE_BYTES: usize = 4096;
 const RESPONSE_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
 cache-control: no-cache\r\nx-accel-buffering: no\r\nconnection: close\r\n\r\n";
 
-/// A stream request that passed every check, holding its place among the user's connections.
-#[derive(Debug)]
-struct Admitted {
-    /// Who connects.
-    identity: Identity,
-    /// `Last-Event-ID` or `?after=`, replayed before any live push.
-    resume_from: Option<Cursor>,
-    /// Taken at admission, as for a WebSocket.
-    registration: Registration,
-    /// The peer address, or the one a trusted proxy forwarded, for logs.
-    client: IpAddr,
-}
-
 /// Open an event stream, or refuse the request with a problem response.
 pub async fn events(
     State(gateway): State<Arc<Gateway>>,
@@ -67,12 +51,12 @@ pub async fn events(
     if let Some(token) = query.token(&headers) {
         gateway.verifier.fetch_keys_for(token).await;
     }
-    let admitted = match check(&gateway, peer, query, &headers) {
-        Ok(admitted) => admitted,
+    let admission = match check(&gateway, peer, query, &headers) {
+        Ok(admission) => admission,
         Err(problem) => return refuse(problem),
     };
     let (ours, theirs) = tokio::io::duplex(PIPE_BYTES);
-    start(&gateway, EventStream::new(ours, Vec::new()), admitted);
+    admission.start(gateway.clone(), EventStream::new(ours, Vec::new()));
     let headers = [
         (
             header::CONTENT_TYPE,
@@ -103,11 +87,10 @@ pub fn open_early(
         }
     }
     match check(gateway, peer, query, &request.headers) {
-        Ok(admitted) => {
-            start(
-                gateway,
+        Ok(admission) => {
+            admission.start(
+                gateway.clone(),
                 EventStream::new(tcp, RESPONSE_HEAD.to_vec()),
-                admitted,
             );
             EarlyUpgrade::Upgraded
         }
@@ -137,7 +120,7 @@ fn check(
     peer: SocketAddr,
     mut query: UpgradeQuery,
     headers: &HeaderMap,
-) -> Result<Admitted, Problem> {
+) -> Result<Admission, Problem> {
     if let Some(last) = headers.get(LAST_EVENT_ID) {
         let text = last.to_str().unwrap_or("\0").trim();
         if !text.is_empty() {
@@ -147,30 +130,5 @@ fn check(
         }
     }
     let client = gateway.config.trusted_proxies.client_ip(peer.ip(), headers);
-    let (identity, resume_from, registration) = admit(gateway, client, &query, headers)?;
-    Ok(Admitted {
-        identity,
-        resume_from,
-        registration,
-        client,
-    })
-}
-
-/// Run the stream's connection in a task of its own.
-fn start<IO>(gateway: &Arc<Gateway>, stream: EventStream<IO>, admitted: Admitted)
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let Admitted {
-        identity,
-        resume_from,
-        registration,
-        client,
-    } = admitted;
-    let span = identity.span(&gateway.node_id, client);
-    gateway.drain.spawn(
-        Connection::new(stream, gateway.clone(), identity, registration)
-            .run(resume_from)
-            .instrument(span),
-    );
+    admit(gateway, client, &query, headers)
 }

@@ -21,6 +21,7 @@ use crate::connection::{Connection, Identity};
 use crate::gateway::Gateway;
 use crate::http_server::UpgradedIo;
 use crate::registry::Registration;
+use crate::transport::Transport;
 use crate::upgrade_request::UpgradeRequest;
 use crate::websocket::WebSocket;
 use crate::websocket::handshake::Handshake;
@@ -47,20 +48,47 @@ impl UpgradeQuery {
     }
 }
 
-/// An upgrade request that passed every check, holding its place among the user's
-/// connections.
+/// An upgrade request that passed every check.
 #[derive(Debug)]
 struct Admitted {
+    /// The WebSocket handshake's answer.
     handshake: Handshake,
+    /// The connection it admits.
+    admission: Admission,
+}
+
+/// A connection (WebSocket or event stream) that passed every check, holding its place among
+/// the user's connections.
+#[derive(Debug)]
+pub(crate) struct Admission {
     /// Who connects.
     identity: Identity,
-    /// `?after=`, replayed before any live push.
+    /// `?after=` (or an event stream's `Last-Event-ID`), replayed before any live push.
     resume_from: Option<Cursor>,
-    /// Taken at admission rather than when the socket arrives, so upgrades in flight count
+    /// Taken at admission rather than when the socket arrives, so connections in flight count
     /// against the per-user limit.
     registration: Registration,
     /// The peer address, or the one a trusted proxy forwarded, for logs.
     client: IpAddr,
+}
+
+impl Admission {
+    /// Run the connection over `transport` in a task of its own: a task's future keeps every
+    /// captured value for its whole life, and every idle socket would pay for the handshake's.
+    pub(crate) fn start<T: Transport + 'static>(self, gateway: Arc<Gateway>, transport: T) {
+        let span = self.identity.span(&gateway.node_id, self.client);
+        let drain = gateway.drain.clone();
+        drain.spawn(
+            Connection::new(transport, gateway, self.identity, self.registration)
+                .run(self.resume_from)
+                .instrument(span),
+        );
+    }
+
+    /// Give the connection's place back (its socket never arrived).
+    fn release(&self, gateway: &Gateway) {
+        gateway.unregister(&self.identity.user, self.registration.id);
+    }
 }
 
 /// Upgrade a request to a pushgate connection, or refuse it with a problem response.
@@ -138,13 +166,10 @@ fn check(
     let handshake = Handshake::check(version, headers, &SUBPROTOCOLS)
         .map_err(|e| Problem::new(ErrorCode::ProtocolError, e.to_string()))?;
     let client = gateway.config.trusted_proxies.client_ip(peer.ip(), headers);
-    let (identity, resume_from, registration) = admit(gateway, client, query, headers)?;
+    let admission = admit(gateway, client, query, headers)?;
     Ok(Admitted {
         handshake,
-        identity,
-        resume_from,
-        registration,
-        client,
+        admission,
     })
 }
 
@@ -162,7 +187,7 @@ pub(crate) fn admit(
     client: IpAddr,
     query: &UpgradeQuery,
     headers: &HeaderMap,
-) -> Result<(Identity, Option<Cursor>, Registration), Problem> {
+) -> Result<Admission, Problem> {
     if gateway.drain.is_draining() {
         return Err(Problem::new(
             ErrorCode::Draining,
@@ -221,7 +246,12 @@ pub(crate) fn admit(
         expires: claims.exp,
         session: rand::random(),
     };
-    Ok((identity, resume_from, registration))
+    Ok(Admission {
+        identity,
+        resume_from,
+        registration,
+        client,
+    })
 }
 
 /// Answer 101 and start the connection once hyper hands the socket over.
@@ -232,8 +262,8 @@ fn accept(gateway: Arc<Gateway>, admitted: Admitted, on_upgrade: OnUpgrade) -> R
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(error) => {
-                tracing::debug!(%error, client = %admitted.client, "upgrade failed");
-                gateway.unregister(&admitted.identity.user, admitted.registration.id);
+                tracing::debug!(%error, client = %admitted.admission.client, "upgrade failed");
+                admitted.admission.release(&gateway);
                 return;
             }
         };
@@ -241,7 +271,7 @@ fn accept(gateway: Arc<Gateway>, admitted: Admitted, on_upgrade: OnUpgrade) -> R
         // the client sent right after its request.
         let Ok(parts) = upgraded.downcast::<UpgradedIo>() else {
             tracing::error!("an upgraded socket is not the server's TCP stream");
-            gateway.unregister(&admitted.identity.user, admitted.registration.id);
+            admitted.admission.release(&gateway);
             return;
         };
         let (tcp, mut unread) = parts.io.into_inner().into_parts();
@@ -252,26 +282,14 @@ fn accept(gateway: Arc<Gateway>, admitted: Admitted, on_upgrade: OnUpgrade) -> R
     response
 }
 
-/// Run the connection in a task of its own: a task's future keeps every captured value for
-/// its whole life, and every idle socket would pay for those of the handshake.
+/// Run the connection over `socket`, speaking the subprotocol the handshake chose.
 fn start(gateway: Arc<Gateway>, socket: WebSocket<TcpStream>, admitted: Admitted) {
-    let Admitted {
-        handshake,
-        identity,
-        resume_from,
-        registration,
-        client,
-    } = admitted;
-    let codec = handshake
+    let codec = admitted
+        .handshake
         .protocol()
         .and_then(Codec::from_subprotocol)
         .unwrap_or_default();
-    let span = identity.span(&gateway.node_id, client);
-    let drain = gateway.drain.clone();
-    let socket = WebSocketTransport::new(socket, codec);
-    drain.spawn(
-        Connection::new(socket, gateway, identity, registration)
-            .run(resume_from)
-            .instrument(span),
-    );
+    admitted
+        .admission
+        .start(gateway, WebSocketTransport::new(socket, codec));
 }
