@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use pushgate_fanout::backplane::UserId;
 use pushgate_fanout::trace;
-use pushgate_protocol::{Audience, FeedItem, NodeMessage, TraceParent};
+use pushgate_protocol::{Audience, FeedItem, PostId, TraceParent};
 use tokio::sync::mpsc;
 use tracing::Span;
 use tracing::field::Empty;
@@ -21,8 +21,24 @@ use crate::mailbox::Push;
 /// Local users checked per follow-graph call when delivering a broadcast.
 const BROADCAST_CHUNK: usize = 1000;
 
+/// A celebrity post announced to this node (a `NodeMessage::Broadcast`, unpacked by the
+/// dispatcher so this queue holds nothing else).
+#[derive(Debug)]
+pub struct Announced {
+    /// The post.
+    pub id: PostId,
+    /// Whose followers it is for.
+    pub author: UserId,
+    /// Creation time, microseconds since the Unix epoch.
+    pub ts: u64,
+    /// Its position in the broadcast log, which releases follow.
+    pub seq: u64,
+    /// The worker's span, when the post is traced.
+    pub trace: Option<TraceParent>,
+}
+
 /// Deliver the broadcasts the dispatcher hands over, in log order, until drain.
-pub async fn run(gateway: Arc<Gateway>, mut queue: mpsc::Receiver<NodeMessage>) {
+pub async fn run(gateway: Arc<Gateway>, mut queue: mpsc::Receiver<Announced>) {
     let drain = gateway.drain.clone();
     let mut order = BroadcastOrder::new(gateway.backplane.broadcasts.head().await.ok());
     loop {
@@ -37,7 +53,7 @@ pub async fn run(gateway: Arc<Gateway>, mut queue: mpsc::Receiver<NodeMessage>) 
             }
             message = queue.recv() => message,
         };
-        let Some(NodeMessage::Broadcast {
+        let Some(Announced {
             id,
             author,
             ts,

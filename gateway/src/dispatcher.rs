@@ -12,9 +12,10 @@ use tracing::field::Empty;
 
 use tokio::sync::mpsc;
 
+use crate::broadcast_dispatcher::{self, Announced};
 use crate::gateway::Gateway;
 use crate::mailbox::Push;
-use crate::{broadcast_dispatcher, relay};
+use crate::relay;
 
 /// Messages handed to the relay forwarder or the broadcast dispatcher before this loop waits:
 /// room for a slow Redis round trip's worth of batches at any realistic rate.
@@ -107,8 +108,21 @@ pub async fn run(gateway: Arc<Gateway>, mut inbox: Inbox) {
                     .push(&user, &Push::Close(ErrorCode::Unauthorized));
                 tracing::info!(%user, closed, "disconnected by the service");
             }
-            broadcast @ NodeMessage::Broadcast { .. } => {
-                if broadcasts.send(broadcast).await.is_err() {
+            NodeMessage::Broadcast {
+                id,
+                author,
+                ts,
+                seq,
+                trace,
+            } => {
+                let announced = Announced {
+                    id,
+                    author,
+                    ts,
+                    seq,
+                    trace,
+                };
+                if broadcasts.send(announced).await.is_err() {
                     return; // The broadcast dispatcher only stops at drain.
                 }
             }
