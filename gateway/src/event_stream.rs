@@ -11,11 +11,12 @@ use std::task::{Context, Poll, ready};
 
 use futures_util::{Sink, Stream};
 use pushgate_protocol::{Codec, ErrorCode, ServerFrame};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::connection::Ending;
 use crate::transport::{EncodedFrame, Outbound, Payload, Position, Transport};
 use crate::websocket::Message;
+use crate::wire::{self, Wire};
 
 /// Unsent output past which writers wait for the socket (as the WebSocket's limit).
 const MAX_UNSENT: usize = 64 * 1024;
@@ -38,6 +39,8 @@ pub struct EventStream<IO> {
     ids_withheld: bool,
     /// The last event is queued: once written, the stream ends.
     closing: bool,
+    /// Nothing was written yet, so the first write goes straight to the kernel (`wire`).
+    fresh: bool,
 }
 
 impl<IO> EventStream<IO> {
@@ -50,6 +53,7 @@ impl<IO> EventStream<IO> {
             written: 0,
             ids_withheld: false,
             closing: false,
+            fresh: true,
         }
     }
 
@@ -86,19 +90,16 @@ impl<IO> EventStream<IO> {
     }
 }
 
-impl<IO> EventStream<IO>
-where
-    IO: AsyncWrite + Unpin,
-{
+impl<IO: Wire> EventStream<IO> {
     /// Write out everything queued, then free the buffer.
     fn poll_write_queued(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.written < self.write.len() {
-            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.write[self.written..]))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.written += n;
-        }
+        ready!(wire::poll_write_queued(
+            &mut self.io,
+            cx,
+            &self.write,
+            &mut self.written,
+            &mut self.fresh,
+        ))?;
         self.write = Vec::new();
         self.written = 0;
         Poll::Ready(Ok(()))
@@ -147,10 +148,7 @@ where
     }
 }
 
-impl<IO> Sink<Outbound> for EventStream<IO>
-where
-    IO: AsyncWrite + Unpin,
-{
+impl<IO: Wire> Sink<Outbound> for EventStream<IO> {
     type Error = Ending;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Ending>> {
@@ -212,7 +210,7 @@ where
 
 impl<IO> Transport for EventStream<IO>
 where
-    IO: AsyncRead + AsyncWrite + Unpin + Send,
+    IO: Wire + Send,
 {
     const LISTENS: bool = false;
 

@@ -25,6 +25,7 @@
 //! - `connection`: one client's state machine, generic over its transport.
 //! - `transport`: what the connection loop needs of a wire (WebSocket or event stream).
 //! - `websocket_transport`: a WebSocket as a transport.
+//! - `wire`: the byte stream under a transport; a new socket's first write skips a turn.
 //! - `sse`: the `GET /v1/sse` admission; `event_stream`: Server-Sent Events as a transport.
 //! - `delivery_cursor`: what a connection delivered, and what each push means against it.
 //! - `mailbox`: a connection's bounded outbound queue with folding.
@@ -73,6 +74,7 @@ pub mod upgrade;
 pub mod upgrade_request;
 pub mod websocket;
 pub mod websocket_transport;
+pub mod wire;
 pub mod write_coalescer;
 
 /// The development JWT secret; `pushgate dev` warns while it is in use.

@@ -21,13 +21,14 @@ use std::task::{Context, Poll, ready};
 
 use futures_util::{Sink, Stream};
 use pushgate_protocol::ErrorCode;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::ReadBuf;
 
 use self::frame::{
     Header, MAX_CONTROL_PAYLOAD, OpCode, parse_header, unmask_at, write_frame, write_frame_parts,
 };
 pub use self::message::{CloseFrame, DataKind, Message, SendData, close_code_is_valid};
 use self::utf8::Utf8Validator;
+use crate::wire::{self, Wire};
 
 /// Bytes read from the socket per readiness event; a stack buffer, so it costs idle sockets
 /// nothing. Client frames are small, so one read almost always holds whole frames.
@@ -156,11 +157,13 @@ pub struct WebSocket<IO> {
     read_closed: bool,
     /// We sent close: nothing more is written.
     close_sent: bool,
+    /// Nothing was written yet, so the first write goes straight to the kernel (`wire`).
+    fresh: bool,
 }
 
 impl<IO> WebSocket<IO>
 where
-    IO: AsyncRead + AsyncWrite + Unpin,
+    IO: Wire,
 {
     /// Speak WebSocket over `io`, whose handshake is done; `already_read` holds bytes the
     /// client sent right behind its upgrade request.
@@ -175,6 +178,7 @@ where
             max_message: u32::try_from(max_message).unwrap_or(u32::MAX),
             read_closed: false,
             close_sent: false,
+            fresh: true,
         }
     }
 
@@ -389,13 +393,13 @@ where
     /// Write out everything queued, then free the buffer; a pending pong goes out last.
     fn poll_write_queued(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WebSocketError>> {
         loop {
-            while self.written < self.write.len() {
-                let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.write[self.written..]))?;
-                if n == 0 {
-                    return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
-                }
-                self.written += n;
-            }
+            ready!(wire::poll_write_queued(
+                &mut self.io,
+                cx,
+                &self.write,
+                &mut self.written,
+                &mut self.fresh,
+            ))?;
             self.write = Vec::new();
             self.written = 0;
             let Some(pong) = self.pong.take() else {
@@ -408,7 +412,7 @@ where
 
 impl<IO> Stream for WebSocket<IO>
 where
-    IO: AsyncRead + AsyncWrite + Unpin,
+    IO: Wire,
 {
     type Item = Result<Message, WebSocketError>;
 
@@ -461,7 +465,7 @@ where
 
 impl<IO> Sink<Message> for WebSocket<IO>
 where
-    IO: AsyncRead + AsyncWrite + Unpin,
+    IO: Wire,
 {
     type Error = WebSocketError;
 
@@ -520,7 +524,7 @@ where
 
 impl<IO> SendData for WebSocket<IO>
 where
-    IO: AsyncRead + AsyncWrite + Unpin,
+    IO: Wire,
 {
     fn start_send_data(
         self: Pin<&mut Self>,
