@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use governor::clock::MonotonicClock;
 use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use pushgate_fanout::backplane::BackplaneError;
@@ -16,12 +16,12 @@ use pushgate_fanout::clock::{age_seconds_at, now_micros};
 use pushgate_protocol::{
     ClientFrame, Codec, Cursor, DecodeError, ErrorCode, ServerFrame, SharedItem,
 };
-use tokio::time::Instant;
 use tracing::Span;
 
 use crate::delivery_cursor::{DeliveryCursor, FeedPush, Replayed};
 use crate::gateway::Gateway;
 use crate::mailbox::{Folded, Push};
+use crate::moment::{Moment, MomentClock};
 use crate::registry::Registration;
 use crate::resume_budget::{RESUME_BURST, ResumeBudget};
 use crate::transport::{EncodedFrame, Outbound, Payload, Position, Transport};
@@ -36,7 +36,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
     /// Welcomed; live pushes wait until the client resumes or the resume window ends.
-    Opening { until: Instant },
+    Opening { until: Moment },
     /// Pushes flow as they arrive.
     Live,
 }
@@ -89,8 +89,7 @@ impl Ending {
     }
 }
 
-type FrameLimiter =
-    RateLimiter<NotKeyed, InMemoryState, MonotonicClock, NoOpMiddleware<std::time::Instant>>;
+type FrameLimiter = RateLimiter<NotKeyed, InMemoryState, MomentClock, NoOpMiddleware<Nanos>>;
 
 /// A connection, generic over its transport (a WebSocket, an event stream, or the tests'
 /// in-memory socket).
@@ -103,13 +102,13 @@ pub struct Connection<T> {
     /// What was delivered, which decides what each push and replayed entry means.
     cursor: DeliveryCursor,
     bad_frames: u32,
-    last_inbound: Instant,
+    last_inbound: Moment,
     /// On the node's [`PingClock`](crate::ping_clock::PingClock) slots, so pings go out in
     /// runs rather than one wake-up each.
-    next_ping: Instant,
+    next_ping: Moment,
     /// `identity.expires` on the monotonic clock, kept so the loop's timer only moves when a
     /// deadline really changes (re-read from the wall clock when it fires and on `refresh`).
-    token_at: Instant,
+    token_at: Moment,
     limiter: FrameLimiter,
     /// Replays left to ask for (each reads and writes the whole gap).
     resumes: ResumeBudget,
@@ -137,11 +136,11 @@ impl<T> std::fmt::Debug for Connection<T> {
 
 /// When a token expiring at `expires` (seconds since the Unix epoch) runs out, on the
 /// monotonic clock.
-fn token_deadline(expires: u64) -> Instant {
+fn token_deadline(expires: u64) -> Moment {
     let left_micros = expires
         .saturating_mul(1_000_000)
         .saturating_sub(now_micros());
-    Instant::now() + Duration::from_micros(left_micros)
+    Moment::now().after(Duration::from_micros(left_micros))
 }
 
 /// A failed backplane read, logged with `what` failed, ending the connection with 1013 so
@@ -162,7 +161,7 @@ impl<T: Transport> Connection<T> {
         identity: Identity,
         registration: Registration,
     ) -> Self {
-        let now = Instant::now();
+        let now = Moment::now();
         let config = &gateway.config;
         let burst = config
             .frames_per_sec
@@ -170,13 +169,13 @@ impl<T: Transport> Connection<T> {
         Self {
             limiter: RateLimiter::direct_with_clock(
                 Quota::per_second(config.frames_per_sec).allow_burst(burst),
-                MonotonicClock,
+                MomentClock,
             ),
             // A client that cannot send `resume` gives its cursor when it connects: nothing
             // to wait for.
             phase: if T::LISTENS {
                 Phase::Opening {
-                    until: now + config.resume_window,
+                    until: now.after(config.resume_window),
                 }
             } else {
                 Phase::Live
@@ -251,10 +250,10 @@ impl<T: Transport> Connection<T> {
         let mailbox = self.registration.mailbox.clone();
         // One timer for the connection's life, moved only when the deadline moves: a fresh
         // `sleep_until` per wake-up would add and remove a timer-wheel entry for every push.
-        let timer = tokio::time::sleep_until(self.next_deadline());
+        let timer = tokio::time::sleep_until(self.next_deadline().instant());
         tokio::pin!(timer);
         loop {
-            let deadline = self.next_deadline();
+            let deadline = self.next_deadline().instant();
             if timer.deadline() != deadline {
                 timer.as_mut().reset(deadline);
             }
@@ -264,7 +263,7 @@ impl<T: Transport> Connection<T> {
                     None => return Err(Ending::Lost),
                     Some(Err(ending)) => return Err(ending),
                     Some(Ok(message)) => {
-                        self.last_inbound = Instant::now();
+                        self.last_inbound = Moment::now();
                         Box::pin(self.on_message(message)).await?;
                     }
                 },
@@ -300,10 +299,10 @@ impl<T: Transport> Connection<T> {
     }
 
     /// The earliest moment a timer needs attention.
-    fn next_deadline(&self) -> Instant {
+    fn next_deadline(&self) -> Moment {
         let mut deadline = self.next_ping.min(self.token_at);
         if T::LISTENS {
-            deadline = deadline.min(self.last_inbound + self.gateway.config.idle_timeout);
+            deadline = deadline.min(self.last_inbound.after(self.gateway.config.idle_timeout));
         }
         // The resume window needs a wake-up of its own only while a push waits for it; a
         // connection nothing was pushed to goes live at its next event instead, which spares
@@ -320,7 +319,7 @@ impl<T: Transport> Connection<T> {
     /// for the window's end, which `next_deadline` now includes.
     async fn on_mailbox(&mut self) -> Result<(), Ending> {
         if let Phase::Opening { until } = self.phase {
-            if Instant::now() < until {
+            if Moment::now() < until {
                 return Ok(());
             }
             self.phase = Phase::Live;
@@ -329,13 +328,13 @@ impl<T: Transport> Connection<T> {
     }
 
     async fn on_deadline(&mut self) -> Result<(), Ending> {
-        let now = Instant::now();
+        let now = Moment::now();
         if now_micros() >= self.identity.expires.saturating_mul(1_000_000) {
             return Err(Ending::Refused(ErrorCode::TokenExpired));
         }
         // The wall clock decides; follow it if it moved against the monotonic one.
         self.token_at = token_deadline(self.identity.expires);
-        if T::LISTENS && self.last_inbound + self.gateway.config.idle_timeout <= now {
+        if T::LISTENS && self.last_inbound.after(self.gateway.config.idle_timeout) <= now {
             return Err(Ending::Refused(ErrorCode::HeartbeatTimeout));
         }
         if let Phase::Opening { until } = self.phase {
@@ -697,10 +696,26 @@ mod footprint {
         let future = future_size(|c: Connection<Socket>| c.run(None));
         // 2,184 bytes when `run` was an `async fn` (its `self` stored twice) with inline
         // handlers; 1,024 with boxed handlers; 640 once drain came through the mailbox
-        // instead of a per-connection cancellation future, with the lean WebSocket.
+        // instead of a per-connection cancellation future, with the lean WebSocket; 600 with
+        // deadlines as `Moment`s.
         assert!(
             future <= connection + 320,
             "connection future is {future} bytes for a {connection}-byte connection"
+        );
+    }
+
+    /// tokio keeps a task's future in a cell aligned to 128 bytes, with about 100 bytes of
+    /// its own around it; the spawned future is this one inside the span (`Instrumented`) and
+    /// the drain's tracker. Spawned futures up to about 656 bytes get a 768-byte cell; at 688
+    /// (before deadlines were `Moment`s) it was 896, which measured 120 B more per idle socket
+    /// (1,869 against 1,752 B).
+    #[test]
+    fn an_idle_connection_fits_the_768_byte_task_cell() {
+        let future = future_size(|c: Connection<Socket>| c.run(None));
+        let spawned = future + std::mem::size_of::<tracing::Span>() + std::mem::size_of::<usize>();
+        assert!(
+            spawned <= 656,
+            "the spawned connection future is {spawned} bytes: its task cell grows a step"
         );
     }
 }

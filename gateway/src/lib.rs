@@ -30,6 +30,7 @@
 //! - `delivery_cursor`: what a connection delivered, and what each push means against it.
 //! - `mailbox`: a connection's bounded outbound queue with folding.
 //! - `resume_budget`: how many replays one connection may ask for.
+//! - `moment`: a monotonic point in eight bytes, for per-connection deadlines.
 //! - `ping_clock`: server ping deadlines in slots shared by the node.
 //! - `write_coalescer`: the write delay, which lets close pushes share one socket write.
 //! - `registry`: user -> local connections, and presence bookkeeping.
@@ -58,6 +59,7 @@ pub mod handshake_limiter;
 pub mod http_server;
 pub mod listener;
 pub mod mailbox;
+pub mod moment;
 pub mod node_heartbeat;
 pub mod ping_clock;
 pub mod read_ahead;

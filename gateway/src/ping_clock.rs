@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
+use crate::moment::Moment;
 
 /// The node's ping schedule: every connection pings once per `interval`, at a slot boundary.
 ///
@@ -14,7 +14,7 @@ use tokio::time::Instant;
 #[derive(Clone, Debug)]
 pub struct PingClock {
     /// The node's start, so slot boundaries are the same for every connection.
-    origin: Instant,
+    origin: Moment,
     /// Time between two pings of one connection.
     interval: Duration,
     /// Slot width: at most 1 % of the interval late, and never wider than 250 ms, so pings
@@ -27,7 +27,7 @@ impl PingClock {
     pub fn new(interval: Duration) -> Self {
         let slot = (interval / 100).clamp(Duration::from_millis(1), Duration::from_millis(250));
         Self {
-            origin: Instant::now(),
+            origin: Moment::now(),
             interval,
             slot,
         }
@@ -35,14 +35,14 @@ impl PingClock {
 
     /// The ping deadline of a connection that last pinged (or opened) at `now`: one interval
     /// later, rounded up to the next slot boundary.
-    pub fn next_after(&self, now: Instant) -> Instant {
-        let due = now + self.interval;
-        let since_origin = due.saturating_duration_since(self.origin).as_nanos();
+    pub fn next_after(&self, now: Moment) -> Moment {
+        let due = now.after(self.interval);
+        let since_origin = due.since(self.origin).as_nanos();
         let slot = self.slot.as_nanos();
         let slots = since_origin.div_ceil(slot);
         // Slots fit in u64 nanoseconds for 580 years of uptime; saturate rather than panic.
         let offset = u64::try_from(slots * slot).unwrap_or(u64::MAX);
-        self.origin + Duration::from_nanos(offset)
+        self.origin.after(Duration::from_nanos(offset))
     }
 }
 
@@ -54,17 +54,17 @@ mod tests {
     fn deadlines_round_up_to_shared_slots_at_most_one_slot_late() {
         let clock = PingClock::new(Duration::from_secs(25));
         assert_eq!(clock.slot, Duration::from_millis(250));
-        let a = clock.origin + Duration::from_millis(10);
-        let b = clock.origin + Duration::from_millis(240);
+        let a = clock.origin.after(Duration::from_millis(10));
+        let b = clock.origin.after(Duration::from_millis(240));
         let (next_a, next_b) = (clock.next_after(a), clock.next_after(b));
         assert_eq!(next_a, next_b, "pings within one slot share a deadline");
-        assert_eq!(next_a, clock.origin + Duration::from_millis(25_250));
-        assert!(next_b >= b + clock.interval && next_b < b + clock.interval + clock.slot);
+        assert_eq!(next_a, clock.origin.after(Duration::from_millis(25_250)));
+        assert!(next_b >= b.after(clock.interval) && next_b < b.after(clock.interval + clock.slot));
         // A deadline already on a boundary stays there.
-        let on_boundary = clock.origin + Duration::from_millis(500);
+        let on_boundary = clock.origin.after(Duration::from_millis(500));
         assert_eq!(
             clock.next_after(on_boundary),
-            on_boundary + clock.interval,
+            on_boundary.after(clock.interval),
             "no extra slot when already aligned"
         );
     }
@@ -73,10 +73,10 @@ mod tests {
     fn short_intervals_get_millisecond_slots() {
         let clock = PingClock::new(Duration::from_millis(20));
         assert_eq!(clock.slot, Duration::from_millis(1));
-        let now = clock.origin + Duration::from_micros(2_500);
+        let now = clock.origin.after(Duration::from_micros(2_500));
         assert_eq!(
             clock.next_after(now),
-            clock.origin + Duration::from_millis(23)
+            clock.origin.after(Duration::from_millis(23))
         );
     }
 }
