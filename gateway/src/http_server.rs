@@ -61,10 +61,14 @@ pub async fn serve(listener: Listener, app: Router, gateway: Option<Arc<Gateway>
     // Pushes are small and latency-bound: never wait to coalesce them. Linux hands the
     // listener's TCP_NODELAY down to every accepted socket, a setsockopt per connect fewer.
     let inherited = cfg!(target_os = "linux") && listener.socket().set_tcp_nodelay(true).is_ok();
+    // One waiter on the drain for the loop's life, rather than one registered and removed
+    // (a lock each time) per connection.
+    let draining = drain.cancelled();
+    tokio::pin!(draining);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = drain.cancelled() => return,
+            () = &mut draining => return,
         };
         let (tcp, peer) = match accepted {
             Ok(pair) => pair,

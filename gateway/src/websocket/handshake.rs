@@ -1,7 +1,8 @@
 //! The HTTP/1.1 upgrade request that opens a WebSocket, checked and answered (RFC 6455 4.2).
 
-use std::io::Write as _;
-use std::time::SystemTime;
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, Version, header};
@@ -108,13 +109,32 @@ impl Handshake {
             out.extend_from_slice(b"\r\nsec-websocket-protocol: ");
             out.extend_from_slice(protocol.as_bytes());
         }
-        // Writing to a `Vec` cannot fail.
-        let _ = write!(
-            out,
-            "\r\ndate: {}\r\n\r\n",
-            httpdate::HttpDate::from(SystemTime::now())
-        );
+        out.extend_from_slice(b"\r\ndate: ");
+        write_date(out);
+        out.extend_from_slice(b"\r\n\r\n");
     }
+}
+
+/// Append the current HTTP date, formatted once per second and thread, as hyper caches its
+/// own: formatting it afresh was about a microsecond of every connect.
+fn write_date(out: &mut Vec<u8>) {
+    thread_local! {
+        /// The second last formatted (Unix time) and its text.
+        static DATE: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
+    }
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    DATE.with_borrow_mut(|(formatted_at, text)| {
+        if *formatted_at != second || text.is_empty() {
+            text.clear();
+            // Writing to a `String` cannot fail.
+            let _ = write!(text, "{}", httpdate::HttpDate::from(now));
+            *formatted_at = second;
+        }
+        out.extend_from_slice(text.as_bytes());
+    });
 }
 
 #[cfg(test)]
