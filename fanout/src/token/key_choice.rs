@@ -1,37 +1,84 @@
-//! The two header fields that pick the keys a token is tried against, read on their own.
+//! The two header fields that pick the keys a token is tried against, from one parse of the
+//! header that refuses what jsonwebtoken's `Header` refuses.
 //!
-//! `jsonwebtoken::decode` reads the whole header again (twice) when it verifies, so reading it
-//! here with `jsonwebtoken::decode_header` as well made three full header parses per token,
-//! each through serde's buffering of the flattened `extras` map: about 2 us of the 6 us a
-//! connect spent verifying its token. The checks themselves stay jsonwebtoken's.
+//! HS256/384/512 tokens are verified without jsonwebtoken (see [`super::hmac_key`]), so this
+//! is their only header parse and must be as strict as jsonwebtoken's: every member of its
+//! `Header` is type-checked here too, and unknown members are read whole (a number out of
+//! range or a lone surrogate fails) as its flattened `extras` map reads them, but nothing is
+//! kept beyond `alg` and `kid`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::errors::{Error, ErrorKind};
+use jsonwebtoken::jwk::Jwk;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 /// `alg` and `kid` of a token's header.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(super) struct KeyChoice {
     /// Which family of keys may verify the token.
     pub alg: Algorithm,
     /// Which JWKS key signed it, when the token says.
-    #[serde(default)]
     pub kid: Option<String>,
 }
 
+/// jsonwebtoken's `Header` member for member (same names, same accepted JSON types), its
+/// strings borrowed where they hold no escapes; only `alg` and `kid` are kept.
+#[derive(Deserialize)]
+struct StrictHeader<'a> {
+    alg: Algorithm,
+    #[serde(borrow)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "typ")]
+    _typ: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "cty")]
+    _cty: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "jku")]
+    _jku: Option<Cow<'a, str>>,
+    #[serde(rename = "jwk")]
+    _jwk: Option<Box<Jwk>>,
+    #[serde(borrow, rename = "x5u")]
+    _x5u: Option<Cow<'a, str>>,
+    #[serde(rename = "x5c")]
+    _x5c: Option<Vec<String>>,
+    #[serde(borrow, rename = "x5t")]
+    _x5t: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "x5t#S256")]
+    _x5t_s256: Option<Cow<'a, str>>,
+    #[serde(rename = "crit")]
+    _crit: Option<Vec<String>>,
+    #[serde(borrow, rename = "enc")]
+    _enc: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "zip")]
+    _zip: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "url")]
+    _url: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "nonce")]
+    _nonce: Option<Cow<'a, str>>,
+    /// Flattened like `Header::extras`, so unknown members are buffered (and so fully
+    /// checked) as there, and the header must be a JSON object, not an array.
+    #[serde(flatten)]
+    _extras: IgnoredAny,
+}
+
 impl KeyChoice {
-    /// Read from `token`'s header; fails as `jsonwebtoken::decode_header` would.
-    pub fn of(token: &str) -> Result<Self, Error> {
-        let (header, rest) = token.split_once('.').ok_or(ErrorKind::InvalidToken)?;
-        if !rest.contains('.') {
-            return Err(ErrorKind::InvalidToken.into());
-        }
-        let json = URL_SAFE_NO_PAD.decode(header).map_err(ErrorKind::Base64)?;
-        serde_json::from_slice(&json).map_err(|e| ErrorKind::Json(Arc::new(e)).into())
+    /// Read from a token's base64url header part; fails as `jsonwebtoken::decode_header`
+    /// would.
+    pub fn read(encoded_header: &str) -> Result<Self, Error> {
+        let json = URL_SAFE_NO_PAD
+            .decode(encoded_header)
+            .map_err(ErrorKind::Base64)?;
+        let header: StrictHeader<'_> =
+            serde_json::from_slice(&json).map_err(|e| ErrorKind::Json(Arc::new(e)))?;
+        Ok(Self {
+            alg: header.alg,
+            kid: header.kid.map(Cow::into_owned),
+        })
     }
 }
 
@@ -46,34 +93,69 @@ mod tests {
         jsonwebtoken::encode(header, &claims, &EncodingKey::from_secret(b"s")).expect("signs")
     }
 
+    fn header_part(token: &str) -> &str {
+        token.split('.').next().expect("a header")
+    }
+
     #[test]
     fn reads_what_decode_header_reads() {
         let mut header = Header::new(Algorithm::HS384);
         header.kid = Some("k1".into());
         header.cty = Some("JWT".into());
+        header.x5c = Some(vec!["MII".into()]);
+        header
+            .extras
+            .insert("custom", serde_json::json!({"nested": [1, 2.5, null]}));
         let token = token(&header);
-        let choice = KeyChoice::of(&token).expect("reads");
+        let choice = KeyChoice::read(header_part(&token)).expect("reads");
         let full = jsonwebtoken::decode_header(&token).expect("decodes");
         assert_eq!(
             (choice.alg, choice.kid.as_deref()),
             (full.alg, full.kid.as_deref())
         );
-        let plain = KeyChoice::of(&self::token(&Header::default())).expect("reads");
+        let plain = KeyChoice::read(header_part(&self::token(&Header::default()))).expect("reads");
         assert_eq!((plain.alg, plain.kid), (Algorithm::HS256, None));
     }
 
+    /// Each header, as JSON, reaches the same decision as `jsonwebtoken::decode_header`.
     #[test]
     fn refuses_what_decode_header_refuses() {
-        let good = token(&Header::default());
-        let (_, rest) = good.split_once('.').expect("three parts");
-        let unknown_alg = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#));
-        let no_alg = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT"}"#));
-        for bad in ["", "abc", "a.b", "!!.e30.sig", &unknown_alg, &no_alg] {
-            assert!(KeyChoice::of(bad).is_err(), "{bad:?} must be refused");
-            assert!(
-                jsonwebtoken::decode_header(bad).is_err(),
-                "{bad:?} as in jsonwebtoken"
+        let headers: [&[u8]; 22] = [
+            br#"{"alg":"HS256"}"#,
+            br#"{"alg":"HS256","kid":"a\"b","typ":null}"#,
+            br#"{"alg":"HS256","extra":1e400}"#,
+            br#"{"alg":"HS256","extra":"\ud800"}"#,
+            br#"{"alg":"HS256","extra":[1,{"a":-2.5e-3}],"other":true}"#,
+            br#"{"alg":"HS256","x":1,"x":2}"#,
+            br#"{"alg":"HS256","typ":5}"#,
+            br#"{"alg":"HS256","kid":7}"#,
+            br#"{"alg":"HS256","x5c":"one"}"#,
+            br#"{"alg":"HS256","crit":["exp"]}"#,
+            br#"{"alg":"HS256","crit":[1]}"#,
+            br#"{"alg":"HS256","jwk":{}}"#,
+            br#"{"alg":"HS256","enc":false}"#,
+            br#"{"alg":"HS256","alg":"HS256"}"#,
+            br#"{"alg":{"HS256":null}}"#,
+            br#"{"alg":"none"}"#,
+            br#"{"typ":"JWT"}"#,
+            br#"["HS256"]"#,
+            br#"{"alg":"HS256"} x"#,
+            br#" {"alg":"HS256"} "#,
+            b"{\"alg\":\"HS256\",\"typ\":\"\xff\"}",
+            br#"{"alg":"HS256","x5t#S256":"abc","url":"u","nonce":"n","zip":"DEF"}"#,
+        ];
+        for json in headers {
+            let header = URL_SAFE_NO_PAD.encode(json);
+            let token = format!("{header}.e30.sig");
+            assert_eq!(
+                KeyChoice::read(&header).is_ok(),
+                jsonwebtoken::decode_header(&token).is_ok(),
+                "{}",
+                String::from_utf8_lossy(json)
             );
+        }
+        for bad in ["", "!!", "e30.e30", "eyJhbGciOiJIUzI1NiJ9="] {
+            assert!(KeyChoice::read(bad).is_err(), "{bad:?} must be refused");
         }
     }
 }
