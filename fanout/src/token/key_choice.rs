@@ -10,13 +10,16 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::errors::{Error, ErrorKind};
 use jsonwebtoken::jwk::Jwk;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+
+use super::signed_token::decode_part;
+
+/// Room on the stack for a decoded header; ordinary ones hold 20-80 bytes.
+const HEADER_ON_STACK: usize = 256;
 
 /// `alg` and `kid` of a token's header.
 #[derive(Debug)]
@@ -70,11 +73,10 @@ impl KeyChoice {
     /// Read from a token's base64url header part; fails as `jsonwebtoken::decode_header`
     /// would.
     pub fn read(encoded_header: &str) -> Result<Self, Error> {
-        let json = URL_SAFE_NO_PAD
-            .decode(encoded_header)
-            .map_err(ErrorKind::Base64)?;
+        let (mut stack, mut heap) = ([0u8; HEADER_ON_STACK], Vec::new());
+        let json = decode_part(encoded_header, &mut stack, &mut heap).map_err(ErrorKind::Base64)?;
         let header: StrictHeader<'_> =
-            serde_json::from_slice(&json).map_err(|e| ErrorKind::Json(Arc::new(e)))?;
+            serde_json::from_slice(json).map_err(|e| ErrorKind::Json(Arc::new(e)))?;
         Ok(Self {
             alg: header.alg,
             kid: header.kid.map(Cow::into_owned),
@@ -84,6 +86,8 @@ impl KeyChoice {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use jsonwebtoken::{EncodingKey, Header};
 
     use super::*;
@@ -113,6 +117,11 @@ mod tests {
             (choice.alg, choice.kid.as_deref()),
             (full.alg, full.kid.as_deref())
         );
+        let mut long = Header::new(Algorithm::HS512);
+        long.kid = Some("k".repeat(2 * HEADER_ON_STACK));
+        let long_token = self::token(&long);
+        let choice = KeyChoice::read(header_part(&long_token)).expect("reads");
+        assert_eq!(choice.kid, long.kid, "decoded on the heap");
         let plain = KeyChoice::read(header_part(&self::token(&Header::default()))).expect("reads");
         assert_eq!((plain.alg, plain.kid), (Algorithm::HS256, None));
     }

@@ -78,6 +78,10 @@ fn sub_is_a_required_string_read_with_its_escapes() {
             "{token}"
         );
     }
+    // Longer than the stack buffer: decoded on the heap.
+    let long = "x".repeat(3 * CLAIMS_ON_STACK);
+    let token = format!(r#"{{"sub":"{long}","exp":{exp}}}"#);
+    assert_eq!(judged(&token), (claims(&long, exp, None), Judge::Here));
     for bad in [
         format!(r#"{{"exp":{exp}}}"#),
         format!(r#"{{"sub":null,"exp":{exp}}}"#),
