@@ -8,13 +8,14 @@
 //! kept beyond `alg` and `kid`.
 
 use std::borrow::Cow;
+use std::fmt;
 use std::sync::Arc;
 
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::errors::{Error, ErrorKind};
 use jsonwebtoken::jwk::Jwk;
 use serde::Deserialize;
-use serde::de::IgnoredAny;
+use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 
 use super::signed_token::decode_part;
 
@@ -30,43 +31,90 @@ pub(super) struct KeyChoice {
     pub kid: Option<String>,
 }
 
-/// jsonwebtoken's `Header` member for member (same names, same accepted JSON types), its
-/// strings borrowed where they hold no escapes; only `alg` and `kid` are kept.
+/// jsonwebtoken's `Header` member for member (same names, same accepted JSON types); only
+/// `alg` and `kid` are kept, the others checked and dropped.
 #[derive(Deserialize)]
 struct StrictHeader<'a> {
     alg: Algorithm,
     #[serde(borrow)]
     kid: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "typ")]
-    _typ: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "cty")]
-    _cty: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "jku")]
-    _jku: Option<Cow<'a, str>>,
+    #[serde(rename = "typ")]
+    _typ: Option<Text>,
+    #[serde(rename = "cty")]
+    _cty: Option<Text>,
+    #[serde(rename = "jku")]
+    _jku: Option<Text>,
     #[serde(rename = "jwk")]
     _jwk: Option<Box<Jwk>>,
-    #[serde(borrow, rename = "x5u")]
-    _x5u: Option<Cow<'a, str>>,
+    #[serde(rename = "x5u")]
+    _x5u: Option<Text>,
     #[serde(rename = "x5c")]
-    _x5c: Option<Vec<String>>,
-    #[serde(borrow, rename = "x5t")]
-    _x5t: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "x5t#S256")]
-    _x5t_s256: Option<Cow<'a, str>>,
+    _x5c: Option<Texts>,
+    #[serde(rename = "x5t")]
+    _x5t: Option<Text>,
+    #[serde(rename = "x5t#S256")]
+    _x5t_s256: Option<Text>,
     #[serde(rename = "crit")]
-    _crit: Option<Vec<String>>,
-    #[serde(borrow, rename = "enc")]
-    _enc: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "zip")]
-    _zip: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "url")]
-    _url: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "nonce")]
-    _nonce: Option<Cow<'a, str>>,
+    _crit: Option<Texts>,
+    #[serde(rename = "enc")]
+    _enc: Option<Text>,
+    #[serde(rename = "zip")]
+    _zip: Option<Text>,
+    #[serde(rename = "url")]
+    _url: Option<Text>,
+    #[serde(rename = "nonce")]
+    _nonce: Option<Text>,
     /// Flattened like `Header::extras`, so unknown members are buffered (and so fully
     /// checked) as there, and the header must be a JSON object, not an array.
     #[serde(flatten)]
     _extras: IgnoredAny,
+}
+
+/// A JSON string, checked and dropped (where `Header` reads a `String`).
+struct Text;
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+
+        impl Visitor<'_> for Visit {
+            type Value = Text;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("a string")
+            }
+
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Text, E> {
+                Ok(Text)
+            }
+        }
+
+        deserializer.deserialize_str(Visit)
+    }
+}
+
+/// A JSON array of strings, checked and dropped (where `Header` reads a `Vec<String>`).
+struct Texts;
+
+impl<'de> Deserialize<'de> for Texts {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Texts;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("an array of strings")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Texts, A::Error> {
+                while seq.next_element::<Text>()?.is_some() {}
+                Ok(Texts)
+            }
+        }
+
+        deserializer.deserialize_seq(Visit)
+    }
 }
 
 impl KeyChoice {
@@ -129,7 +177,7 @@ mod tests {
     /// Each header, as JSON, reaches the same decision as `jsonwebtoken::decode_header`.
     #[test]
     fn refuses_what_decode_header_refuses() {
-        let headers: [&[u8]; 22] = [
+        let headers: [&[u8]; 25] = [
             br#"{"alg":"HS256"}"#,
             br#"{"alg":"HS256","kid":"a\"b","typ":null}"#,
             br#"{"alg":"HS256","extra":1e400}"#,
@@ -141,6 +189,9 @@ mod tests {
             br#"{"alg":"HS256","x5c":"one"}"#,
             br#"{"alg":"HS256","crit":["exp"]}"#,
             br#"{"alg":"HS256","crit":[1]}"#,
+            br#"{"alg":"HS256","x5c":["a","\ud800"],"crit":null}"#,
+            br#"{"alg":"HS256","typ":"\ud800"}"#,
+            br#"{"alg":"HS256","x5c":[],"typ":"J\u0057T"}"#,
             br#"{"alg":"HS256","jwk":{}}"#,
             br#"{"alg":"HS256","enc":false}"#,
             br#"{"alg":"HS256","alg":"HS256"}"#,
