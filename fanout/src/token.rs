@@ -3,11 +3,15 @@
 //! One [`TokenVerifier`] serves the socket upgrade, the `refresh` frame and REST. It holds
 //! the shared secret (HS256/384/512), PEM public keys and, with a JWKS URL, an identity
 //! provider's keys refreshed in the background; each token is tried only against keys of its
-//! own algorithm (and its `kid`, when it names one).
+//! own algorithm (and its `kid`, when it names one). HS256/384/512 tokens, the common case,
+//! are verified without jsonwebtoken, against keyed HMAC states (see [`hmac_key`]).
 
+mod claim_checks;
+mod hmac_key;
 mod jwks_cache;
 mod key_choice;
 mod revoked_users;
+mod signed_token;
 mod token_settings;
 mod verifying_key;
 
@@ -16,13 +20,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, AlgorithmFamily, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use self::claim_checks::{ClaimChecks, Judgement};
+use self::hmac_key::HmacKey;
 use self::jwks_cache::JwksCache;
 pub use self::jwks_cache::JwksError;
-use self::key_choice::KeyChoice;
 pub use self::revoked_users::{REVOCATION_POLL, RevokedUsers};
+use self::signed_token::SignedToken;
 pub use self::token_settings::{
     DEFAULT_JWKS_REFETCH_MIN, DEFAULT_JWKS_REFRESH, DEFAULT_LEEWAY, DEFAULT_MAX_TTL, JwksSettings,
     TokenSettings,
@@ -81,22 +87,23 @@ pub struct TokenVerifier {
 
 /// What a verifier holds.
 struct Keys {
-    /// The secret and the PEM keys.
+    /// The shared secret, verifying every HS256/384/512 token (a JWKS never supplies a
+    /// symmetric key, and the public keys verify only their own algorithms).
+    secret: HmacKey,
+    /// The PEM public keys.
     fixed: Vec<VerifyingKey>,
     /// The identity provider's keys, when a JWKS URL is set.
     jwks: Option<Arc<JwksCache>>,
     /// The secret again, to sign dev and test tokens.
     encoding: EncodingKey,
-    /// `iss` and `aud` that minted tokens carry, as the checks require them.
-    issuer: Option<String>,
-    audience: Option<String>,
-    /// Claim checks, one per algorithm family admitting that family's algorithms
-    /// (jsonwebtoken requires it): built once, so no token pays for a copy. Which algorithm
-    /// a token may use is decided by the keys it is tried against (`VerifyingKey::matches`).
-    validations: Vec<(AlgorithmFamily, Validation)>,
+    /// The secret for jsonwebtoken, which judges HS tokens whose claims are unusual.
+    decoding: DecodingKey,
+    /// The claim checks of HS tokens; their `iss` and `aud` are what minted tokens carry,
+    /// their `leeway` how much longer than `max_ttl` a revocation is kept.
+    checks: ClaimChecks,
+    /// The same checks for jsonwebtoken.
+    validations: Validations,
     max_ttl: Duration,
-    /// Clock skew forgiven on `nbf`; a revocation is kept this much longer than `max_ttl`.
-    leeway: Duration,
     /// Users whose older tokens are refused.
     revoked: Arc<RevokedUsers>,
     /// Backend services send this as their bearer token.
@@ -155,56 +162,17 @@ impl TokenVerifier {
         jwks: Option<Arc<JwksCache>>,
         api_key: &str,
     ) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = settings.leeway.as_secs();
-        // `exp` is checked here, exactly, so the socket (which closes at `exp`) and every
-        // other surface agree to the second; jsonwebtoken's check would add the leeway.
-        validation.validate_exp = false;
-        validation.validate_nbf = true;
-        let mut required = vec!["exp", "sub"];
-        match &settings.issuer {
-            Some(issuer) => {
-                validation.set_issuer(&[issuer]);
-                required.push("iss");
-            }
-            None => validation.iss = None,
-        }
-        match &settings.audience {
-            Some(audience) => {
-                validation.set_audience(&[audience]);
-                required.push("aud");
-            }
-            // Without a configured audience any `aud` is accepted (jsonwebtoken would refuse
-            // every token that carries one).
-            None => validation.validate_aud = false,
-        }
-        validation.set_required_spec_claims(&required);
-        let validations = [
-            AlgorithmFamily::Hmac,
-            AlgorithmFamily::Rsa,
-            AlgorithmFamily::Ec,
-            AlgorithmFamily::Ed,
-        ]
-        .into_iter()
-        .map(|family| {
-            let mut validation = validation.clone();
-            validation.algorithms = family.algorithms().to_vec();
-            (family, validation)
-        })
-        .collect();
         let secret = settings.secret.as_bytes();
-        let mut fixed = vec![VerifyingKey::secret(secret)];
-        fixed.extend(pem_keys);
         Self {
             inner: Arc::new(Keys {
-                fixed,
+                secret: HmacKey::new(secret),
+                fixed: pem_keys,
                 jwks,
                 encoding: EncodingKey::from_secret(secret),
-                issuer: settings.issuer.clone(),
-                audience: settings.audience.clone(),
-                validations,
+                decoding: DecodingKey::from_secret(secret),
+                checks: ClaimChecks::new(settings),
+                validations: Validations::new(settings),
                 max_ttl: settings.max_ttl,
-                leeway: settings.leeway,
                 revoked: Arc::default(),
                 api_key: api_key.to_owned(),
             }),
@@ -223,7 +191,8 @@ impl TokenVerifier {
     /// (the early upgrade path) hand the rare token that needs a fetch to one that may.
     pub fn would_fetch_keys_for(&self, token: &str) -> bool {
         self.inner.jwks.is_some()
-            && KeyChoice::of(token).is_ok_and(|header| {
+            && SignedToken::parse(token).is_ok_and(|token| {
+                let header = token.choice;
                 header.kid.is_some() && !self.holds_key(header.alg, header.kid.as_deref())
             })
     }
@@ -237,12 +206,44 @@ impl TokenVerifier {
 
     fn holds_key(&self, algorithm: Algorithm, kid: Option<&str>) -> bool {
         let held = |set: &[VerifyingKey]| set.iter().any(|k| k.matches(algorithm, kid));
-        held(&self.inner.fixed) || self.inner.jwks.as_ref().is_some_and(|j| held(&j.keys()))
+        // The secret serves every HS token, whatever `kid` it names.
+        algorithm.family() == AlgorithmFamily::Hmac
+            || held(&self.inner.fixed)
+            || self.inner.jwks.as_ref().is_some_and(|j| held(&j.keys()))
     }
 
     /// Verify a user token against the keys held now, without waiting for any fetch.
     pub fn verify_with_held_keys(&self, token: &str) -> Result<Claims, TokenError> {
-        let header = KeyChoice::of(token).map_err(TokenError::Invalid)?;
+        let token = SignedToken::parse(token).map_err(TokenError::Invalid)?;
+        if token.choice.alg.family() == AlgorithmFamily::Hmac {
+            let claims = self.verify_hmac(&token).map_err(TokenError::Invalid)?;
+            return self.check_lifetime(claims);
+        }
+        self.verify_public_key_token(&token)
+    }
+
+    /// The claims of an HS256/384/512 token signed with the secret, before `exp` is checked:
+    /// what `jsonwebtoken::decode` with the HMAC family's `Validation` returns.
+    fn verify_hmac(&self, token: &SignedToken<'_>) -> Result<Claims, jsonwebtoken::errors::Error> {
+        self.inner.secret.verify(
+            token.choice.alg,
+            token.signing_input.as_bytes(),
+            token.signature,
+        )?;
+        match self.inner.checks.judge(token.payload) {
+            Judgement::Checked(claims) => claims,
+            Judgement::Unusual => {
+                let validation = &self.inner.validations.hmac;
+                jsonwebtoken::decode::<Claims>(token.whole, &self.inner.decoding, validation)
+                    .map(|data| data.claims)
+            }
+        }
+    }
+
+    /// Verify a token of the RSA, EC or Ed family with jsonwebtoken, against each held key
+    /// that may have signed it.
+    fn verify_public_key_token(&self, token: &SignedToken<'_>) -> Result<Claims, TokenError> {
+        let header = &token.choice;
         let kid = header.kid.as_deref();
         let keys = &self.inner;
         let jwks_keys = keys
@@ -255,13 +256,10 @@ impl TokenVerifier {
             .iter()
             .chain(jwks_keys.iter())
             .filter(|k| k.matches(header.alg, kid));
-        let family = header.alg.family();
-        let Some((_, validation)) = keys.validations.iter().find(|(f, _)| *f == family) else {
-            return Err(TokenError::UnknownKey);
-        };
+        let validation = keys.validations.of(header.alg.family());
         let mut refusal = TokenError::UnknownKey;
         for candidate in candidates {
-            match jsonwebtoken::decode::<Claims>(token, &candidate.key, validation) {
+            match jsonwebtoken::decode::<Claims>(token.whole, &candidate.key, validation) {
                 Ok(data) => return self.check_lifetime(data.claims),
                 // Several keys may fit (PEM files, a JWKS key without `kid`): try the next.
                 Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature) => {
@@ -299,7 +297,7 @@ impl TokenVerifier {
 
     /// How long a revocation must be kept: past it, every token it refuses has expired.
     pub fn revocation_lifetime(&self) -> Duration {
-        self.inner.max_ttl + self.inner.leeway
+        self.inner.max_ttl + self.inner.checks.leeway
     }
 
     /// Identify a bearer credential: the service key, else a user token.
@@ -315,10 +313,10 @@ impl TokenVerifier {
     pub fn mint(&self, user: &str, ttl_secs: u64) -> String {
         let now = now_micros() / 1_000_000;
         let mut claims = serde_json::json!({ "sub": user, "iat": now, "exp": now + ttl_secs });
-        if let Some(issuer) = &self.inner.issuer {
+        if let Some(issuer) = &self.inner.checks.issuer {
             claims["iss"] = issuer.as_str().into();
         }
-        if let Some(audience) = &self.inner.audience {
+        if let Some(audience) = &self.inner.checks.audience {
             claims["aud"] = audience.as_str().into();
         }
         let header = Header::new(Algorithm::HS256);
@@ -327,11 +325,77 @@ impl TokenVerifier {
     }
 }
 
+/// jsonwebtoken's claim checks, one per algorithm family admitting that family's algorithms
+/// (jsonwebtoken requires it): built once, so no token pays for a copy. Which algorithm a
+/// token may use is decided by the keys it is tried against (`VerifyingKey::matches`).
+struct Validations {
+    /// For HS tokens whose claims [`ClaimChecks`] leaves to jsonwebtoken.
+    hmac: Validation,
+    /// For RS* and PS* tokens.
+    rsa: Validation,
+    /// For ES* tokens.
+    ec: Validation,
+    /// For EdDSA tokens.
+    ed: Validation,
+}
+
+impl Validations {
+    fn new(settings: &TokenSettings) -> Self {
+        Self {
+            hmac: validation(settings, AlgorithmFamily::Hmac),
+            rsa: validation(settings, AlgorithmFamily::Rsa),
+            ec: validation(settings, AlgorithmFamily::Ec),
+            ed: validation(settings, AlgorithmFamily::Ed),
+        }
+    }
+
+    fn of(&self, family: AlgorithmFamily) -> &Validation {
+        match family {
+            AlgorithmFamily::Hmac => &self.hmac,
+            AlgorithmFamily::Rsa => &self.rsa,
+            AlgorithmFamily::Ec => &self.ec,
+            AlgorithmFamily::Ed => &self.ed,
+        }
+    }
+}
+
+/// The checks jsonwebtoken makes for tokens of `family`, as configured by `settings` (the
+/// HMAC family's are made by [`ClaimChecks`] instead, to the same effect).
+fn validation(settings: &TokenSettings, family: AlgorithmFamily) -> Validation {
+    let mut validation = Validation::new_for_family(family);
+    validation.leeway = settings.leeway.as_secs();
+    // `exp` is checked here, exactly, so the socket (which closes at `exp`) and every
+    // other surface agree to the second; jsonwebtoken's check would add the leeway.
+    validation.validate_exp = false;
+    validation.validate_nbf = true;
+    let mut required = vec!["exp", "sub"];
+    match &settings.issuer {
+        Some(issuer) => {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        None => validation.iss = None,
+    }
+    match &settings.audience {
+        Some(audience) => {
+            validation.set_audience(&[audience]);
+            required.push("aud");
+        }
+        // Without a configured audience any `aud` is accepted (jsonwebtoken would refuse
+        // every token that carries one).
+        None => validation.validate_aud = false,
+    }
+    validation.set_required_spec_claims(&required);
+    validation
+}
+
 /// Compare secrets without leaking the matching prefix length through timing. Hand-written
 /// because it is four lines and no crate in our dependency set offers it.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+#[cfg(test)]
+mod fast_path_tests;
 #[cfg(test)]
 mod tests;

@@ -14,8 +14,8 @@ use super::TokenSetupError;
 /// classic algorithm-confusion attack) finds no HMAC key to match it.
 #[derive(Clone, Debug)]
 pub(super) struct VerifyingKey {
-    /// The JWKS `kid`, which a token's header names to pick its key; `None` for PEM files and
-    /// the secret, which are tried for every token of their algorithms.
+    /// The JWKS `kid`, which a token's header names to pick its key; `None` for PEM files,
+    /// which are tried for every token of their algorithms.
     pub kid: Option<String>,
     /// Algorithms this key may verify: its type's, narrowed by a JWK's `alg`.
     pub algorithms: Vec<Algorithm>,
@@ -23,15 +23,6 @@ pub(super) struct VerifyingKey {
 }
 
 impl VerifyingKey {
-    /// The HS256/384/512 shared secret.
-    pub fn secret(secret: &[u8]) -> Self {
-        Self {
-            kid: None,
-            algorithms: AlgorithmFamily::Hmac.algorithms().to_vec(),
-            key: DecodingKey::from_secret(secret),
-        }
-    }
-
     /// A PEM public key file: RSA (PKCS#1 or SPKI), EC P-256/P-384 or Ed25519 (SPKI).
     pub fn from_pem_file(path: &Path) -> Result<Self, TokenSetupError> {
         let pem = std::fs::read(path).map_err(|source| TokenSetupError::ReadKey {
@@ -100,7 +91,7 @@ impl VerifyingKey {
         self.algorithms.contains(&algorithm)
             && match (&self.kid, kid) {
                 (Some(ours), Some(theirs)) => ours == theirs,
-                // Keys without an ID (PEM files, the secret) serve every token of their type;
+                // Keys without an ID (PEM files) serve every token of their type;
                 // a JWKS key serves a token without `kid` too, as identity providers that
                 // publish one key do.
                 _ => true,
