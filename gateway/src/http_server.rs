@@ -148,8 +148,11 @@ async fn serve_socket(
             Early::Upgraded | Early::Gone => return,
             Early::Pending(again) => tcp = again,
             Early::Http { tcp, ahead, answer } => {
+                // Boxed: hyper's connection future is large, and inline it would make every
+                // socket that waits here for its first bytes (about one connect in four under
+                // load) allocate a task that size.
                 let io = ReadAhead::new(tcp, ahead);
-                return serve_http(io, peer, router, answer, drain).await;
+                return Box::pin(serve_http(io, peer, router, answer, drain)).await;
             }
         }
     }
