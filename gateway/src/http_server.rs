@@ -7,8 +7,10 @@
 //! socket and an indirection on every read and write. Served as HTTP/1.1, the upgraded socket
 //! downcasts back to the `TcpStream` it was (see `upgrade`).
 //!
-//! The early path: a new socket's first read almost always holds a whole `GET /v1/ws` (or
-//! `GET /v1/sse`, whose stream then stays as bare as a WebSocket) request, since clients send it as soon as they are connected. Such a request is read
+//! The early path: a new socket's first read usually holds a whole `GET /v1/ws` (or
+//! `GET /v1/sse`, whose stream then stays as bare as a WebSocket) request, since clients send
+//! it as soon as they are connected; a socket whose request has not arrived yet waits for it
+//! inside the accept loop, not in a task of its own. Such a request is read
 //! right in the accept loop, parsed with httparse (`upgrade_request`) and checked by
 //! `upgrade::upgrade_early`, without hyper's per-connection machinery, axum's routing, two
 //! of the three task spawns and the `101`'s write of its own: a connect cost about 100 us of
@@ -27,12 +29,15 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
+use futures_util::StreamExt;
 use futures_util::future::{Either, ready};
+use futures_util::stream::FuturesUnordered;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use pushgate_fanout::drain::Drain;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tower::ServiceExt;
 
 use crate::gateway::Gateway;
@@ -65,20 +70,30 @@ pub async fn serve(listener: Listener, app: Router, gateway: Option<Arc<Gateway>
     // (a lock each time) per connection.
     let draining = drain.cancelled();
     tokio::pin!(draining);
+    // Sockets accepted before their request arrived (about one in four under a connect
+    // storm, when the accept beats the client's first write), waiting in this loop. Each
+    // holds an open file and leaves at its header timeout, so both bound how many wait.
+    let mut waiting = FuturesUnordered::new();
     loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+        let (tcp, peer, how, deadline) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => (tcp, peer, FirstRead::JustAccepted, None),
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+            Some(readable) = waiting.next(), if !waiting.is_empty() => match readable {
+                Some(Waiting { tcp, peer, deadline }) => {
+                    (tcp, peer, FirstRead::Readable, Some(deadline))
+                }
+                // Like hyper on a header timeout: closed without an answer.
+                None => continue,
+            },
             () = &mut draining => return,
         };
-        let (tcp, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(error) => {
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
-                continue;
-            }
-        };
-        if !inherited {
+        if how == FirstRead::JustAccepted && !inherited {
             let _ = tcp.set_nodelay(true);
         }
         let Some(gateway) = &gateway else {
@@ -88,11 +103,15 @@ pub async fn serve(listener: Listener, app: Router, gateway: Option<Arc<Gateway>
         };
         // Clients send their request as soon as they are connected, so it is usually here
         // already: then the early path runs right in this loop, without a task of its own.
-        match read_early(gateway, tcp, peer, FirstRead::JustAccepted) {
+        match read_early(gateway, tcp, peer, how) {
             Early::Upgraded | Early::Gone => {}
             Early::Pending(tcp) => {
-                let task = serve_socket(tcp, peer, app.clone(), gateway.clone(), drain.clone());
-                drain.spawn(task);
+                let deadline = deadline.unwrap_or_else(|| Instant::now() + HEADER_READ_TIMEOUT);
+                waiting.push(first_bytes(Waiting {
+                    tcp,
+                    peer,
+                    deadline,
+                }));
             }
             Early::Http { tcp, ahead, answer } => {
                 let io = ReadAhead::new(tcp, ahead);
@@ -129,32 +148,22 @@ enum Early {
     Gone,
 }
 
-/// Wait for the first bytes of a socket that had none when it was accepted, then take the
-/// early path or hand the socket to hyper.
-async fn serve_socket(
-    mut tcp: TcpStream,
+/// A socket that had no bytes yet when it was accepted.
+struct Waiting {
+    tcp: TcpStream,
     peer: SocketAddr,
-    router: Router,
-    gateway: Arc<Gateway>,
-    drain: Drain,
-) {
-    let deadline = tokio::time::Instant::now() + HEADER_READ_TIMEOUT;
-    loop {
-        // Like hyper on a header timeout: close without an answer.
-        let Ok(Ok(())) = tokio::time::timeout_at(deadline, tcp.readable()).await else {
-            return;
-        };
-        match read_early(&gateway, tcp, peer, FirstRead::Readable) {
-            Early::Upgraded | Early::Gone => return,
-            Early::Pending(again) => tcp = again,
-            Early::Http { tcp, ahead, answer } => {
-                // Boxed: hyper's connection future is large, and inline it would make every
-                // socket that waits here for its first bytes (about one connect in four under
-                // load) allocate a task that size.
-                let io = ReadAhead::new(tcp, ahead);
-                return Box::pin(serve_http(io, peer, router, answer, drain)).await;
-            }
-        }
+    /// When its header timeout ends.
+    deadline: Instant,
+}
+
+/// `waiting`, once its socket is readable; `None` if its header timeout ended first.
+///
+/// These wait inside the accept loop rather than in a task each: a task spawned per socket
+/// cost a task cell and, when it woke with other work, a wake-up of a second worker thread.
+async fn first_bytes(waiting: Waiting) -> Option<Waiting> {
+    match tokio::time::timeout_at(waiting.deadline, waiting.tcp.readable()).await {
+        Ok(Ok(())) => Some(waiting),
+        _ => None,
     }
 }
 

@@ -157,3 +157,44 @@ async fn a_refused_upgrade_keeps_the_connection_for_the_next_request() {
     assert_eq!(text.matches("HTTP/1.1 401 ").count(), 1, "{text}");
     assert!(text.contains("HTTP/1.1 200 OK"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_that_send_their_request_late_are_all_upgraded() {
+    let node = TestNode::start().await;
+    // Connected first, requests later: the node accepts each before its bytes arrive, and
+    // holds it until they do. (The pause only makes that likely; every socket must be
+    // upgraded either way.)
+    let mut sockets = Vec::new();
+    for _ in 0..40 {
+        sockets.push(TcpStream::connect(node.addr()).await.expect("connects"));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        let request = upgrade_request(&node, &node.token(&format!("late{i}")));
+        socket.write_all(request.as_bytes()).await.expect("writes");
+    }
+    for socket in &mut sockets {
+        let mut seen = Vec::new();
+        read_until(socket, &mut seen, br#""type":"welcome""#).await;
+        assert!(seen.starts_with(b"HTTP/1.1 101 "));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_that_never_sends_a_request_is_closed_at_the_header_timeout() {
+    let node = TestNode::start().await;
+    let mut silent = TcpStream::connect(node.addr()).await.expect("connects");
+    let mut chunk = [0u8; 64];
+    // The timeout is 10 s; the node must close the socket, without an answer, soon after.
+    let read = tokio::time::timeout(Duration::from_secs(30), silent.read(&mut chunk))
+        .await
+        .expect("closed within 30 s");
+    assert!(matches!(read, Ok(0)), "closed without an answer: {read:?}");
+    // Meanwhile the node kept serving others.
+    let mut other = TcpStream::connect(node.addr()).await.expect("connects");
+    other
+        .write_all(upgrade_request(&node, &node.token("after")).as_bytes())
+        .await
+        .expect("writes");
+    read_until(&mut other, &mut Vec::new(), br#""type":"welcome""#).await;
+}
