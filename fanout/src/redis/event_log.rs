@@ -321,8 +321,7 @@ impl ReadEntry {
                 return Err(corrupt());
             };
             for entry in stream {
-                let (id, fields): (String, Option<Vec<Vec<u8>>>) =
-                    redis::from_redis_value(entry)?;
+                let (id, fields): (String, Option<Vec<Vec<u8>>>) = redis::from_redis_value(entry)?;
                 entries.push(ReadEntry {
                     id,
                     // An entry deleted while pending has no fields: nothing to decode.
