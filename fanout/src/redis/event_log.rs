@@ -227,7 +227,7 @@ impl RedisEventLog {
         let mut events = Vec::with_capacity(entries.len());
         for entry in entries {
             let trace = StreamEntry::trace(&entry.fields);
-            match StreamEntry::decode(entry.fields.clone()) {
+            match StreamEntry::decode(&entry.fields) {
                 Ok(event) => events.push(LoggedEvent {
                     id: entry.id,
                     event,
@@ -243,10 +243,6 @@ impl RedisEventLog {
     /// Record an entry that is no event in the dead-letter log and ack it. If that fails it
     /// stays pending, and is claimed and tried again after the claim timeout.
     async fn dead_letter_undecodable(&self, entry: &ReadEntry, error: &DecodeError) {
-        // The id and the cause only: the fields may hold user data.
-        tracing::error!(event = %entry.id, cause = error.cause(), error = %error,
-            "undecodable fan-out log entry dead-lettered");
-        DeadLetterReason::Undecodable.count(1);
         let mut reason = error.to_string();
         if let Some(source) = std::error::Error::source(error) {
             reason = format!("{reason}: {source}");
@@ -260,13 +256,19 @@ impl RedisEventLog {
             Ok(_) => self.ack(std::slice::from_ref(&entry.id)).await,
             Err(e) => Err(e),
         };
-        if let Err(e) = written {
-            tracing::warn!(event = %entry.id, error = %e,
-                "dead-letter write failed; the entry is claimed again later");
+        match written {
+            Ok(()) => {
+                // The ID and the cause only: the fields may hold user data.
+                tracing::error!(event = %entry.id, cause = error.cause(), error = %error,
+                    "undecodable fan-out log entry dead-lettered");
+                DeadLetterReason::Undecodable.count(1);
+            }
+            Err(e) => tracing::warn!(event = %entry.id, cause = error.cause(), error = %e,
+                "dead-lettering an undecodable entry failed; it is claimed again later"),
         }
     }
 
-    /// An XADD of a dead letter with its own fields; the entry's follow.
+    /// The XADD of a dead letter with its own fields; the caller appends the entry's.
     fn dead_letter_cmd(&self, id: &str, reason: &str, attempts: u32) -> redis::Cmd {
         let mut cmd = redis::cmd("XADD");
         cmd.arg(self.keys.dead())
@@ -417,5 +419,52 @@ impl EventLog for RedisEventLog {
     async fn pending(&self) -> BackplaneResult<u64> {
         let call = ScriptCall::default().key(self.keys.events()).arg(GROUP);
         self.conn.script(&self.backlog, &call).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(bytes: &[u8]) -> Value {
+        Value::BulkString(bytes.to_vec())
+    }
+
+    fn entry(id: &str, fields: &[&[u8]]) -> Value {
+        Value::Array(vec![
+            bulk(id.as_bytes()),
+            Value::Array(fields.iter().map(|f| bulk(f)).collect()),
+        ])
+    }
+
+    #[test]
+    fn read_replies_keep_any_bytes_in_either_protocol() {
+        let entries = || {
+            Value::Array(vec![
+                entry("1-0", &[b"\xff", b"x"]),
+                Value::Array(vec![bulk(b"2-0"), Value::Nil]),
+            ])
+        };
+        let resp2 = Value::Array(vec![Value::Array(vec![bulk(b"pg:{fo}:events"), entries()])]);
+        let resp3 = Value::Map(vec![(bulk(b"pg:{fo}:events"), entries())]);
+        for reply in [resp2, resp3] {
+            let read = ReadEntry::all_of(reply).expect("parses");
+            let got: Vec<(&str, &[Vec<u8>])> = read
+                .iter()
+                .map(|e| (e.id.as_str(), e.fields.as_slice()))
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    ("1-0", &[b"\xff".to_vec(), b"x".to_vec()][..]),
+                    ("2-0", &[][..])
+                ]
+            );
+        }
+        assert!(ReadEntry::all_of(Value::Nil).expect("parses").is_empty());
+        assert!(matches!(
+            ReadEntry::all_of(Value::Int(1)),
+            Err(BackplaneError::Corrupt(_))
+        ));
     }
 }

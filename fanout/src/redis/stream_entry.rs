@@ -3,7 +3,8 @@
 //! A post entry is flat fields (`post`, `author`, `ts`, `vis`) because the create script
 //! writes it with an ID it assigns itself; a notification entry is one MessagePack `event`
 //! field. Either may carry `tp`, the trace context of the request that appended it. Dead
-//! letters repeat the entry's fields beside their own.
+//! letters repeat the entry's fields beside their own (an undecodable entry's bounded, and
+//! prefixed `raw:`).
 
 use std::collections::HashMap;
 
@@ -180,12 +181,11 @@ impl StreamEntry {
     }
 
     /// The event an entry holds, from its fields as name, value, name, value...
-    pub(crate) fn decode(flat: Vec<Vec<u8>>) -> Result<FanoutEvent, DecodeError> {
-        let mut fields: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
-        let mut it = flat.into_iter();
-        while let (Some(name), Some(value)) = (it.next(), it.next()) {
-            fields.insert(name, value);
-        }
+    pub(crate) fn decode(flat: &[Vec<u8>]) -> Result<FanoutEvent, DecodeError> {
+        let fields: HashMap<&[u8], &[u8]> = flat
+            .chunks_exact(2)
+            .map(|pair| (pair[0].as_slice(), pair[1].as_slice()))
+            .collect();
         if let Some(event) = fields.get(NOTIFY.as_bytes()) {
             let EncodedEvent::Notify { item, users } =
                 rmp_serde::from_slice(event).map_err(DecodeError::Notification)?;
@@ -267,7 +267,7 @@ mod tests {
     fn every_event_survives_its_entry() {
         for event in [post(Audience::Followers), post(Audience::Friends), notify()] {
             let entry = StreamEntry::of(&event).expect("encodes");
-            assert_eq!(StreamEntry::decode(flat(entry)).expect("decodes"), event);
+            assert_eq!(StreamEntry::decode(&flat(entry)).expect("decodes"), event);
         }
     }
 
@@ -301,7 +301,7 @@ mod tests {
             ("vis", b"public"),
         ]);
         assert!(matches!(
-            StreamEntry::decode(public),
+            StreamEntry::decode(&public),
             Ok(FanoutEvent::Post(PostEvent {
                 audience: Audience::Followers,
                 ..
@@ -316,7 +316,7 @@ mod tests {
         });
         let bytes = rmp_serde::to_vec_named(&old).expect("encodes");
         assert_eq!(
-            StreamEntry::decode(pairs(&[("event", &bytes)])).expect("decodes"),
+            StreamEntry::decode(&pairs(&[("event", &bytes)])).expect("decodes"),
             notify()
         );
     }
@@ -325,7 +325,7 @@ mod tests {
     fn corrupt_entries_are_typed_errors() {
         let missing = pairs(&[("post", b"1"), ("ts", b"5"), ("vis", b"followers")]);
         assert!(matches!(
-            StreamEntry::decode(missing),
+            StreamEntry::decode(&missing),
             Err(DecodeError::Missing("author"))
         ));
         let bad_id = pairs(&[
@@ -335,7 +335,7 @@ mod tests {
             ("vis", b"followers"),
         ]);
         assert!(matches!(
-            StreamEntry::decode(bad_id),
+            StreamEntry::decode(&bad_id),
             Err(DecodeError::NotANumber("post"))
         ));
         let bad_author = pairs(&[
@@ -345,7 +345,7 @@ mod tests {
             ("vis", b"followers"),
         ]);
         assert!(matches!(
-            StreamEntry::decode(bad_author),
+            StreamEntry::decode(&bad_author),
             Err(DecodeError::NotUtf8("author"))
         ));
         // Private posts are never fanned out, so no entry may name them.
@@ -356,11 +356,18 @@ mod tests {
             ("vis", b"private"),
         ]);
         assert!(matches!(
-            StreamEntry::decode(private),
+            StreamEntry::decode(&private),
             Err(DecodeError::UnknownAudience)
         ));
         assert!(matches!(
-            StreamEntry::decode(pairs(&[("event", b"\xc1")])),
+            StreamEntry::decode(&pairs(&[("event", b"\xc1")])),
+            Err(DecodeError::Notification(_))
+        ));
+        // A type tag of a newer writer.
+        let poll = serde_json::json!({"type": "poll", "users": ["u"]});
+        let bytes = rmp_serde::to_vec_named(&poll).expect("encodes");
+        assert!(matches!(
+            StreamEntry::decode(&pairs(&[("event", &bytes)])),
             Err(DecodeError::Notification(_))
         ));
         let post_item = serde_json::json!({
@@ -370,11 +377,11 @@ mod tests {
         });
         let bytes = rmp_serde::to_vec_named(&post_item).expect("encodes");
         assert!(matches!(
-            StreamEntry::decode(pairs(&[("event", &bytes)])),
+            StreamEntry::decode(&pairs(&[("event", &bytes)])),
             Err(DecodeError::NotANotification)
         ));
         assert!(matches!(
-            StreamEntry::decode(Vec::new()),
+            StreamEntry::decode(&Vec::new()),
             Err(DecodeError::Missing(_))
         ));
     }
@@ -402,7 +409,7 @@ mod tests {
                 .traced(Some(&trace)),
         );
         assert_eq!(StreamEntry::trace(&traced), Some(trace));
-        assert_eq!(StreamEntry::decode(traced).expect("decodes"), notify());
+        assert_eq!(StreamEntry::decode(&traced).expect("decodes"), notify());
         let untraced = flat(
             StreamEntry::of(&post(Audience::Friends))
                 .expect("encodes")
