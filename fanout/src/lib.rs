@@ -28,8 +28,9 @@
 //! - `trace`: a post's trace context across processes (spans only when traces are exported).
 //! - `drain`: the shutdown handle; `clock`: timestamps in protocol units.
 //! - `invalid_setting`: the typed error every settings type's `validate` returns.
-//! - `testing` (feature `testing`): real `redis-server` processes and an identity provider
-//!   (keys, signed tokens, a JWKS over HTTP) for integration tests.
+//! - `testing` (feature `testing`): real `redis-server` processes, an identity provider
+//!   (keys, signed tokens, a JWKS over HTTP) and raw access to the Redis fan-out log for
+//!   integration tests.
 
 pub mod api;
 pub mod backplane;

@@ -1,7 +1,7 @@
 //! Real servers for integration tests (feature `testing`): `redis-server` processes (one
 //! server, or a 3-master Cluster) here, an identity provider in [`identity_provider`], the
-//! one way tests wait for observable state ([`eventually`]), and sample backplane values in
-//! [`samples`].
+//! one way tests wait for observable state ([`eventually`]), sample backplane values in
+//! [`samples`], and the Redis fan-out log as a foreign writer sees it in [`raw_log`].
 //!
 //! Servers listen on free loopback ports (never 6379), keep nothing on disk unless asked to,
 //! and die with their guard; [`ServerOptions`] adds TLS (certificates from a [`TestCa`] made
@@ -10,6 +10,7 @@
 
 mod eventually;
 pub mod identity_provider;
+pub mod raw_log;
 pub mod samples;
 
 pub use eventually::{Look, PATIENCE, eventually, eventually_blocking};

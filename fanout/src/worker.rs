@@ -11,7 +11,9 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use crate::backplane::{Backplane, BackplaneError, FanoutEvent, LoggedEvent, PostEvent, UserId};
+use crate::backplane::{
+    Backplane, BackplaneError, DeadLetterReason, FanoutEvent, LoggedEvent, PostEvent, UserId,
+};
 use crate::clock::age_seconds;
 use crate::drain::Drain;
 use crate::invalid_setting::{InvalidSetting, Rule};
@@ -111,8 +113,10 @@ impl Worker {
     /// room, so a crash leaves at most two batches to be claimed by another worker.
     pub async fn run(self, drain: Drain) {
         // At zero from the start, so rates and alerts have a series before the first failure.
+        for reason in DeadLetterReason::ALL {
+            reason.count(0);
+        }
         for failure in [
-            "pushgate_worker_dead_letters_total",
             "pushgate_worker_retries_total",
             "pushgate_worker_read_errors_total",
         ] {
@@ -194,7 +198,7 @@ impl Worker {
             if attempt >= self.config.max_attempts {
                 let reason = format!("gave up after {attempt} attempts");
                 tracing::error!(event = %event.id, %reason, "fan-out event dead-lettered");
-                metrics::counter!("pushgate_worker_dead_letters_total").increment(1);
+                DeadLetterReason::MaxAttempts.count(1);
                 if let Err(e) = self.backplane.events.dead_letter(&event, &reason).await {
                     tracing::warn!(error = %e, "dead-letter write failed; the log will hand the event out again");
                 }

@@ -1,5 +1,5 @@
 //! What only the Redis backplane has, against real `redis-server`s: how it stores dead
-//! letters and trims the log, recovery across a server restart, certificate checks, passwords
+//! letters (also of entries a foreign writer put in the log) and trims the log, recovery across a server restart, certificate checks, passwords
 //! and an ACL user confined to the key prefix. What every backplane
 //! promises is in `backplane_contract.rs`; the throughput benchmarks are the
 //! `backplane_throughput` example.
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use pushgate_fanout::backplane::{Backplane, BackplaneError, FanoutEvent};
 use pushgate_fanout::redis::{RedisConfig, RedisTarget};
+use pushgate_fanout::testing::raw_log::{RawLog, undecodable_entries};
 use pushgate_fanout::testing::samples::{delivery, notification, post, users};
 use pushgate_fanout::testing::{
     AclUser, Login, PATIENCE, RedisCluster, RedisServer, ServerOptions, TestCa, eventually,
@@ -64,6 +65,65 @@ async fn dead_letters_keep_their_reason_in_a_stream_and_acks_trim_the_log() {
         .await
         .expect("xlen");
     assert_eq!(len, 0);
+}
+
+#[tokio::test]
+async fn an_undecodable_entry_is_dead_lettered_with_its_cause_and_the_next_event_still_flows() {
+    let (server, bp) = standalone(|_| {}).await;
+    let raw = RawLog::open(&server).await;
+    bp.events
+        .append(notification(1), None)
+        .await
+        .expect("append");
+    let mut garbage = Vec::new();
+    for entry in undecodable_entries() {
+        garbage.push((raw.append(&entry.fields).await, entry.cause));
+    }
+    bp.events
+        .append(notification(2), None)
+        .await
+        .expect("append");
+
+    let read = bp.events.read("a", 10, Duration::ZERO).await.expect("read");
+    let events: Vec<&FanoutEvent> = read.iter().map(|e| &e.event).collect();
+    assert_eq!(
+        events,
+        [
+            &FanoutEvent::Notify(notification(1)),
+            &FanoutEvent::Notify(notification(2))
+        ]
+    );
+    assert_eq!(raw.pending().await, 2, "the undecodable entries are acked");
+    let dead = raw.dead_letters().await;
+    let got: Vec<(Option<String>, Option<String>)> =
+        dead.iter().map(|d| (d.get("id"), d.get("cause"))).collect();
+    let want: Vec<(Option<String>, Option<String>)> = garbage
+        .iter()
+        .map(|(id, cause)| (Some(id.clone()), Some((*cause).to_owned())))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(dead[0].get("raw:vis").as_deref(), Some("sideways"));
+    assert!(
+        dead[0]
+            .get("reason")
+            .is_some_and(|r| r.contains("audience"))
+    );
+    assert_eq!(
+        dead[1].fields.last().map(|(_, v)| v.as_slice()),
+        Some(&b"\x00garbage"[..])
+    );
+
+    let ids: Vec<_> = read.iter().map(|e| e.id.clone()).collect();
+    bp.events.ack(&ids).await.expect("ack");
+    assert_eq!(bp.events.pending().await.expect("pending"), 0);
+    assert!(
+        bp.events
+            .read("b", 10, Duration::ZERO)
+            .await
+            .expect("read")
+            .is_empty(),
+        "a dead-lettered entry is never handed out again"
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! The fan-out worker's lanes against a real `redis-server`: a big post does not hold back
-//! other authors' posts, and one author's posts keep their order.
+//! other authors' posts, one author's posts keep their order, and entries no worker can
+//! decode hold back nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,8 @@ use pushgate_fanout::backplane::{
 use pushgate_fanout::drain::Drain;
 use pushgate_fanout::redis::RedisConfig;
 use pushgate_fanout::ring::{DEFAULT_VNODES, Ring};
-use pushgate_fanout::testing::RedisServer;
+use pushgate_fanout::testing::raw_log::{RawLog, undecodable_entries};
+use pushgate_fanout::testing::{RedisServer, eventually};
 use pushgate_fanout::worker::{Worker, WorkerConfig};
 use pushgate_protocol::{FeedItem, NodeMessage};
 use tokio::sync::watch;
@@ -191,4 +193,51 @@ async fn one_authors_posts_keep_their_order_across_lanes() {
             .collect();
         assert_eq!(in_feed, posted, "{} posts in the order made", authors[a]);
     }
+}
+
+/// A poison message: entries a foreign writer put in the log between two posts, in the same
+/// read batch, are dead-lettered and acked, and both posts reach the follower's feed.
+#[tokio::test]
+async fn undecodable_entries_are_dead_lettered_and_later_posts_still_fan_out() {
+    let (server, backplane, _inbox) = deployment().await;
+    let raw = RawLog::open(&server).await;
+    backplane
+        .follows
+        .follow("reader", "ann", 10)
+        .await
+        .expect("follow");
+    let first = post(&backplane, "ann").await;
+    let mut garbage = Vec::new();
+    for entry in undecodable_entries() {
+        garbage.push(raw.append(&entry.fields).await);
+    }
+    let second = post(&backplane, "ann").await;
+    // Everything is in the log before the worker starts, so one read takes all of it.
+    let drain = Drain::new();
+    start_worker(&backplane, 8, &drain);
+
+    let feed = eventually("both posts in the follower's feed", || async {
+        let feed = backplane
+            .feeds
+            .since("reader", 0, 10)
+            .await
+            .expect("feed")
+            .entries;
+        (feed.len() == 2).then_some(feed)
+    })
+    .await;
+    let ids: Vec<FeedItem> = feed.into_iter().map(|entry| entry.item).collect();
+    assert!(
+        matches!(&ids[..], [FeedItem::Post { id: a, .. }, FeedItem::Post { id: b, .. }] if (*a, *b) == (first, second)),
+        "{ids:?}"
+    );
+    let dead = eventually("every undecodable entry dead-lettered", || async {
+        let dead = raw.dead_letters().await;
+        (dead.len() == garbage.len()).then_some(dead)
+    })
+    .await;
+    let dead_ids: Vec<Option<String>> = dead.iter().map(|d| d.get("id")).collect();
+    assert_eq!(dead_ids, garbage.into_iter().map(Some).collect::<Vec<_>>());
+    eventually("nothing pending", || async { raw.pending().await == 0 }).await;
+    drain.drain_and_wait().await;
 }

@@ -133,7 +133,9 @@ pub trait EventLog: Send + Sync {
 
     /// Up to `max` events for `consumer`: first its own unacknowledged ones that are due for
     /// retry, then pending events of consumers idle longer than the claim timeout, then new ones.
-    /// Waits up to `block` when there is nothing.
+    /// Waits up to `block` when there is nothing. An entry that holds no event (possible
+    /// only where foreign writers reach the log, as in Redis) is never handed out: the read
+    /// dead-letters and acks it itself, and returns the rest of its batch in order.
     async fn read(
         &self,
         consumer: &str,

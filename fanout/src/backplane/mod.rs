@@ -6,6 +6,7 @@
 //! once, so a delivery never costs a round trip of its own.
 
 mod broadcast_log;
+mod dead_letter_reason;
 mod error;
 mod event_log;
 mod feed_store;
@@ -19,6 +20,7 @@ mod revocation_list;
 use std::sync::Arc;
 
 pub use broadcast_log::{BroadcastEntry, BroadcastLog, BroadcastSlice};
+pub(crate) use dead_letter_reason::DeadLetterReason;
 pub use error::{BackplaneError, Unavailable};
 pub use event_log::{
     AppendOutcome, DEFAULT_CLAIM_AFTER, EventId, EventLog, FanoutEvent, Idempotency, LoggedEvent,

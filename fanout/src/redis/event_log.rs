@@ -12,10 +12,10 @@ use redis::{RedisError, Script, Value};
 use super::connection::{Conn, ScriptCall};
 use super::keys::Keys;
 use super::post_store::IDEMPOTENCY_TTL_MS;
-use super::stream_entry::StreamEntry;
+use super::stream_entry::{DecodeError, StreamEntry};
 use crate::backplane::{
-    AppendOutcome, BackplaneError, BackplaneResult, EventId, EventLog, Idempotency, LoggedEvent,
-    NotifyEvent, Unavailable,
+    AppendOutcome, BackplaneError, BackplaneResult, DeadLetterReason, EventId, EventLog,
+    Idempotency, LoggedEvent, NotifyEvent, Unavailable,
 };
 use crate::trace;
 
@@ -165,7 +165,7 @@ impl RedisEventLog {
         }
     }
 
-    async fn claim(&self, consumer: &str, max: usize) -> BackplaneResult<Vec<LoggedEvent>> {
+    async fn claim(&self, consumer: &str, max: usize) -> BackplaneResult<Vec<ReadEntry>> {
         let call = ScriptCall::default()
             .key(self.keys.events())
             .arg(GROUP)
@@ -183,17 +183,14 @@ impl RedisEventLog {
                 }
                 other => other?,
             };
-        claimed
+        Ok(claimed
             .into_iter()
-            .map(|(id, fields, deliveries)| {
-                Ok(LoggedEvent {
-                    trace: StreamEntry::trace(&fields),
-                    event: StreamEntry::decode(fields)?,
-                    id,
-                    attempts: deliveries.saturating_sub(1),
-                })
+            .map(|(id, fields, deliveries)| ReadEntry {
+                id,
+                fields,
+                attempts: deliveries.saturating_sub(1),
             })
-            .collect()
+            .collect())
     }
 
     async fn read_new(
@@ -201,7 +198,7 @@ impl RedisEventLog {
         consumer: &str,
         max: usize,
         block: Duration,
-    ) -> BackplaneResult<Vec<LoggedEvent>> {
+    ) -> BackplaneResult<Vec<ReadEntry>> {
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP")
             .arg(GROUP)
@@ -221,25 +218,121 @@ impl RedisEventLog {
             }
             other => other?,
         };
-        let reply: Option<redis::streams::StreamReadReply> = redis::from_redis_value(reply)?;
-        reply
-            .into_iter()
-            .flat_map(|r| r.keys)
-            .flat_map(|k| k.ids)
-            .map(|entry| {
-                let mut fields = Vec::with_capacity(entry.map.len() * 2);
-                for (name, value) in entry.map {
-                    fields.push(name.into_bytes());
-                    fields.push(redis::from_redis_value(value)?);
-                }
-                Ok(LoggedEvent {
-                    trace: StreamEntry::trace(&fields),
-                    event: StreamEntry::decode(fields)?,
+        ReadEntry::all_of(reply)
+    }
+
+    /// The events `entries` hold, in order. An entry that is no event is dead-lettered here,
+    /// as nobody else can: a worker would only ever see the read fail, again and again.
+    async fn decode(&self, entries: Vec<ReadEntry>) -> Vec<LoggedEvent> {
+        let mut events = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let trace = StreamEntry::trace(&entry.fields);
+            match StreamEntry::decode(&entry.fields) {
+                Ok(event) => events.push(LoggedEvent {
                     id: entry.id,
+                    event,
+                    attempts: entry.attempts,
+                    trace,
+                }),
+                Err(e) => self.dead_letter_undecodable(&entry, &e).await,
+            }
+        }
+        events
+    }
+
+    /// Record an entry that is no event in the dead-letter log and ack it. If that fails it
+    /// stays pending, and is claimed and tried again after the claim timeout.
+    async fn dead_letter_undecodable(&self, entry: &ReadEntry, error: &DecodeError) {
+        let mut reason = error.to_string();
+        if let Some(source) = std::error::Error::source(error) {
+            reason = format!("{reason}: {source}");
+        }
+        let mut cmd = self.dead_letter_cmd(&entry.id, &reason, entry.attempts);
+        cmd.arg("cause").arg(error.cause());
+        for part in StreamEntry::raw(&entry.fields) {
+            cmd.arg(part);
+        }
+        let written = match self.conn.query::<Value>(&cmd).await {
+            Ok(_) => self.ack(std::slice::from_ref(&entry.id)).await,
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(()) => {
+                // The ID and the cause only: the fields may hold user data.
+                tracing::error!(event = %entry.id, cause = error.cause(), error = %error,
+                    "undecodable fan-out log entry dead-lettered");
+                DeadLetterReason::Undecodable.count(1);
+            }
+            Err(e) => tracing::warn!(event = %entry.id, cause = error.cause(), error = %e,
+                "dead-lettering an undecodable entry failed; it is claimed again later"),
+        }
+    }
+
+    /// The XADD of a dead letter with its own fields; the caller appends the entry's.
+    fn dead_letter_cmd(&self, id: &str, reason: &str, attempts: u32) -> redis::Cmd {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(self.keys.dead())
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(DEAD_LETTER_CAP)
+            .arg("*")
+            .arg("id")
+            .arg(id)
+            .arg("reason")
+            .arg(reason)
+            .arg("attempts")
+            .arg(attempts);
+        cmd
+    }
+}
+
+/// A log entry as read, before it is decoded.
+struct ReadEntry {
+    /// What the entry is acknowledged and dead-lettered by.
+    id: EventId,
+    /// Its fields as name, value, name, value...: bytes, as a foreign writer may put anything.
+    fields: Vec<Vec<u8>>,
+    /// How many times it was handed out before.
+    attempts: u32,
+}
+
+impl ReadEntry {
+    /// The entries of an XREADGROUP reply (RESP2 arrays or a RESP3 map), walked by hand:
+    /// the crate's stream reply wants UTF-8 field names, so one foreign entry with other
+    /// bytes would fail the whole read.
+    fn all_of(reply: Value) -> BackplaneResult<Vec<ReadEntry>> {
+        let corrupt = || BackplaneError::Corrupt("XREADGROUP reply".into());
+        let streams: Vec<Value> = match reply {
+            Value::Nil => return Ok(Vec::new()),
+            Value::Map(streams) => streams.into_iter().map(|(_, entries)| entries).collect(),
+            Value::Array(streams) => {
+                let mut all = Vec::with_capacity(streams.len());
+                for stream in streams {
+                    let Value::Array(pair) = stream else {
+                        return Err(corrupt());
+                    };
+                    all.extend(pair.into_iter().nth(1));
+                }
+                all
+            }
+            _ => return Err(corrupt()),
+        };
+        let mut entries = Vec::new();
+        for stream in streams {
+            let Value::Array(stream) = stream else {
+                return Err(corrupt());
+            };
+            for entry in stream {
+                let (id, fields): (String, Option<Vec<Vec<u8>>>) = redis::from_redis_value(entry)?;
+                entries.push(ReadEntry {
+                    id,
+                    // An entry deleted while pending has no fields: nothing to decode.
+                    fields: fields.unwrap_or_default(),
                     attempts: 0,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        Ok(entries)
     }
 }
 
@@ -291,17 +384,17 @@ impl EventLog for RedisEventLog {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let mut events = self.claim(consumer, max).await?;
-        if events.len() < max {
+        let mut entries = self.claim(consumer, max).await?;
+        if entries.len() < max {
             // Block only when there is nothing to hand out already.
-            let block = if events.is_empty() {
+            let block = if entries.is_empty() {
                 block
             } else {
                 Duration::ZERO
             };
-            events.extend(self.read_new(consumer, max - events.len(), block).await?);
+            entries.extend(self.read_new(consumer, max - entries.len(), block).await?);
         }
-        Ok(events)
+        Ok(self.decode(entries).await)
     }
 
     async fn ack(&self, ids: &[EventId]) -> BackplaneResult<()> {
@@ -317,18 +410,7 @@ impl EventLog for RedisEventLog {
 
     async fn dead_letter(&self, event: &LoggedEvent, reason: &str) -> BackplaneResult<()> {
         tracing::warn!(id = %event.id, reason, "fan-out event dead-lettered");
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(self.keys.dead())
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(DEAD_LETTER_CAP)
-            .arg("*")
-            .arg("id")
-            .arg(&event.id)
-            .arg("reason")
-            .arg(reason)
-            .arg("attempts")
-            .arg(event.attempts);
+        let mut cmd = self.dead_letter_cmd(&event.id, reason, event.attempts);
         StreamEntry::of(&event.event)?.write_to(&mut cmd);
         self.conn.query::<Value>(&cmd).await?;
         self.ack(std::slice::from_ref(&event.id)).await
@@ -337,5 +419,52 @@ impl EventLog for RedisEventLog {
     async fn pending(&self) -> BackplaneResult<u64> {
         let call = ScriptCall::default().key(self.keys.events()).arg(GROUP);
         self.conn.script(&self.backlog, &call).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(bytes: &[u8]) -> Value {
+        Value::BulkString(bytes.to_vec())
+    }
+
+    fn entry(id: &str, fields: &[&[u8]]) -> Value {
+        Value::Array(vec![
+            bulk(id.as_bytes()),
+            Value::Array(fields.iter().map(|f| bulk(f)).collect()),
+        ])
+    }
+
+    #[test]
+    fn read_replies_keep_any_bytes_in_either_protocol() {
+        let entries = || {
+            Value::Array(vec![
+                entry("1-0", &[b"\xff", b"x"]),
+                Value::Array(vec![bulk(b"2-0"), Value::Nil]),
+            ])
+        };
+        let resp2 = Value::Array(vec![Value::Array(vec![bulk(b"pg:{fo}:events"), entries()])]);
+        let resp3 = Value::Map(vec![(bulk(b"pg:{fo}:events"), entries())]);
+        for reply in [resp2, resp3] {
+            let read = ReadEntry::all_of(reply).expect("parses");
+            let got: Vec<(&str, &[Vec<u8>])> = read
+                .iter()
+                .map(|e| (e.id.as_str(), e.fields.as_slice()))
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    ("1-0", &[b"\xff".to_vec(), b"x".to_vec()][..]),
+                    ("2-0", &[][..])
+                ]
+            );
+        }
+        assert!(ReadEntry::all_of(Value::Nil).expect("parses").is_empty());
+        assert!(matches!(
+            ReadEntry::all_of(Value::Int(1)),
+            Err(BackplaneError::Corrupt(_))
+        ));
     }
 }

@@ -3,7 +3,8 @@
 //! A post entry is flat fields (`post`, `author`, `ts`, `vis`) because the create script
 //! writes it with an ID it assigns itself; a notification entry is one MessagePack `event`
 //! field. Either may carry `tp`, the trace context of the request that appended it. Dead
-//! letters repeat the entry's fields beside their own.
+//! letters repeat the entry's fields beside their own (an undecodable entry's bounded, and
+//! prefixed `raw:`).
 
 use std::collections::HashMap;
 
@@ -26,27 +27,56 @@ const NOTIFY: &str = "event";
 /// The `traceparent` of the request that appended the entry, when it was traced.
 const TRACE: &str = "tp";
 
-/// Why a stream entry is not an event: a bug, or a foreign writer.
+/// Bytes kept of each field name and value of an undecodable entry in its dead letter:
+/// enough to see what wrote it, bounded so one huge entry cannot bloat the dead-letter stream.
+const RAW_CAP: usize = 4096;
+/// Fields kept of an undecodable entry in its dead letter, for the same reason.
+const RAW_FIELDS: usize = 32;
+/// Before each kept field's name, so a foreign `reason` or `id` cannot pass for the dead
+/// letter's own.
+const RAW_PREFIX: &[u8] = b"raw:";
+
+/// Why a stream entry is not an event: a bug, or a foreign writer (a newer publisher, a
+/// hand-typed `XADD`). The messages name fields, never their values, which may hold user
+/// data; a dead letter keeps the values beside its [`DecodeError::cause`].
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum StreamEntryError {
+pub(crate) enum DecodeError {
     #[error("stream entry lacks field {0:?}")]
     Missing(&'static str),
     #[error("stream entry field {0:?} is not a decimal number")]
     NotANumber(&'static str),
     #[error("stream entry field {0:?} is not UTF-8")]
     NotUtf8(&'static str),
-    #[error("stream entry names unknown audience {0:?}")]
-    UnknownAudience(String),
+    #[error("stream entry names an unknown audience")]
+    UnknownAudience,
     #[error("stream entry holds an undecodable notification")]
     Notification(#[source] rmp_serde::decode::Error),
     #[error("stream entry's notification item is a post")]
     NotANotification,
-    #[error("notification could not be encoded")]
-    Encode(#[source] rmp_serde::encode::Error),
 }
 
-impl From<StreamEntryError> for BackplaneError {
-    fn from(e: StreamEntryError) -> Self {
+impl DecodeError {
+    /// A stable name of the cause, for the dead letter's `cause` field: tools filter on it
+    /// where the message may be reworded.
+    pub(crate) fn cause(&self) -> &'static str {
+        match self {
+            DecodeError::Missing(_) => "missing_field",
+            DecodeError::NotANumber(_) => "not_a_number",
+            DecodeError::NotUtf8(_) => "not_utf8",
+            DecodeError::UnknownAudience => "unknown_audience",
+            DecodeError::Notification(_) => "bad_notification",
+            DecodeError::NotANotification => "not_a_notification",
+        }
+    }
+}
+
+/// A notification that MessagePack could not encode (a bug: every event is plain data).
+#[derive(Debug, thiserror::Error)]
+#[error("notification could not be encoded")]
+pub(crate) struct EncodeError(#[source] rmp_serde::encode::Error);
+
+impl From<EncodeError> for BackplaneError {
+    fn from(e: EncodeError) -> Self {
         BackplaneError::Corrupt(format!("fan-out event: {e}"))
     }
 }
@@ -68,7 +98,7 @@ pub(crate) struct StreamEntry {
 
 impl StreamEntry {
     /// The entry of `event`.
-    pub(crate) fn of(event: &FanoutEvent) -> Result<Self, StreamEntryError> {
+    pub(crate) fn of(event: &FanoutEvent) -> Result<Self, EncodeError> {
         match event {
             FanoutEvent::Post(post) => {
                 let mut entry = Self::post_without_id(&post.author, post.ts, post.audience);
@@ -82,12 +112,12 @@ impl StreamEntry {
     }
 
     /// A notification's entry.
-    pub(crate) fn notify(event: &NotifyEvent) -> Result<Self, StreamEntryError> {
+    pub(crate) fn notify(event: &NotifyEvent) -> Result<Self, EncodeError> {
         let encoded = EncodedEvent::Notify {
             item: event.item(),
             users: event.users.clone(),
         };
-        let bytes = rmp_serde::to_vec_named(&encoded).map_err(StreamEntryError::Encode)?;
+        let bytes = rmp_serde::to_vec_named(&encoded).map_err(EncodeError)?;
         Ok(Self {
             fields: vec![(NOTIFY, bytes)],
         })
@@ -140,18 +170,27 @@ impl StreamEntry {
         }
     }
 
+    /// What a dead letter keeps of an entry that did not decode, as name, value arguments:
+    /// its first [`RAW_FIELDS`] fields, names prefixed `raw:`, each cut to [`RAW_CAP`] bytes.
+    pub(crate) fn raw(flat: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let cut = |bytes: &[u8]| bytes[..bytes.len().min(RAW_CAP)].to_vec();
+        flat.chunks_exact(2)
+            .take(RAW_FIELDS)
+            .flat_map(|pair| [[RAW_PREFIX, &cut(&pair[0])].concat(), cut(&pair[1])])
+            .collect()
+    }
+
     /// The event an entry holds, from its fields as name, value, name, value...
-    pub(crate) fn decode(flat: Vec<Vec<u8>>) -> Result<FanoutEvent, StreamEntryError> {
-        let mut fields: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
-        let mut it = flat.into_iter();
-        while let (Some(name), Some(value)) = (it.next(), it.next()) {
-            fields.insert(name, value);
-        }
+    pub(crate) fn decode(flat: &[Vec<u8>]) -> Result<FanoutEvent, DecodeError> {
+        let fields: HashMap<&[u8], &[u8]> = flat
+            .chunks_exact(2)
+            .map(|pair| (pair[0].as_slice(), pair[1].as_slice()))
+            .collect();
         if let Some(event) = fields.get(NOTIFY.as_bytes()) {
             let EncodedEvent::Notify { item, users } =
-                rmp_serde::from_slice(event).map_err(StreamEntryError::Notification)?;
+                rmp_serde::from_slice(event).map_err(DecodeError::Notification)?;
             let FeedItem::Notify { id, kind, data, ts } = item else {
-                return Err(StreamEntryError::NotANotification);
+                return Err(DecodeError::NotANotification);
             };
             return Ok(FanoutEvent::Notify(NotifyEvent {
                 id,
@@ -164,18 +203,18 @@ impl StreamEntry {
         let text = |name: &'static str| {
             let value = fields
                 .get(name.as_bytes())
-                .ok_or(StreamEntryError::Missing(name))?;
-            std::str::from_utf8(value).map_err(|_| StreamEntryError::NotUtf8(name))
+                .ok_or(DecodeError::Missing(name))?;
+            std::str::from_utf8(value).map_err(|_| DecodeError::NotUtf8(name))
         };
         let number = |name: &'static str| {
             text(name)?
                 .parse::<u64>()
-                .map_err(|_| StreamEntryError::NotANumber(name))
+                .map_err(|_| DecodeError::NotANumber(name))
         };
         let audience = match text(AUDIENCE)? {
             "public" | "followers" => Audience::Followers,
             "friends" => Audience::Friends,
-            other => return Err(StreamEntryError::UnknownAudience(other.to_owned())),
+            _ => return Err(DecodeError::UnknownAudience),
         };
         Ok(FanoutEvent::Post(PostEvent {
             id: number(POST_ID)?,
@@ -228,7 +267,7 @@ mod tests {
     fn every_event_survives_its_entry() {
         for event in [post(Audience::Followers), post(Audience::Friends), notify()] {
             let entry = StreamEntry::of(&event).expect("encodes");
-            assert_eq!(StreamEntry::decode(flat(entry)).expect("decodes"), event);
+            assert_eq!(StreamEntry::decode(&flat(entry)).expect("decodes"), event);
         }
     }
 
@@ -262,7 +301,7 @@ mod tests {
             ("vis", b"public"),
         ]);
         assert!(matches!(
-            StreamEntry::decode(public),
+            StreamEntry::decode(&public),
             Ok(FanoutEvent::Post(PostEvent {
                 audience: Audience::Followers,
                 ..
@@ -277,7 +316,7 @@ mod tests {
         });
         let bytes = rmp_serde::to_vec_named(&old).expect("encodes");
         assert_eq!(
-            StreamEntry::decode(pairs(&[("event", &bytes)])).expect("decodes"),
+            StreamEntry::decode(&pairs(&[("event", &bytes)])).expect("decodes"),
             notify()
         );
     }
@@ -286,8 +325,8 @@ mod tests {
     fn corrupt_entries_are_typed_errors() {
         let missing = pairs(&[("post", b"1"), ("ts", b"5"), ("vis", b"followers")]);
         assert!(matches!(
-            StreamEntry::decode(missing),
-            Err(StreamEntryError::Missing("author"))
+            StreamEntry::decode(&missing),
+            Err(DecodeError::Missing("author"))
         ));
         let bad_id = pairs(&[
             ("post", b"x1"),
@@ -296,8 +335,8 @@ mod tests {
             ("vis", b"followers"),
         ]);
         assert!(matches!(
-            StreamEntry::decode(bad_id),
-            Err(StreamEntryError::NotANumber("post"))
+            StreamEntry::decode(&bad_id),
+            Err(DecodeError::NotANumber("post"))
         ));
         let bad_author = pairs(&[
             ("post", b"1"),
@@ -306,8 +345,8 @@ mod tests {
             ("vis", b"followers"),
         ]);
         assert!(matches!(
-            StreamEntry::decode(bad_author),
-            Err(StreamEntryError::NotUtf8("author"))
+            StreamEntry::decode(&bad_author),
+            Err(DecodeError::NotUtf8("author"))
         ));
         // Private posts are never fanned out, so no entry may name them.
         let private = pairs(&[
@@ -317,12 +356,19 @@ mod tests {
             ("vis", b"private"),
         ]);
         assert!(matches!(
-            StreamEntry::decode(private),
-            Err(StreamEntryError::UnknownAudience(name)) if name == "private"
+            StreamEntry::decode(&private),
+            Err(DecodeError::UnknownAudience)
         ));
         assert!(matches!(
-            StreamEntry::decode(pairs(&[("event", b"\xc1")])),
-            Err(StreamEntryError::Notification(_))
+            StreamEntry::decode(&pairs(&[("event", b"\xc1")])),
+            Err(DecodeError::Notification(_))
+        ));
+        // A type tag of a newer writer.
+        let poll = serde_json::json!({"type": "poll", "users": ["u"]});
+        let bytes = rmp_serde::to_vec_named(&poll).expect("encodes");
+        assert!(matches!(
+            StreamEntry::decode(&pairs(&[("event", &bytes)])),
+            Err(DecodeError::Notification(_))
         ));
         let post_item = serde_json::json!({
             "type": "notify",
@@ -331,15 +377,27 @@ mod tests {
         });
         let bytes = rmp_serde::to_vec_named(&post_item).expect("encodes");
         assert!(matches!(
-            StreamEntry::decode(pairs(&[("event", &bytes)])),
-            Err(StreamEntryError::NotANotification)
+            StreamEntry::decode(&pairs(&[("event", &bytes)])),
+            Err(DecodeError::NotANotification)
         ));
         assert!(matches!(
-            StreamEntry::decode(Vec::new()),
-            Err(StreamEntryError::Missing(_))
+            StreamEntry::decode(&Vec::new()),
+            Err(DecodeError::Missing(_))
         ));
-        let error: BackplaneError = StreamEntryError::Missing("ts").into();
-        assert!(matches!(error, BackplaneError::Corrupt(_)));
+    }
+
+    #[test]
+    fn a_dead_letter_keeps_a_bounded_prefixed_copy_of_the_raw_fields() {
+        let raw = StreamEntry::raw(&pairs(&[("reason", b"mine"), ("vis", b"\xff")]));
+        assert_eq!(raw, pairs(&[("raw:reason", b"mine"), ("raw:vis", b"\xff")]));
+        let huge = vec![b'x'; RAW_CAP * 3];
+        let many: Vec<Vec<u8>> = (0..RAW_FIELDS * 2)
+            .flat_map(|_| [huge.clone(), huge.clone()])
+            .collect();
+        let raw = StreamEntry::raw(&many);
+        assert_eq!(raw.len(), RAW_FIELDS * 2);
+        assert_eq!(raw[0].len(), RAW_PREFIX.len() + RAW_CAP);
+        assert_eq!(raw[1].len(), RAW_CAP);
     }
 
     #[test]
@@ -351,7 +409,7 @@ mod tests {
                 .traced(Some(&trace)),
         );
         assert_eq!(StreamEntry::trace(&traced), Some(trace));
-        assert_eq!(StreamEntry::decode(traced).expect("decodes"), notify());
+        assert_eq!(StreamEntry::decode(&traced).expect("decodes"), notify());
         let untraced = flat(
             StreamEntry::of(&post(Audience::Friends))
                 .expect("encodes")
