@@ -2,6 +2,8 @@
 
 mod credentials;
 mod problem;
+mod request_headers;
 
 pub use credentials::{bearer, unauthorized};
 pub use problem::{Problem, ProblemBody};
+pub use request_headers::{RequestHeaders, visible_ascii};

@@ -45,7 +45,7 @@ use crate::listener::Listener;
 use crate::read_ahead::ReadAhead;
 use crate::sse;
 use crate::upgrade::{self, EarlyUpgrade};
-use crate::upgrade_request::UpgradeRequest;
+use crate::upgrade_request::{MAX_HEADERS, UpgradeRequest};
 
 /// What an upgraded connection's I/O is, to downcast hyper's `Upgraded` back to.
 pub type UpgradedIo = TokioIo<ReadAhead<TcpStream>>;
@@ -185,7 +185,8 @@ fn read_early(gateway: &Arc<Gateway>, tcp: TcpStream, peer: SocketAddr, how: Fir
         }
     };
     let read = &buf[..n];
-    let Some(request) = UpgradeRequest::parse(read) else {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let Some(request) = UpgradeRequest::parse(read, &mut slots) else {
         return Early::Http {
             tcp,
             ahead: read.to_vec(),

@@ -16,7 +16,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use pushgate_fanout::http::Problem;
+use pushgate_fanout::http::{Problem, RequestHeaders, visible_ascii};
 use pushgate_protocol::Cursor;
 use tokio::io::{AsyncRead, DuplexStream, ReadBuf};
 use tokio::net::TcpStream;
@@ -75,7 +75,7 @@ pub fn open_early(
     gateway: &Arc<Gateway>,
     tcp: TcpStream,
     peer: SocketAddr,
-    request: &UpgradeRequest,
+    request: &UpgradeRequest<'_>,
 ) -> EarlyUpgrade {
     let query = match Query::<UpgradeQuery>::try_from_uri(&request.uri) {
         Ok(Query(query)) => query,
@@ -115,14 +115,14 @@ fn body_of(mut pipe: DuplexStream) -> Body {
 /// The checks of `/v1/ws` but the WebSocket handshake, with `Last-Event-ID` taking the place
 /// of `?after=`: an `EventSource` reconnects to the URL it was given, `?after=` included, and
 /// the header holds where it really got to.
-fn check(
+fn check<H: RequestHeaders + ?Sized>(
     gateway: &Gateway,
     peer: SocketAddr,
     mut query: UpgradeQuery,
-    headers: &HeaderMap,
+    headers: &H,
 ) -> Result<Admission, Problem> {
-    if let Some(last) = headers.get(LAST_EVENT_ID) {
-        let text = last.to_str().unwrap_or("\0").trim();
+    if let Some(last) = headers.value_of(LAST_EVENT_ID.as_str()) {
+        let text = visible_ascii(last).unwrap_or("\0").trim();
         if !text.is_empty() {
             text.parse::<Cursor>()
                 .map_err(|e| Problem::invalid_field("Last-Event-ID", e.to_string()))?;

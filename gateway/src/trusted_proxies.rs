@@ -12,8 +12,8 @@
 
 use std::net::{AddrParseError, IpAddr, SocketAddr};
 
-use axum::http::HeaderMap;
 use ipnet::IpNet;
+use pushgate_fanout::http::{RequestHeaders, visible_ascii};
 
 /// Which header trusted proxies write. Exactly one is read: a proxy passes on headers it
 /// does not write itself, so a client could put any address in the other one.
@@ -58,7 +58,7 @@ impl TrustedProxies {
     /// otherwise the rightmost forwarded hop that is not trusted. A hop that is not an address
     /// (`unknown`, an obfuscated `_name`, garbage) ends the walk at the last address known,
     /// as does a trusted peer that forwards nothing.
-    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    pub fn client_ip<H: RequestHeaders + ?Sized>(&self, peer: IpAddr, headers: &H) -> IpAddr {
         let peer = peer.to_canonical();
         if !self.trusts(peer) {
             return peer;
@@ -89,11 +89,11 @@ impl TrustedProxies {
 
 /// The comma-separated elements of every `name` header, in order (repeated headers are one
 /// list, RFC 9110 section 5.3), split outside quoted strings.
-fn header_list(headers: &HeaderMap, name: &str) -> Vec<String> {
+fn header_list<H: RequestHeaders + ?Sized>(headers: &H, name: &str) -> Vec<String> {
     let mut elements = Vec::new();
-    for value in headers.get_all(name) {
+    for value in headers.values_of(name) {
         // Not visible ASCII: nothing in it can be trusted to be what the proxy wrote.
-        let Ok(value) = value.to_str() else {
+        let Some(value) = visible_ascii(value) else {
             elements.push(String::new());
             continue;
         };
@@ -171,6 +171,7 @@ mod tests {
     use axum::http::HeaderValue;
 
     use super::*;
+    use axum::http::HeaderMap;
 
     fn ip(text: &str) -> IpAddr {
         text.parse().expect("address")

@@ -8,10 +8,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Query, Request, State};
-use axum::http::{HeaderMap, Version, header};
+use axum::http::Version;
 use axum::response::{IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
-use pushgate_fanout::http::{Problem, bearer, unauthorized};
+use pushgate_fanout::http::{Problem, RequestHeaders, bearer, unauthorized, visible_ascii};
 use pushgate_protocol::{Codec, Cursor, ErrorCode, check_user_id};
 use serde::Deserialize;
 use tokio::net::TcpStream;
@@ -43,7 +43,10 @@ pub struct UpgradeQuery {
 
 impl UpgradeQuery {
     /// The request's token: the `Authorization` header, else `?access_token=`.
-    pub(crate) fn token<'a>(&'a self, headers: &'a HeaderMap) -> Option<&'a str> {
+    pub(crate) fn token<'a, H: RequestHeaders + ?Sized>(
+        &'a self,
+        headers: &'a H,
+    ) -> Option<&'a str> {
         bearer(headers).or(self.access_token.as_deref())
     }
 }
@@ -131,7 +134,7 @@ pub fn upgrade_early(
     gateway: &Arc<Gateway>,
     tcp: TcpStream,
     peer: SocketAddr,
-    request: &UpgradeRequest,
+    request: &UpgradeRequest<'_>,
     after_head: &[u8],
 ) -> EarlyUpgrade {
     let query = match Query::<UpgradeQuery>::try_from_uri(&request.uri) {
@@ -156,12 +159,12 @@ pub fn upgrade_early(
 }
 
 /// The handshake checks, then [`admit`].
-fn check(
+fn check<H: RequestHeaders + ?Sized>(
     gateway: &Gateway,
     peer: SocketAddr,
     query: &UpgradeQuery,
     version: Version,
-    headers: &HeaderMap,
+    headers: &H,
 ) -> Result<Admitted, Problem> {
     let handshake = Handshake::check(version, headers, &SUBPROTOCOLS)
         .map_err(|e| Problem::new(ErrorCode::ProtocolError, e.to_string()))?;
@@ -182,11 +185,11 @@ pub(crate) fn refuse(problem: Problem) -> Response {
 
 /// Everything checked before the upgrade (or an event stream's first byte), so refusals are
 /// plain HTTP errors. `client` is the peer address, or the one a trusted proxy forwarded.
-pub(crate) fn admit(
+pub(crate) fn admit<H: RequestHeaders + ?Sized>(
     gateway: &Gateway,
     client: IpAddr,
     query: &UpgradeQuery,
-    headers: &HeaderMap,
+    headers: &H,
 ) -> Result<Admission, Problem> {
     if gateway.drain.is_draining() {
         return Err(Problem::new(
@@ -207,9 +210,9 @@ pub(crate) fn admit(
             "too many handshakes from this address",
         ));
     }
-    if let Some(origin) = headers.get(header::ORIGIN) {
+    if let Some(origin) = headers.value_of("origin") {
         let allowed = &gateway.config.allowed_origins;
-        let origin = origin.to_str().unwrap_or_default();
+        let origin = visible_ascii(origin).unwrap_or_default();
         if !allowed.is_empty() && !allowed.iter().any(|a| a == origin) {
             return Err(Problem::new(ErrorCode::Forbidden, "origin not allowed"));
         }

@@ -1,14 +1,14 @@
 //! The bearer credential of a request and the 401 a failed one earns, shared by REST and the socket upgrade.
 
-use axum::http::{HeaderMap, header};
+use super::request_headers::{RequestHeaders, visible_ascii};
 use pushgate_protocol::ErrorCode;
 
 use super::Problem;
 use crate::token::TokenError;
 
 /// The bearer credential of a request's `Authorization` header, if any.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+pub fn bearer<H: RequestHeaders + ?Sized>(headers: &H) -> Option<&str> {
+    let value = visible_ascii(headers.value_of("authorization")?)?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }

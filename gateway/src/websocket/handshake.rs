@@ -5,9 +5,10 @@ use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, Version, header};
+use axum::http::{HeaderValue, Response, StatusCode, Version, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use pushgate_fanout::http::{RequestHeaders, visible_ascii};
 
 /// Why an upgrade request was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -32,41 +33,40 @@ pub struct Handshake {
 }
 
 /// Whether any of `name`'s comma-separated values is `token` (case-insensitive).
-fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+fn has_token<H: RequestHeaders + ?Sized>(headers: &H, name: &str, token: &str) -> bool {
     headers
-        .get_all(name)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
+        .values_of(name)
+        .filter_map(visible_ascii)
         .flat_map(|value| value.split(','))
         .any(|item| item.trim().eq_ignore_ascii_case(token))
 }
 
 impl Handshake {
     /// Check an upgrade request; `protocols` are the subprotocols we speak, preferred first.
-    pub fn check(
+    pub fn check<H: RequestHeaders + ?Sized>(
         version: Version,
-        headers: &HeaderMap,
+        headers: &H,
         protocols: &[&'static str],
     ) -> Result<Self, HandshakeError> {
         if version != Version::HTTP_11
-            || !has_token(headers, header::CONNECTION, "upgrade")
-            || !has_token(headers, header::UPGRADE, "websocket")
+            || !has_token(headers, "connection", "upgrade")
+            || !has_token(headers, "upgrade", "websocket")
         {
             return Err(HandshakeError::NotUpgrade);
         }
-        if headers.get(header::SEC_WEBSOCKET_VERSION) != Some(&HeaderValue::from_static("13")) {
+        if headers.value_of("sec-websocket-version") != Some(b"13".as_slice()) {
             return Err(HandshakeError::Version);
         }
         let key = headers
-            .get(header::SEC_WEBSOCKET_KEY)
+            .value_of("sec-websocket-key")
             .ok_or(HandshakeError::Key)?;
-        if STANDARD.decode(key.as_bytes()).map(|nonce| nonce.len()) != Ok(16) {
+        if STANDARD.decode(key).map(|nonce| nonce.len()) != Ok(16) {
             return Err(HandshakeError::Key);
         }
-        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key);
         let protocol = protocols
             .iter()
-            .find(|ours| has_token(headers, header::SEC_WEBSOCKET_PROTOCOL, ours))
+            .find(|ours| has_token(headers, "sec-websocket-protocol", ours))
             .copied();
         Ok(Self {
             accept: HeaderValue::from_str(&accept).map_err(|_| HandshakeError::Key)?,
@@ -140,6 +140,7 @@ fn write_date(out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderMap;
 
     fn request(pairs: &[(header::HeaderName, &'static str)]) -> HeaderMap {
         let mut headers = HeaderMap::new();
