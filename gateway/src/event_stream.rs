@@ -93,16 +93,13 @@ impl<IO> EventStream<IO> {
 impl<IO: Wire> EventStream<IO> {
     /// Write out everything queued, then free the buffer.
     fn poll_write_queued(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(wire::poll_write_queued(
+        wire::poll_write_queued(
             &mut self.io,
             cx,
-            &self.write,
+            &mut self.write,
             &mut self.written,
             &mut self.fresh,
-        ))?;
-        self.write = Vec::new();
-        self.written = 0;
-        Poll::Ready(Ok(()))
+        )
     }
 }
 

@@ -75,9 +75,10 @@ pub async fn serve(listener: Listener, app: Router, gateway: Option<Arc<Gateway>
     // holds an open file and leaves at its header timeout, so both bound how many wait.
     let mut waiting = FuturesUnordered::new();
     loop {
-        let (tcp, peer, how, deadline) = tokio::select! {
+        // `waited`: the header deadline of a socket that waited here for its first bytes.
+        let (tcp, peer, waited) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => (tcp, peer, FirstRead::JustAccepted, None),
+                Ok((tcp, peer)) => (tcp, peer, None),
                 Err(error) => {
                     tracing::warn!(%error, "accept failed");
                     tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
@@ -85,13 +86,15 @@ pub async fn serve(listener: Listener, app: Router, gateway: Option<Arc<Gateway>
                 }
             },
             Some(readable) = waiting.next(), if !waiting.is_empty() => match readable {
-                Some(Waiting { tcp, peer, deadline }) => {
-                    (tcp, peer, FirstRead::Readable, Some(deadline))
-                }
+                Some(Waiting { tcp, peer, deadline }) => (tcp, peer, Some(deadline)),
                 // Like hyper on a header timeout: closed without an answer.
                 None => continue,
             },
             () = &mut draining => return,
+        };
+        let how = match waited {
+            None => FirstRead::JustAccepted,
+            Some(_) => FirstRead::Readable,
         };
         if how == FirstRead::JustAccepted && !inherited {
             let _ = tcp.set_nodelay(true);
@@ -106,7 +109,7 @@ pub async fn serve(listener: Listener, app: Router, gateway: Option<Arc<Gateway>
         match read_early(gateway, tcp, peer, how) {
             Early::Upgraded | Early::Gone => {}
             Early::Pending(tcp) => {
-                let deadline = deadline.unwrap_or_else(|| Instant::now() + HEADER_READ_TIMEOUT);
+                let deadline = waited.unwrap_or_else(|| Instant::now() + HEADER_READ_TIMEOUT);
                 waiting.push(first_bytes(Waiting {
                     tcp,
                     peer,

@@ -396,12 +396,10 @@ where
             ready!(wire::poll_write_queued(
                 &mut self.io,
                 cx,
-                &self.write,
+                &mut self.write,
                 &mut self.written,
                 &mut self.fresh,
             ))?;
-            self.write = Vec::new();
-            self.written = 0;
             let Some(pong) = self.pong.take() else {
                 return Poll::Ready(Ok(()));
             };
