@@ -1,6 +1,9 @@
-//! Users whose connection count on this node changed: recorded once, taken by each reader.
+//! Users whose connection count on this node changed: recorded once per reader, taken by each
+//! reader at its own pace.
 
-use dashmap::DashMap;
+use std::collections::HashSet;
+use std::sync::{Mutex, MutexGuard};
+
 use pushgate_fanout::backplane::UserId;
 use tokio::sync::Notify;
 
@@ -13,73 +16,60 @@ pub enum Reader {
     Relay,
 }
 
-impl Reader {
-    fn bit(self) -> u8 {
-        match self {
-            Reader::Presence => 1,
-            Reader::Relay => 2,
-        }
-    }
-}
-
-/// Every reader's bit.
-const EVERY_READER: u8 = 1 | 2;
-
-/// One record per changed user, whatever the connect rate, so it is bounded by the number of
-/// users; each user's entry says which readers have not taken its latest change yet.
+/// The changed users each reader has still to take; each set is bounded by the number of
+/// users, whatever the connect rate.
 ///
-/// One feed rather than a set per reader: a connect or a close is one event, and two sets
-/// written side by side (the registry's and the relay's) could only drift apart.
+/// A set per reader rather than one map with a bit per reader: the relay takes every few
+/// milliseconds during a connect storm and the heartbeat every few seconds, and with one map
+/// each relay take walked every entry the heartbeat had not taken yet, a cost per connect
+/// that grew with the storm. Taking a set is one swap under its lock.
 #[derive(Debug, Default)]
 pub struct ChangeFeed {
-    /// user -> the readers still to take its change (bits of [`Reader`]).
-    pending: DashMap<UserId, u8>,
+    /// Users whose presence the heartbeat has to publish.
+    presence: Mutex<HashSet<UserId>>,
+    /// Users homed on another node whose home the relay announcer has to tell.
+    relay: Mutex<HashSet<UserId>>,
     /// Wakes the relay announcer; the presence heartbeat reads on its own interval.
     relay_wake: Notify,
 }
 
 impl ChangeFeed {
-    /// `user`'s count changed: every reader is to hear of it.
-    pub fn record(&self, user: &str) {
-        *self.pending.entry(user.to_owned()).or_insert(0) |= EVERY_READER;
-        self.relay_wake.notify_one();
+    /// `user`'s count changed: `reader` is to hear of it.
+    pub fn record(&self, reader: Reader, user: &str) {
+        let mut pending = self.pending(reader);
+        if !pending.contains(user) {
+            pending.insert(user.to_owned());
+        }
+        drop(pending);
+        if reader == Reader::Relay {
+            self.relay_wake.notify_one();
+        }
     }
 
     /// Give `reader` these users again (a publish of them failed, or the store lost them).
     pub fn again(&self, reader: Reader, users: impl IntoIterator<Item = UserId>) {
-        for user in users {
-            *self.pending.entry(user).or_insert(0) |= reader.bit();
-        }
+        self.pending(reader).extend(users);
     }
 
     /// The users changed since `reader` last took them.
     pub fn take(&self, reader: Reader) -> Vec<UserId> {
-        let bit = reader.bit();
-        let candidates: Vec<UserId> = self
-            .pending
-            .iter()
-            .filter(|entry| entry.value() & bit != 0)
-            .map(|entry| entry.key().clone())
-            .collect();
-        candidates
-            .into_iter()
-            .filter(|user| {
-                let Some(mut readers) = self.pending.get_mut(user) else {
-                    return false;
-                };
-                let taken = *readers & bit != 0;
-                *readers &= !bit;
-                drop(readers);
-                // Checked again under the shard lock: a change recorded meanwhile stays.
-                self.pending.remove_if(user, |_, readers| *readers == 0);
-                taken
-            })
-            .collect()
+        let taken = std::mem::take(&mut *self.pending(reader));
+        taken.into_iter().collect()
     }
 
-    /// Resolves once a change was recorded since the relay last woke.
+    /// Resolves once a change was recorded for the relay since it last woke.
     pub async fn relay_notified(&self) {
         self.relay_wake.notified().await;
+    }
+
+    /// `reader`'s set, locked.
+    fn pending(&self, reader: Reader) -> MutexGuard<'_, HashSet<UserId>> {
+        match reader {
+            Reader::Presence => &self.presence,
+            Reader::Relay => &self.relay,
+        }
+        .lock()
+        .expect("change feed lock")
     }
 }
 
@@ -93,37 +83,33 @@ mod tests {
     }
 
     #[test]
-    fn each_reader_takes_every_change_once_at_its_own_pace() {
+    fn each_reader_takes_its_changes_once_at_its_own_pace() {
         let feed = ChangeFeed::default();
-        feed.record("a");
-        feed.record("b");
-        feed.record("a");
-        assert_eq!(sorted(feed.take(Reader::Relay)), ["a", "b"]);
+        feed.record(Reader::Presence, "a");
+        feed.record(Reader::Relay, "a");
+        feed.record(Reader::Presence, "b");
+        feed.record(Reader::Presence, "a");
+        assert_eq!(feed.take(Reader::Relay), ["a"]);
         assert!(feed.take(Reader::Relay).is_empty());
-        feed.record("c");
+        feed.record(Reader::Presence, "c");
         assert_eq!(sorted(feed.take(Reader::Presence)), ["a", "b", "c"]);
-        assert_eq!(feed.take(Reader::Relay), ["c"]);
-        assert!(
-            feed.pending.is_empty(),
-            "entries go once every reader took them"
-        );
+        assert!(feed.take(Reader::Presence).is_empty());
     }
 
     #[test]
     fn again_gives_one_reader_users_back_without_the_other() {
         let feed = ChangeFeed::default();
-        feed.record("a");
+        feed.record(Reader::Presence, "a");
         assert_eq!(feed.take(Reader::Presence), ["a"]);
-        assert_eq!(feed.take(Reader::Relay), ["a"]);
         feed.again(Reader::Presence, ["a".to_owned()]);
         assert!(feed.take(Reader::Relay).is_empty());
         assert_eq!(feed.take(Reader::Presence), ["a"]);
     }
 
     #[tokio::test]
-    async fn a_record_wakes_the_relay() {
+    async fn a_relay_record_wakes_the_relay() {
         let feed = ChangeFeed::default();
-        feed.record("a");
+        feed.record(Reader::Relay, "a");
         tokio::time::timeout(std::time::Duration::from_secs(5), feed.relay_notified())
             .await
             .expect("woken");

@@ -10,6 +10,7 @@ use pushgate_fanout::timeline::Timeline;
 use pushgate_fanout::token::TokenVerifier;
 use pushgate_protocol::ErrorCode;
 
+use crate::change_feed::Reader;
 use crate::config::NodeConfig;
 use crate::follower_cache::FollowerCache;
 use crate::handshake_limiter::HandshakeLimiter;
@@ -102,12 +103,30 @@ impl Gateway {
         let registration =
             self.registry
                 .register(user, mailbox, self.config.max_connections_per_user)?;
+        self.tell_relay(user);
         Some(registration)
     }
 
     /// Remove a connection of `user` registered with `register`.
     pub fn unregister(&self, user: &str, id: u64) {
         self.registry.unregister(user, id);
+        self.tell_relay(user);
+    }
+
+    /// Have the relay announcer tell `user`'s home about its sockets here, if its home is
+    /// another node. Users homed here (every user of a lone node) cost the relay nothing.
+    ///
+    /// Called after the registry changed: should the ring move after this look, the
+    /// announcer's re-announcement of everyone reads the registry later and so sees `user`.
+    fn tell_relay(&self, user: &str) {
+        let homed_elsewhere = self
+            .ring
+            .borrow()
+            .home(user)
+            .is_some_and(|home| home.id != self.node_id);
+        if homed_elsewhere {
+            self.registry.changes().record(Reader::Relay, user);
+        }
     }
 
     /// Fix where clients go when this node drains: the ring without this node.

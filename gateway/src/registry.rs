@@ -19,12 +19,12 @@ pub struct Registration {
 /// Every connection on this node, by user.
 ///
 /// Presence is not written per connect: changed users go into the change feed, and the
-/// presence reporter publishes their current counts in batches (the relay announcer reads the
-/// same feed), so a connect storm costs one backplane call per batch.
+/// presence reporter publishes their current counts in batches (the gateway adds users homed
+/// elsewhere to the feed's relay side), so a connect storm costs one backplane call per batch.
 #[derive(Debug)]
 pub struct Registry {
     users: DashMap<UserId, Vec<Registration>>,
-    /// Users whose count changed, for presence and the relay.
+    /// Users whose count changed, for presence and (written by the gateway) the relay.
     changes: ChangeFeed,
     next_id: AtomicU64,
     /// Total open connections (for membership load and metrics).
@@ -87,7 +87,7 @@ impl Registry {
         drop(conns);
         self.connections.fetch_add(1, Ordering::Relaxed);
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.changes.record(user);
+        self.changes.record(Reader::Presence, user);
         self.connections_gauge.increment(1.0);
         self.opened_counter.increment(1);
         Some(registration)
@@ -106,7 +106,7 @@ impl Registry {
         if removed {
             self.connections.fetch_sub(1, Ordering::Relaxed);
             self.generation.fetch_add(1, Ordering::SeqCst);
-            self.changes.record(user);
+            self.changes.record(Reader::Presence, user);
             self.connections_gauge.decrement(1.0);
         }
     }

@@ -9,7 +9,10 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::errors::{Error, ErrorKind};
@@ -21,6 +24,30 @@ use super::signed_token::decode_part;
 
 /// Room on the stack for a decoded header; ordinary ones hold 20-80 bytes.
 const HEADER_ON_STACK: usize = 256;
+
+/// Headers exactly as the common JWT libraries write them (jsonwebtoken puts `typ` first,
+/// jose, jjwt and PyJWT put `alg` first), for the algorithms of the secret.
+const USUAL_HEADERS: [(&str, Algorithm); 9] = [
+    (r#"{"typ":"JWT","alg":"HS256"}"#, Algorithm::HS256),
+    (r#"{"alg":"HS256","typ":"JWT"}"#, Algorithm::HS256),
+    (r#"{"alg":"HS256"}"#, Algorithm::HS256),
+    (r#"{"typ":"JWT","alg":"HS384"}"#, Algorithm::HS384),
+    (r#"{"alg":"HS384","typ":"JWT"}"#, Algorithm::HS384),
+    (r#"{"alg":"HS384"}"#, Algorithm::HS384),
+    (r#"{"typ":"JWT","alg":"HS512"}"#, Algorithm::HS512),
+    (r#"{"alg":"HS512","typ":"JWT"}"#, Algorithm::HS512),
+    (r#"{"alg":"HS512"}"#, Algorithm::HS512),
+];
+
+/// [`USUAL_HEADERS`] base64url-encoded as they arrive, so such a header is known by its bytes:
+/// a compare instead of a decode and a JSON parse on every connect. Encoded once here rather
+/// than written out, so the table cannot disagree with its JSON.
+static USUAL_ENCODED: LazyLock<Vec<(String, Algorithm)>> = LazyLock::new(|| {
+    USUAL_HEADERS
+        .iter()
+        .map(|(json, alg)| (URL_SAFE_NO_PAD.encode(json), *alg))
+        .collect()
+});
 
 /// `alg` and `kid` of a token's header.
 #[derive(Debug)]
@@ -121,6 +148,15 @@ impl KeyChoice {
     /// Read from a token's base64url header part; fails as `jsonwebtoken::decode_header`
     /// would.
     pub fn read(encoded_header: &str) -> Result<Self, Error> {
+        if let Some((_, alg)) = USUAL_ENCODED
+            .iter()
+            .find(|(encoded, _)| encoded == encoded_header)
+        {
+            return Ok(Self {
+                alg: *alg,
+                kid: None,
+            });
+        }
         let (mut stack, mut heap) = ([0u8; HEADER_ON_STACK], Vec::new());
         let json = decode_part(encoded_header, &mut stack, &mut heap).map_err(ErrorKind::Base64)?;
         let header: StrictHeader<'_> =
@@ -172,6 +208,21 @@ mod tests {
         assert_eq!(choice.kid, long.kid, "decoded on the heap");
         let plain = KeyChoice::read(header_part(&self::token(&Header::default()))).expect("reads");
         assert_eq!((plain.alg, plain.kid), (Algorithm::HS256, None));
+    }
+
+    #[test]
+    fn usual_headers_are_known_by_their_bytes_as_a_parse_reads_them() {
+        for (json, alg) in USUAL_HEADERS {
+            let full =
+                jsonwebtoken::decode_header(&format!("{}.e30.sig", URL_SAFE_NO_PAD.encode(json)))
+                    .expect("a header jsonwebtoken reads");
+            assert_eq!((full.alg, full.kid), (alg, None), "{json}");
+        }
+        let written = header_part(&token(&Header::new(Algorithm::HS512))).to_owned();
+        assert!(
+            USUAL_ENCODED.iter().any(|(encoded, _)| *encoded == written),
+            "jsonwebtoken's own header is one of them"
+        );
     }
 
     /// Each header, as JSON, reaches the same decision as `jsonwebtoken::decode_header`.
