@@ -214,7 +214,7 @@ mod tests {
     fn usual_headers_are_known_by_their_bytes_as_a_parse_reads_them() {
         for (json, alg) in USUAL_HEADERS {
             let full =
-                jsonwebtoken::decode_header(&format!("{}.e30.sig", URL_SAFE_NO_PAD.encode(json)))
+                jsonwebtoken::decode_header(format!("{}.e30.sig", URL_SAFE_NO_PAD.encode(json)))
                     .expect("a header jsonwebtoken reads");
             assert_eq!((full.alg, full.kid), (alg, None), "{json}");
         }
