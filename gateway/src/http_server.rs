@@ -31,7 +31,6 @@ use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use futures_util::StreamExt;
 use futures_util::future::{Either, ready};
-use futures_util::stream::FuturesUnordered;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -46,6 +45,7 @@ use crate::read_ahead::ReadAhead;
 use crate::sse;
 use crate::upgrade::{self, EarlyUpgrade};
 use crate::upgrade_request::{MAX_HEADERS, UpgradeRequest};
+use crate::waiting_room::{Waiting, WaitingRoom};
 
 /// What an upgraded connection's I/O is, to downcast hyper's `Upgraded` back to.
 pub type UpgradedIo = TokioIo<ReadAhead<TcpStream>>;
@@ -71,9 +71,11 @@ pub async fn serve(listener: Listener, app: Router, gateway: Option<Arc<Gateway>
     let draining = drain.cancelled();
     tokio::pin!(draining);
     // Sockets accepted before their request arrived (about one in four under a connect
-    // storm, when the accept beats the client's first write), waiting in this loop. Each
-    // holds an open file and leaves at its header timeout, so both bound how many wait.
-    let mut waiting = FuturesUnordered::new();
+    // storm, when the accept beats the client's first write), waiting in this loop rather
+    // than in a task each (a task cell, and a second worker's wake-up when it woke with
+    // other work). Each holds an open file and leaves at its header timeout, so both bound
+    // how many wait.
+    let mut waiting = WaitingRoom::default();
     loop {
         // `waited`: the header deadline of a socket that waited here for its first bytes.
         let (tcp, peer, waited) = tokio::select! {
@@ -85,11 +87,7 @@ pub async fn serve(listener: Listener, app: Router, gateway: Option<Arc<Gateway>
                     continue;
                 }
             },
-            Some(readable) = waiting.next(), if !waiting.is_empty() => match readable {
-                Some(Waiting { tcp, peer, deadline }) => (tcp, peer, Some(deadline)),
-                // Like hyper on a header timeout: closed without an answer.
-                None => continue,
-            },
+            Some(Waiting { tcp, peer, deadline }) = waiting.next() => (tcp, peer, Some(deadline)),
             () = &mut draining => return,
         };
         let how = match waited {
@@ -110,11 +108,11 @@ pub async fn serve(listener: Listener, app: Router, gateway: Option<Arc<Gateway>
             Early::Upgraded | Early::Gone => {}
             Early::Pending(tcp) => {
                 let deadline = waited.unwrap_or_else(|| Instant::now() + HEADER_READ_TIMEOUT);
-                waiting.push(first_bytes(Waiting {
+                waiting.insert(Waiting {
                     tcp,
                     peer,
                     deadline,
-                }));
+                });
             }
             Early::Http { tcp, ahead, answer } => {
                 let io = ReadAhead::new(tcp, ahead);
@@ -149,25 +147,6 @@ enum Early {
     },
     /// The client left, or the socket failed, before sending a request.
     Gone,
-}
-
-/// A socket that had no bytes yet when it was accepted.
-struct Waiting {
-    tcp: TcpStream,
-    peer: SocketAddr,
-    /// When its header timeout ends.
-    deadline: Instant,
-}
-
-/// `waiting`, once its socket is readable; `None` if its header timeout ended first.
-///
-/// These wait inside the accept loop rather than in a task each: a task spawned per socket
-/// cost a task cell and, when it woke with other work, a wake-up of a second worker thread.
-async fn first_bytes(waiting: Waiting) -> Option<Waiting> {
-    match tokio::time::timeout_at(waiting.deadline, waiting.tcp.readable()).await {
-        Ok(Ok(())) => Some(waiting),
-        _ => None,
-    }
 }
 
 /// Read the first bytes off a new socket and upgrade if they are a request the early path

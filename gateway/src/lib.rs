@@ -16,6 +16,7 @@
 //! - `gateway`: the gateway role's state, shared by a node's connections and tasks.
 //! - `listener`: accepting without the failed `accept4` per connection.
 //! - `http_server`: the HTTP/1.1 listener, which hands upgraded sockets over bare.
+//! - `waiting_room`: accepted sockets whose request has not arrived, inside the accept loop.
 //! - `upgrade_request`: `GET /v1/ws` and `/v1/sse` heads parsed off new sockets (early path).
 //! - `read_ahead`: a socket with bytes already read put back, for hyper.
 //! - `upgrade`: the `GET /v1/ws` handshake checks.
@@ -74,6 +75,7 @@ pub mod transport;
 pub mod trusted_proxies;
 pub mod upgrade;
 pub mod upgrade_request;
+pub mod waiting_room;
 pub mod websocket;
 pub mod websocket_transport;
 pub mod wire;
