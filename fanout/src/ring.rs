@@ -64,6 +64,10 @@ impl Ring {
 
     /// Index into `nodes` of the first point clockwise from the user's hash.
     fn home_index(&self, user: &str) -> Option<usize> {
+        // A lone node (every `pushgate dev`) is everyone's home: no hash to look up.
+        if self.nodes.len() == 1 {
+            return Some(0);
+        }
         let hash = xxh3_64(user.as_bytes());
         let at = self.points.partition_point(|(point, _)| *point < hash);
         self.points

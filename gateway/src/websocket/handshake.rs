@@ -9,6 +9,12 @@ use axum::http::{HeaderValue, Response, StatusCode, Version, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use pushgate_fanout::http::{RequestHeaders, visible_ascii};
+use sha1::{Digest, Sha1};
+
+/// What RFC 6455 appends to the client's key before hashing it into `Sec-WebSocket-Accept`.
+const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+/// The length of `Sec-WebSocket-Accept`: a SHA-1 digest (20 bytes) in padded base64.
+const ACCEPT_LEN: usize = 28;
 
 /// Why an upgrade request was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -26,8 +32,9 @@ pub enum HandshakeError {
 /// A valid upgrade request, ready to be answered with `101 Switching Protocols`.
 #[derive(Debug)]
 pub struct Handshake {
-    /// `Sec-WebSocket-Accept`: proves to the client that we understood its key.
-    accept: HeaderValue,
+    /// `Sec-WebSocket-Accept`: proves to the client that we understood its key. Base64, so
+    /// ASCII; held as bytes so a connect allocates nothing for it.
+    accept: [u8; ACCEPT_LEN],
     /// The subprotocol chosen, if the client offered one we speak.
     protocol: Option<&'static str>,
 }
@@ -60,18 +67,24 @@ impl Handshake {
         let key = headers
             .value_of("sec-websocket-key")
             .ok_or(HandshakeError::Key)?;
-        if STANDARD.decode(key).map(|nonce| nonce.len()) != Ok(16) {
+        // Room for what 24 base64 characters could hold; a longer key cannot be 16 bytes.
+        let mut nonce = [0u8; 18];
+        if STANDARD.decode_slice(key, &mut nonce) != Ok(16) {
             return Err(HandshakeError::Key);
         }
-        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key);
+        let digest = Sha1::new()
+            .chain_update(key)
+            .chain_update(ACCEPT_GUID)
+            .finalize();
+        let mut accept = [0u8; ACCEPT_LEN];
+        if STANDARD.encode_slice(digest, &mut accept) != Ok(ACCEPT_LEN) {
+            return Err(HandshakeError::Key);
+        }
         let protocol = protocols
             .iter()
             .find(|ours| has_token(headers, "sec-websocket-protocol", ours))
             .copied();
-        Ok(Self {
-            accept: HeaderValue::from_str(&accept).map_err(|_| HandshakeError::Key)?,
-            protocol,
-        })
+        Ok(Self { accept, protocol })
     }
 
     /// The subprotocol chosen, if any.
@@ -86,7 +99,10 @@ impl Handshake {
         let headers = response.headers_mut();
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        headers.insert(header::SEC_WEBSOCKET_ACCEPT, self.accept.clone());
+        headers.insert(
+            header::SEC_WEBSOCKET_ACCEPT,
+            HeaderValue::from_bytes(&self.accept).expect("base64 is a valid header value"),
+        );
         if let Some(protocol) = self.protocol {
             headers.insert(
                 header::SEC_WEBSOCKET_PROTOCOL,
@@ -104,7 +120,7 @@ impl Handshake {
             b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\
               sec-websocket-accept: ",
         );
-        out.extend_from_slice(self.accept.as_bytes());
+        out.extend_from_slice(&self.accept);
         if let Some(protocol) = self.protocol {
             out.extend_from_slice(b"\r\nsec-websocket-protocol: ");
             out.extend_from_slice(protocol.as_bytes());
@@ -187,6 +203,34 @@ mod tests {
             expected += &format!("{name}: {}\r\n", value.to_str().expect("ASCII"));
         }
         assert_eq!(head, expected);
+    }
+
+    proptest::proptest! {
+        /// The accept value is tungstenite's for every key, and a key is taken exactly when it
+        /// decodes to 16 bytes.
+        #[test]
+        fn accepts_keys_as_a_full_decode_would_and_answers_as_tungstenite(
+            nonce in proptest::collection::vec(proptest::num::u8::ANY, 0..24),
+            noise in "[A-Za-z0-9+/=]{0,40}",
+        ) {
+            for key in [STANDARD.encode(&nonce), noise] {
+                let mut pairs = valid();
+                let headers = {
+                    pairs.pop();
+                    let mut headers = request(&pairs);
+                    headers.insert(header::SEC_WEBSOCKET_KEY, HeaderValue::from_str(&key).unwrap());
+                    headers
+                };
+                let checked = Handshake::check(Version::HTTP_11, &headers, &[]);
+                let sixteen = STANDARD.decode(&key).is_ok_and(|bytes| bytes.len() == 16);
+                proptest::prop_assert_eq!(checked.is_ok(), sixteen, "{}", key);
+                if let Ok(handshake) = checked {
+                    let expected =
+                        tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+                    proptest::prop_assert_eq!(&handshake.accept[..], expected.as_bytes());
+                }
+            }
+        }
     }
 
     #[test]
