@@ -7,6 +7,8 @@ use std::sync::{Mutex, MutexGuard};
 use pushgate_fanout::backplane::UserId;
 use tokio::sync::Notify;
 
+use crate::registry::UserHasher;
+
 /// Who reads the change feed, each at its own pace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reader {
@@ -26,9 +28,9 @@ pub enum Reader {
 #[derive(Debug, Default)]
 pub struct ChangeFeed {
     /// Users whose presence the heartbeat has to publish.
-    presence: Mutex<HashSet<UserId>>,
+    presence: Mutex<HashSet<UserId, UserHasher>>,
     /// Users homed on another node whose home the relay announcer has to tell.
-    relay: Mutex<HashSet<UserId>>,
+    relay: Mutex<HashSet<UserId, UserHasher>>,
     /// Wakes the relay announcer; the presence heartbeat reads on its own interval.
     relay_wake: Notify,
 }
@@ -63,7 +65,7 @@ impl ChangeFeed {
     }
 
     /// `reader`'s set, locked.
-    fn pending(&self, reader: Reader) -> MutexGuard<'_, HashSet<UserId>> {
+    fn pending(&self, reader: Reader) -> MutexGuard<'_, HashSet<UserId, UserHasher>> {
         match reader {
             Reader::Presence => &self.presence,
             Reader::Relay => &self.relay,
