@@ -2,6 +2,7 @@
 //! expiry and closing.
 
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -284,8 +285,15 @@ impl<T: Transport> Connection<T> {
             .await
             .map_err(unavailable("feed head unavailable at connect"))?;
         self.cursor = DeliveryCursor::at_head(head);
+        // Sized up front (`format!` grew it once on the way); writing to a `String` cannot fail.
+        let mut session = String::with_capacity(self.gateway.node_id.len() + 17);
+        let _ = write!(
+            session,
+            "{}-{:016x}",
+            self.gateway.node_id, self.identity.session
+        );
         let welcome = ServerFrame::Welcome {
-            session: format!("{}-{:016x}", self.gateway.node_id, self.identity.session),
+            session,
             user: self.identity.user.clone(),
             node: self.gateway.node_id.clone(),
             heartbeat_ms: self.gateway.config.heartbeat.as_millis() as u64,

@@ -73,7 +73,9 @@ impl Codec {
 
     /// Encode any serializable value (frames, node messages).
     pub fn encode<T: Serialize>(self, value: &T) -> Result<Vec<u8>, EncodeError> {
-        let mut out = Vec::with_capacity(128);
+        // Room for a `welcome` (about 150 bytes in JSON) and the other control frames in one
+        // allocation: at 128 bytes, every connect grew the buffer once or twice.
+        let mut out = Vec::with_capacity(256);
         self.encode_into(value, &mut out)?;
         Ok(out)
     }
