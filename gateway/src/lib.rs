@@ -44,6 +44,7 @@
 //! - `node_heartbeat`: membership and presence leases.
 //! - `telemetry`: metrics recorder and logging.
 //! - `trace_export`: OTLP export of a post's spans (`--otlp-endpoint`).
+//! - `wake_counter` (tests only): a waker that counts its wake-ups.
 
 pub mod broadcast_dispatcher;
 pub mod broadcast_order;
@@ -76,6 +77,8 @@ pub mod trusted_proxies;
 pub mod upgrade;
 pub mod upgrade_request;
 pub mod waiting_room;
+#[cfg(test)]
+mod wake_counter;
 pub mod websocket;
 pub mod websocket_transport;
 pub mod wire;

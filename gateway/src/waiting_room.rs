@@ -192,25 +192,15 @@ impl Stream for WaitingRoom {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
 
     use futures_util::StreamExt;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use crate::listener::Listener;
+    use crate::wake_counter::WakeCounter;
 
     use super::*;
-
-    /// Counts its wake-ups.
-    #[derive(Default)]
-    struct Counter(AtomicUsize);
-
-    impl Wake for Counter {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     /// The gateway's own listener, whose sockets start with no readiness known.
     fn listener() -> (Listener, SocketAddr) {
@@ -241,19 +231,14 @@ mod tests {
         let peer = waiting.peer;
         let mut room = WaitingRoom::default();
         room.insert(waiting);
-        let counter = Arc::new(Counter::default());
-        let waker = Waker::from(counter.clone());
+        let (counter, waker) = WakeCounter::new();
         let mut cx = Context::from_waker(&waker);
         for _ in 0..3 {
             assert!(Pin::new(&mut room).poll_next(&mut cx).is_pending());
         }
-        assert_eq!(
-            counter.0.load(Ordering::SeqCst),
-            0,
-            "polls with nothing ready wake nobody"
-        );
+        assert_eq!(counter.count(), 0, "polls with nothing ready wake nobody");
         client.write_all(b"GET").await.expect("writes");
-        while counter.0.load(Ordering::SeqCst) == 0 {
+        while counter.count() == 0 {
             tokio::task::yield_now().await;
         }
         let Poll::Ready(Some(ready)) = Pin::new(&mut room).poll_next(&mut cx) else {

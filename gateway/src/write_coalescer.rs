@@ -100,32 +100,15 @@ impl WriteCoalescer {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
-
     use super::*;
-
-    /// A waker that counts its wake-ups.
-    #[derive(Default)]
-    struct Counter(AtomicUsize);
-
-    impl Wake for Counter {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn counted() -> (Arc<Counter>, Waker) {
-        let counter = Arc::new(Counter::default());
-        (counter.clone(), Waker::from(counter))
-    }
+    use crate::wake_counter::WakeCounter;
 
     #[test]
     fn without_a_delay_wakes_at_once() {
         let coalescer = WriteCoalescer::new(Duration::ZERO);
-        let (counter, waker) = counted();
+        let (counter, waker) = WakeCounter::new();
         coalescer.wake(waker);
-        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert_eq!(counter.count(), 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -135,23 +118,23 @@ mod tests {
         tokio::spawn(coalescer.clone().run(drain.clone()));
         tokio::task::yield_now().await;
 
-        let (a, waker_a) = counted();
-        let (b, waker_b) = counted();
+        let (a, waker_a) = WakeCounter::new();
+        let (b, waker_b) = WakeCounter::new();
         coalescer.wake(waker_a);
         tokio::time::sleep(Duration::from_millis(4)).await;
         coalescer.wake(waker_b);
         tokio::time::sleep(Duration::from_millis(5)).await;
-        assert_eq!(a.0.load(Ordering::SeqCst), 0, "held for the delay");
+        assert_eq!(a.count(), 0, "held for the delay");
         tokio::time::sleep(Duration::from_millis(2)).await;
-        assert_eq!(a.0.load(Ordering::SeqCst), 1);
-        assert_eq!(b.0.load(Ordering::SeqCst), 1, "released with the first");
+        assert_eq!(a.count(), 1);
+        assert_eq!(b.count(), 1, "released with the first");
 
         // Drain lets everything through at once, so draining connections still close.
         drain.drain();
         tokio::task::yield_now().await;
-        let (c, waker_c) = counted();
+        let (c, waker_c) = WakeCounter::new();
         coalescer.wake(waker_c);
-        assert_eq!(c.0.load(Ordering::SeqCst), 1);
+        assert_eq!(c.count(), 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -160,11 +143,11 @@ mod tests {
         let coalescer = WriteCoalescer::new(Duration::from_secs(1));
         let task = tokio::spawn(coalescer.clone().run(drain.clone()));
         tokio::task::yield_now().await;
-        let (a, waker_a) = counted();
+        let (a, waker_a) = WakeCounter::new();
         coalescer.wake(waker_a);
         tokio::task::yield_now().await;
         drain.drain();
         task.await.expect("release task");
-        assert_eq!(a.0.load(Ordering::SeqCst), 1);
+        assert_eq!(a.count(), 1);
     }
 }
