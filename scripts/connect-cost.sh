@@ -9,8 +9,9 @@
 # the same number of sockets with `pushgate-loadtest idle`, from the same client. The figure is
 # the server process's CPU time (utime+stime of all its threads, /proc/<pid>/stat) from just
 # before the first connect until every socket is open, divided by the sockets; for Nginx the
-# worker process is measured. Memory per idle socket is pushgate's RSS growth over the same
-# phase divided by the sockets. At the end: median and range over the runs.
+# worker process is measured, and the kernel's part of it (stime) is shown beside it. Memory
+# per idle socket is pushgate's RSS growth over the same phase divided by the sockets. At the
+# end: median and range over the runs.
 #
 # Installs nothing. Needs Nginx with the Nchan module (Debian: nginx-light and
 # libnginx-mod-nchan), jq, and release builds:
@@ -85,12 +86,13 @@ http {
 }
 EOF
 
-# "<us per connect> <bytes per socket>" from a loadtest JSON report, or "failed"; the run_*
-# functions leave it in $result (not run in subshells, so the EXIT trap can stop the server).
+# "<us per connect> <bytes per socket> <system us per connect>" from a loadtest JSON report,
+# or "failed"; the run_* functions leave it in $result (not run in subshells, so the EXIT trap
+# can stop the server).
 figures() {
   jq -r --argjson n "$connections" '
     if .connections.peak_connected == $n and .connections.handshake_errors == 0
-    then "\(.gateways[0].connect_cpu_seconds / $n * 1e7 | round / 10) \(.connections.gateway_rss_per_socket_bytes | round)"
+    then "\(.gateways[0].connect_cpu_seconds / $n * 1e7 | round / 10) \(.connections.gateway_rss_per_socket_bytes | round) \(.gateways[0].connect_system_cpu_seconds / $n * 1e7 | round / 10)"
     else "failed" end' "$1"
 }
 
@@ -144,27 +146,31 @@ echo "pushgate: $pushgate_bin dev ${PUSHGATE_FLAGS:-}"
 for ((run = 1; run <= runs; run++)); do
   if [[ $only != pushgate ]]; then
     run_nchan
-    read -r nchan_us _ <<<"$result"
+    read -r nchan_us _ nchan_sys <<<"$result"
     echo "nchan $nchan_us" >>"$dir/results"
+    echo "nchan_system ${nchan_sys:-failed}" >>"$dir/results"
   else
-    nchan_us=-
+    nchan_us=- nchan_sys=-
   fi
   if [[ $only != nchan ]]; then
     run_pushgate
-    read -r pushgate_us pushgate_bytes <<<"$result"
+    read -r pushgate_us pushgate_bytes pushgate_sys <<<"$result"
     echo "pushgate $pushgate_us" >>"$dir/results"
+    echo "pushgate_system ${pushgate_sys:-failed}" >>"$dir/results"
     echo "bytes ${pushgate_bytes:-failed}" >>"$dir/results"
   else
-    pushgate_us=- pushgate_bytes=-
+    pushgate_us=- pushgate_bytes=- pushgate_sys=-
   fi
-  printf 'run %d: nchan %s us/connect; pushgate %s us/connect, %s B per idle socket\n' \
-    "$run" "$nchan_us" "$pushgate_us" "${pushgate_bytes:--}"
+  printf 'run %d: nchan %s us/connect (system %s); pushgate %s us/connect (system %s), %s B per idle socket\n' \
+    "$run" "$nchan_us" "${nchan_sys:--}" "$pushgate_us" "${pushgate_sys:--}" "${pushgate_bytes:--}"
 done
-for what in nchan pushgate bytes; do
+for what in nchan nchan_system pushgate pushgate_system bytes; do
   label=$what
   [[ $what == bytes ]] && label="pushgate B/socket"
   [[ $what == pushgate ]] && label="pushgate us/connect"
   [[ $what == nchan ]] && label="nchan us/connect"
+  [[ $what == pushgate_system ]] && label="pushgate system us/connect"
+  [[ $what == nchan_system ]] && label="nchan system us/connect"
   if grep -q "^$what " "$dir/results"; then
     printf '%s: ' "$label"
     grep "^$what " "$dir/results" | awk '$2 != "failed" { print $2 }' | summary

@@ -14,6 +14,9 @@ pub struct ProcessSample {
     pub rss_bytes: u64,
     /// User plus system CPU time in seconds.
     pub cpu_seconds: f64,
+    /// The system (kernel) part of `cpu_seconds`: where a server's cost sits, in its own code
+    /// or in the kernel calls it makes, is the first question when comparing two servers.
+    pub system_cpu_seconds: f64,
 }
 
 /// Watches a set of gateway pids and keeps each one's last good reading, so a process that
@@ -53,10 +56,11 @@ impl GatewayProbe {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
         let bad = |what: &str| LoadtestError::InvalidArgument(format!("pid {pid}: no {what}"));
+        let ticks = parse_cpu_ticks(&stat).ok_or_else(|| bad("utime/stime"))?;
         Ok(ProcessSample {
             rss_bytes: parse_rss(&status).ok_or_else(|| bad("VmRSS"))?,
-            cpu_seconds: parse_cpu_ticks(&stat).ok_or_else(|| bad("utime/stime"))? as f64
-                / self.clock_ticks,
+            cpu_seconds: (ticks.user + ticks.system) as f64 / self.clock_ticks,
+            system_cpu_seconds: ticks.system as f64 / self.clock_ticks,
         })
     }
 }
@@ -79,14 +83,24 @@ fn parse_rss(status: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// utime + stime from /proc/<pid>/stat, in clock ticks. The command name may hold spaces and
-/// parentheses, so fields are counted from the last `)`.
-fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+/// CPU time of a process in clock ticks, as /proc/<pid>/stat gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct CpuTicks {
+    /// `utime`: in the process's own code.
+    user: u64,
+    /// `stime`: in the kernel on its behalf.
+    system: u64,
+}
+
+/// utime and stime from /proc/<pid>/stat. The command name may hold spaces and parentheses,
+/// so fields are counted from the last `)`.
+fn parse_cpu_ticks(stat: &str) -> Option<CpuTicks> {
     let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
     // Fields 14 and 15 of the man page; field 3 (state) is the first after the name.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
+    Some(CpuTicks {
+        user: fields.get(11)?.parse().ok()?,
+        system: fields.get(12)?.parse().ok()?,
+    })
 }
 
 #[cfg(test)]
@@ -101,7 +115,13 @@ mod tests {
         );
         assert_eq!(parse_rss("Name:\tx\n"), None);
         let stat = "123 (my (odd) gw) S 1 123 123 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0";
-        assert_eq!(parse_cpu_ticks(stat), Some(300));
+        assert_eq!(
+            parse_cpu_ticks(stat),
+            Some(CpuTicks {
+                user: 250,
+                system: 50
+            })
+        );
     }
 
     #[test]

@@ -364,6 +364,9 @@ fn gateway_figures(
             connect_cpu_seconds: connected
                 .get(&pid)
                 .map_or(0.0, |s| s.cpu_seconds - sample.cpu_seconds),
+            connect_system_cpu_seconds: connected
+                .get(&pid)
+                .map_or(0.0, |s| s.system_cpu_seconds - sample.system_cpu_seconds),
             cpu_seconds: cpu_end.get(&pid).map_or(0.0, |s| s.cpu_seconds)
                 - cpu_start.get(&pid).map_or(0.0, |s| s.cpu_seconds),
         })

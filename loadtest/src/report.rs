@@ -91,6 +91,9 @@ pub struct GatewayFigures {
     /// connect can be compared between servers.
     #[serde(default)]
     pub connect_cpu_seconds: f64,
+    /// The kernel's part of `connect_cpu_seconds`; the rest ran in the server's own code.
+    #[serde(default)]
+    pub connect_system_cpu_seconds: f64,
     /// CPU seconds used while holding or publishing, and draining.
     pub cpu_seconds: f64,
 }
@@ -259,7 +262,10 @@ impl fmt::Display for Report {
             row(
                 f,
                 "cpu while connecting",
-                format!("{:.2} s", g.connect_cpu_seconds),
+                format!(
+                    "{:.2} s (system {:.2} s)",
+                    g.connect_cpu_seconds, g.connect_system_cpu_seconds
+                ),
             )?;
             row(f, "cpu while measuring", format!("{:.2} s", g.cpu_seconds))?;
         }
@@ -306,6 +312,7 @@ mod tests {
             gateways: vec![GatewayFigures {
                 pid: 1,
                 connect_cpu_seconds: 0.2,
+                connect_system_cpu_seconds: 0.15,
                 cpu_seconds: 0.5,
                 ..Default::default()
             }],
@@ -322,6 +329,7 @@ mod tests {
         assert_eq!(value["parameters"]["connections"], 10);
         assert_eq!(value["deliveries_per_gateway_cpu_second"], 78.0);
         assert_eq!(value["gateways"][0]["connect_cpu_seconds"], 0.2);
+        assert_eq!(value["gateways"][0]["connect_system_cpu_seconds"], 0.15);
         let back: Report = serde_json::from_value(value).expect("round trips");
         assert_eq!(back.deliveries.received, 39);
         let table = report.to_string();
