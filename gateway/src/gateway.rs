@@ -180,3 +180,77 @@ impl Gateway {
             .map_or_else(|| self.public_url.clone(), |node| node.url.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use pushgate_fanout::backplane::NodeInfo;
+    use pushgate_fanout::memory::MemoryConfig;
+    use tokio::sync::watch;
+
+    use super::*;
+
+    fn node(id: &str) -> NodeInfo {
+        NodeInfo {
+            id: id.into(),
+            url: format!("ws://{id}/v1/ws"),
+            connections: 0,
+            capacity: 0,
+        }
+    }
+
+    /// A `dev` node on a ring of `nodes`.
+    fn gateway_on(nodes: &[&str]) -> Arc<Gateway> {
+        let config = NodeConfig::dev("127.0.0.1:0".parse().expect("addr"));
+        let ring = Ring::new(nodes.iter().map(|id| node(id)).collect(), DEFAULT_VNODES);
+        let (_, ring) = watch::channel(Arc::new(ring));
+        let verifier = TokenVerifier::new(&config.tokens.secret, &config.api_key);
+        Gateway::new(
+            config,
+            "ws://dev/v1/ws".into(),
+            Backplane::memory(&MemoryConfig::default()),
+            ring,
+            verifier,
+            Drain::new(),
+        )
+    }
+
+    #[test]
+    fn the_relay_hears_of_users_homed_elsewhere_only() {
+        let gateway = gateway_on(&["dev", "other"]);
+        let ring = gateway.ring.borrow().clone();
+        let users: Vec<String> = (0..40).map(|i| format!("user-{i}")).collect();
+        let (here, elsewhere): (Vec<&String>, Vec<&String>) = users
+            .iter()
+            .partition(|user| ring.home(user).is_some_and(|home| home.id == "dev"));
+        assert!(
+            !here.is_empty() && !elsewhere.is_empty(),
+            "both kinds among 40"
+        );
+        let registrations: Vec<_> = users
+            .iter()
+            .map(|user| (user, gateway.register(user).expect("room")))
+            .collect();
+        let mut told = gateway.registry.changes().take(Reader::Relay);
+        told.sort();
+        let mut expected: Vec<String> = elsewhere.iter().map(|user| (*user).clone()).collect();
+        expected.sort();
+        assert_eq!(told, expected, "connects");
+        for (user, registration) in registrations {
+            gateway.unregister(user, registration.id);
+        }
+        let mut told = gateway.registry.changes().take(Reader::Relay);
+        told.sort();
+        assert_eq!(told, expected, "and closes");
+        // Presence hears of every user either way.
+        assert_eq!(gateway.registry.take_changes().len(), users.len());
+    }
+
+    #[test]
+    fn a_lone_node_never_tells_the_relay() {
+        let gateway = gateway_on(&["dev"]);
+        let registration = gateway.register("alice").expect("room");
+        gateway.unregister("alice", registration.id);
+        assert!(gateway.registry.changes().take(Reader::Relay).is_empty());
+        assert_eq!(gateway.registry.take_changes().len(), 1);
+    }
+}
