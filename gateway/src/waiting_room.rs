@@ -6,8 +6,9 @@
 //! (futures-util's guard against starving the executor) and returns pending. With the one or
 //! two sockets that usually wait here, that is nearly every poll, and tokio answers a task
 //! that woke itself by queueing it behind the others and waking a second worker thread to
-//! run it: a `futex` and a thread's wake-up on about a quarter of all connects. Here a
-//! socket's readiness wakes the loop and nothing else does.
+//! run it: a `futex` and a thread's wake-up on about one connect in five (strace: 0.30 `futex`
+//! per connect before, 0.11 after). Here a socket's readiness wakes the loop and nothing else
+//! does.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -25,7 +26,9 @@ use tokio::time::{Instant, Sleep};
 /// A socket that had no bytes yet when it was accepted.
 #[derive(Debug)]
 pub struct Waiting {
+    /// The accepted socket, registered with the runtime.
     pub tcp: TcpStream,
+    /// Its TCP peer, for the handshake limiter and logs once the request is read.
     pub peer: SocketAddr,
     /// When its header timeout ends; a socket that comes back keeps it.
     pub deadline: Instant,
@@ -65,10 +68,12 @@ struct Woken {
 /// The waker a slot's socket is polled with.
 #[derive(Debug)]
 struct SlotWaker {
+    /// The slot it lists when woken.
     slot: usize,
     /// Whether `slot` is in `woken` or `due` already, so a socket woken many times is listed
     /// once and `woken` holds at most one entry per slot.
     queued: AtomicBool,
+    /// Where it lists the slot and whom it wakes.
     woken: Arc<Woken>,
 }
 
