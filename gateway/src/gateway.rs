@@ -109,8 +109,10 @@ impl Gateway {
 
     /// Remove a connection of `user` registered with `register`.
     pub fn unregister(&self, user: &str, id: u64) {
-        self.registry.unregister(user, id);
-        self.tell_relay(user);
+        // Only once per connection, though every connection unregisters twice.
+        if self.registry.unregister(user, id) {
+            self.tell_relay(user);
+        }
     }
 
     /// Have the relay announcer tell `user`'s home about its sockets here, if its home is
@@ -241,6 +243,23 @@ mod tests {
         let mut told = gateway.registry.changes().take(Reader::Relay);
         told.sort();
         assert_eq!(told, expected, "and closes");
+        // A connection unregisters again when it drops: the relay hears nothing more.
+        let user = elsewhere[0];
+        let again = gateway.register(user).expect("room");
+        assert!(
+            gateway
+                .registry
+                .changes()
+                .take(Reader::Relay)
+                .contains(user)
+        );
+        gateway.unregister(user, again.id);
+        assert_eq!(
+            gateway.registry.changes().take(Reader::Relay),
+            [(*user).clone()]
+        );
+        gateway.unregister(user, again.id);
+        assert!(gateway.registry.changes().take(Reader::Relay).is_empty());
         // Presence hears of every user either way.
         assert_eq!(gateway.registry.take_changes().len(), users.len());
     }

@@ -100,8 +100,9 @@ impl Registry {
         Some(registration)
     }
 
-    /// Remove a connection of `user`.
-    pub fn unregister(&self, user: &str, id: u64) {
+    /// Remove a connection of `user`; whether it was still here (a connection unregisters
+    /// twice: when it finishes and when it drops).
+    pub fn unregister(&self, user: &str, id: u64) -> bool {
         let mut removed = false;
         if let Some(mut conns) = self.users.get_mut(user) {
             let before = conns.len();
@@ -116,6 +117,7 @@ impl Registry {
             self.changes.record(Reader::Presence, user);
             self.connections_gauge.decrement(1.0);
         }
+        removed
     }
 
     /// Push to every connection of `user` on this node; returns how many got it.
@@ -203,9 +205,9 @@ mod tests {
         let changes = registry.take_changes();
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].connections, 2);
-        registry.unregister("u", a.id);
-        registry.unregister("u", b.id);
-        registry.unregister("u", b.id);
+        assert!(registry.unregister("u", a.id));
+        assert!(registry.unregister("u", b.id));
+        assert!(!registry.unregister("u", b.id), "already gone");
         assert_eq!(registry.connections(), 0);
         let changes = registry.take_changes();
         assert_eq!(changes[0].connections, 0);
