@@ -22,6 +22,7 @@
 use std::cell::Cell;
 use std::convert::Infallible;
 use std::io;
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,8 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use pushgate_fanout::drain::Drain;
+use rustix::net::RecvFlags;
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tower::ServiceExt;
@@ -152,21 +155,24 @@ enum Early {
 /// Read the first bytes off a new socket and upgrade if they are a request the early path
 /// takes. A plain function, so the read buffer lives on the stack rather than in a task.
 fn read_early(gateway: &Arc<Gateway>, tcp: TcpStream, peer: SocketAddr, how: FirstRead) -> Early {
-    let mut buf = [0u8; EARLY_READ_BYTES];
-    let read = match how {
-        FirstRead::JustAccepted => io::Read::read(&mut &*socket2::SockRef::from(&tcp), &mut buf),
-        FirstRead::Readable => tcp.try_read(&mut buf),
+    // Uninitialized (the kernel writes what is read): zeroing 4 KiB per connect is waste.
+    let mut buf = [MaybeUninit::<u8>::uninit(); EARLY_READ_BYTES];
+    let received = match how {
+        FirstRead::JustAccepted => receive(&tcp, &mut buf),
+        FirstRead::Readable => {
+            let (socket, buf) = (&tcp, &mut buf);
+            tcp.try_io(Interest::READABLE, move || receive(socket, buf))
+        }
     };
-    let n = match read {
-        Ok(0) => return Early::Gone,
-        Ok(n) => n,
+    let read = match received {
+        Ok([]) => return Early::Gone,
+        Ok(read) => &*read,
         Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Early::Pending(tcp),
         Err(error) => {
             tracing::debug!(%error, %peer, "HTTP connection ended with an error");
             return Early::Gone;
         }
     };
-    let read = &buf[..n];
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let Some(request) = UpgradeRequest::parse(read, &mut slots) else {
         return Early::Http {
@@ -194,6 +200,12 @@ fn read_early(gateway: &Arc<Gateway>, tcp: TcpStream, peer: SocketAddr, how: Fir
             answer: None,
         },
     }
+}
+
+/// What one `recv` on `socket` put at the start of `buf`.
+fn receive<'b>(socket: &TcpStream, buf: &'b mut [MaybeUninit<u8>]) -> io::Result<&'b mut [u8]> {
+    let ((read, _), _) = rustix::net::recv(socket, buf, RecvFlags::empty())?;
+    Ok(read)
 }
 
 /// Serve HTTP/1.1 on `io` with hyper and the router; `answer`, if any, is the response to
