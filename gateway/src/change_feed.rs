@@ -4,10 +4,8 @@
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
 
-use pushgate_fanout::backplane::UserId;
+use pushgate_fanout::backplane::{UserHasher, UserId};
 use tokio::sync::Notify;
-
-use crate::registry::UserHasher;
 
 /// Who reads the change feed, each at its own pace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

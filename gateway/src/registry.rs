@@ -4,17 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
-use pushgate_fanout::backplane::{PresenceChange, UserId};
+use pushgate_fanout::backplane::{PresenceChange, UserHasher, UserId};
 
 use crate::change_feed::{ChangeFeed, Reader};
 use crate::mailbox::{Mailbox, Push};
-
-/// The hasher of the maps a connect writes by user ID (here and in the change feed).
-///
-/// foldhash rather than std's SipHash, which cost a connect about 2 us in all (perf, on the
-/// benchmark machine). The keys are user IDs from tokens the issuer signed, not bytes a
-/// client picks, and the seed is still random per process.
-pub type UserHasher = foldhash::fast::RandomState;
 
 /// A registered connection: its ID (to unregister the right one) and its mailbox.
 #[derive(Clone, Debug)]

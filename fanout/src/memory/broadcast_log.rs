@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use pushgate_protocol::{Audience, FeedItem, PostId};
@@ -18,7 +19,6 @@ struct Timeline {
 
 #[derive(Debug, Default)]
 struct State {
-    head: u64,
     timelines: HashMap<UserId, Timeline>,
 }
 
@@ -26,6 +26,10 @@ struct State {
 #[derive(Debug)]
 pub struct MemoryBroadcastLog {
     state: Mutex<State>,
+    /// The newest position, written under `state`'s lock once its entry is in place. Kept
+    /// outside the lock because every connect reads it, and taking the lock from both
+    /// workers bounced its cache line between them.
+    head: AtomicU64,
     cap: usize,
 }
 
@@ -33,6 +37,7 @@ impl MemoryBroadcastLog {
     pub(crate) fn new(cap: usize) -> Self {
         Self {
             state: Mutex::new(State::default()),
+            head: AtomicU64::new(0),
             cap: cap.max(1),
         }
     }
@@ -59,8 +64,7 @@ impl BroadcastLog for MemoryBroadcastLog {
                 return Ok(entry.seq);
             }
         }
-        state.head += 1;
-        let seq = state.head;
+        let seq = self.head.load(Ordering::Relaxed) + 1;
         let timeline = state.timelines.entry(author.to_owned()).or_default();
         timeline.entries.push_back(BroadcastEntry {
             seq,
@@ -77,6 +81,7 @@ impl BroadcastLog for MemoryBroadcastLog {
                 timeline.trimmed_through = dropped.seq;
             }
         }
+        self.head.store(seq, Ordering::Release);
         Ok(seq)
     }
 
@@ -149,6 +154,6 @@ impl BroadcastLog for MemoryBroadcastLog {
     }
 
     async fn head(&self) -> BackplaneResult<u64> {
-        Ok(self.state.lock().expect("broadcast log lock").head)
+        Ok(self.head.load(Ordering::Acquire))
     }
 }

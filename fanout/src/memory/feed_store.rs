@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use dashmap::DashMap;
 use pushgate_protocol::{FeedEntry, FeedItem};
 
-use crate::backplane::{BackplaneResult, FeedSlice, FeedStore, UserId};
+use crate::backplane::{BackplaneResult, FeedSlice, FeedStore, UserHasher, UserId};
 
 /// How far back `append` looks for the same item when deduplicating a retried event. Retries
 /// come within seconds of the first attempt, so the item, if present, is among the newest.
@@ -30,14 +30,14 @@ impl Feed {
 /// The embedded feed store.
 #[derive(Debug)]
 pub struct MemoryFeedStore {
-    feeds: DashMap<UserId, Feed>,
+    feeds: DashMap<UserId, Feed, UserHasher>,
     cap: usize,
 }
 
 impl MemoryFeedStore {
     pub(crate) fn new(cap: usize) -> Self {
         Self {
-            feeds: DashMap::new(),
+            feeds: DashMap::default(),
             cap: cap.max(1),
         }
     }

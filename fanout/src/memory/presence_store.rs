@@ -1,13 +1,13 @@
 //! In-memory presence with node leases and epoch fencing.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
 use crate::backplane::{
-    BackplaneResult, LeaseRenewal, Presence, PresenceChange, PresenceStore, UserId,
+    BackplaneResult, LeaseRenewal, Presence, PresenceChange, PresenceStore, UserHasher, UserId,
 };
 use crate::clock::now_millis;
 
@@ -15,13 +15,14 @@ use crate::clock::now_millis;
 struct UserPresence {
     /// (node, connections, epoch of the change that set it). A list rather than a map: a user
     /// is on one node or a few, and a map per user would cost each connected user ~200 bytes.
-    nodes: Vec<(String, u32, u64)>,
+    /// The node's name is shared by the users one publish added, not copied for each.
+    nodes: Vec<(Arc<str>, u32, u64)>,
     last_seen: Option<u64>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    users: HashMap<UserId, UserPresence>,
+    users: HashMap<UserId, UserPresence, UserHasher>,
     /// node -> lease expiry; a node past it counts as holding nobody.
     leases: HashMap<String, Instant>,
 }
@@ -43,9 +44,10 @@ impl PresenceStore for MemoryPresenceStore {
         let mut state = self.state.lock().expect("presence lock");
         state.leases.insert(node.to_owned(), Instant::now() + lease);
         let now = now_millis();
+        let mut shared_node: Option<Arc<str>> = None;
         for change in changes {
             let user = state.users.entry(change.user.clone()).or_default();
-            let stored = user.nodes.iter().position(|(n, ..)| n == node);
+            let stored = user.nodes.iter().position(|(n, ..)| **n == *node);
             let stored_epoch = stored.map_or(0, |i| user.nodes[i].2);
             if change.epoch < stored_epoch {
                 continue;
@@ -61,8 +63,9 @@ impl PresenceStore for MemoryPresenceStore {
                 None => {
                     // Exactly one more: a first push would reserve room for four.
                     user.nodes.reserve_exact(1);
+                    let name = shared_node.get_or_insert_with(|| Arc::from(node));
                     user.nodes
-                        .push((node.to_owned(), change.connections, change.epoch));
+                        .push((name.clone(), change.connections, change.epoch));
                 }
             }
         }
@@ -82,7 +85,7 @@ impl PresenceStore for MemoryPresenceStore {
     async fn query(&self, users: &[UserId]) -> BackplaneResult<Vec<Presence>> {
         let state = self.state.lock().expect("presence lock");
         let now = Instant::now();
-        let live = |node: &String| state.leases.get(node).is_some_and(|expiry| *expiry > now);
+        let live = |node: &str| state.leases.get(node).is_some_and(|expiry| *expiry > now);
         Ok(users
             .iter()
             .map(|user| {

@@ -1,11 +1,13 @@
 //! This process's copy of the revocation list, so checking a token never waits for Redis.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 
-use crate::backplane::{RevocationList, UserId};
+use crate::backplane::{RevocationList, UserHasher, UserId};
 use crate::clock::now_micros;
 use crate::drain::Drain;
 
@@ -17,22 +19,33 @@ pub const REVOCATION_POLL: Duration = Duration::from_secs(1);
 /// User -> the second at or before which the user's tokens are refused.
 #[derive(Debug, Default)]
 pub struct RevokedUsers {
-    before: DashMap<UserId, u64>,
+    before: DashMap<UserId, u64, UserHasher>,
+    /// How many users `before` holds, changed under the shard lock of the entry: every
+    /// connect asks, almost always of an empty list, and a lookup takes a shard's lock.
+    held: AtomicUsize,
 }
 
 impl RevokedUsers {
     /// Refuse `user`'s tokens issued at or before `before` (keeps the later of two).
     pub fn note(&self, user: &str, before: u64) {
-        let mut entry = self.before.entry(user.to_owned()).or_insert(before);
-        *entry = (*entry).max(before);
+        match self.before.entry(user.to_owned()) {
+            Entry::Occupied(mut entry) => *entry.get_mut() = (*entry.get()).max(before),
+            Entry::Vacant(entry) => {
+                // Counted before the entry appears, so a check after this returns finds it.
+                self.held.fetch_add(1, Ordering::SeqCst);
+                entry.insert(before);
+            }
+        }
     }
 
     /// Whether a token of `user` issued at `issued_at` is refused; a token without `iat`
     /// cannot show it came after a revocation, so it is refused too.
     pub fn refuses(&self, user: &str, issued_at: Option<u64>) -> bool {
-        self.before
-            .get(user)
-            .is_some_and(|before| issued_at.is_none_or(|iat| iat <= *before))
+        self.held.load(Ordering::SeqCst) > 0
+            && self
+                .before
+                .get(user)
+                .is_some_and(|before| issued_at.is_none_or(|iat| iat <= *before))
     }
 
     /// Read what is new in the list since `since` (0: all of it); returns where the next
@@ -67,9 +80,19 @@ impl RevokedUsers {
                 () = drain.cancelled() => return,
             }
             since = self.catch_up(list.as_ref(), since).await;
-            let oldest_kept = (now_micros() / 1_000_000).saturating_sub(keep.as_secs());
-            self.before.retain(|_, before| *before >= oldest_kept);
+            self.forget_before((now_micros() / 1_000_000).saturating_sub(keep.as_secs()));
         }
+    }
+
+    /// Drop the revocations older than `oldest_kept` (a second).
+    fn forget_before(&self, oldest_kept: u64) {
+        self.before.retain(|_, before| {
+            let kept = *before >= oldest_kept;
+            if !kept {
+                self.held.fetch_sub(1, Ordering::SeqCst);
+            }
+            kept
+        });
     }
 }
 
@@ -94,5 +117,22 @@ mod tests {
         assert!(revoked.refuses("ann", None), "no iat, no proof");
         assert!(!revoked.refuses("ann", Some(101)));
         assert!(!revoked.refuses("bob", None));
+    }
+
+    #[test]
+    fn forgotten_revocations_refuse_nothing_and_new_ones_still_count() {
+        let revoked = RevokedUsers::default();
+        revoked.note("ann", 100);
+        revoked.note("bob", 200);
+        revoked.forget_before(150);
+        assert!(!revoked.refuses("ann", Some(90)), "forgotten");
+        assert!(revoked.refuses("bob", Some(190)), "kept");
+        revoked.forget_before(250);
+        assert!(!revoked.refuses("bob", Some(190)));
+        revoked.note("cat", 300);
+        assert!(
+            revoked.refuses("cat", Some(290)),
+            "noted after the list emptied"
+        );
     }
 }
