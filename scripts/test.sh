@@ -21,6 +21,8 @@ declare -A needed=(
   [chromium]=chromium
   # The trace test stops processes with SIGTERM to prove their drain flushes spans.
   [kill]=procps
+  # The gateway's allocator, jemalloc, is built from source with it.
+  [make]=make
 )
 missing=()
 for command in "${!needed[@]}"; do
