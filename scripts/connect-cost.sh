@@ -62,29 +62,9 @@ stop_server() {
 }
 trap stop_server EXIT
 
-# One worker, as many connections as the open-file limit allows, no access log.
-cat >"$dir/nginx/nginx.conf" <<EOF
-load_module $nchan_module;
-worker_processes 1;
-worker_rlimit_nofile $(ulimit -Hn);
-daemon off;
-pid $dir/nginx/nginx.pid;
-error_log $dir/nginx/logs/error.log warn;
-events { worker_connections $(($(ulimit -Hn) - 100)); }
-http {
-  access_log off;
-  client_body_temp_path $dir/nginx/body;
-  proxy_temp_path $dir/nginx/proxy;
-  fastcgi_temp_path $dir/nginx/fastcgi;
-  uwsgi_temp_path $dir/nginx/uwsgi;
-  scgi_temp_path $dir/nginx/scgi;
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location ~ ^/sub/(\w+)$ { nchan_subscriber websocket; nchan_channel_id \$1; }
-    location ~ ^/pub/(\w+)$ { nchan_publisher; nchan_channel_id \$1; }
-  }
-}
-EOF
+# shellcheck source=scripts/nchan-conf.sh
+. scripts/nchan-conf.sh
+write_nchan_conf "$dir" "$nginx_port" "$nchan_module"
 
 # "<us per connect> <bytes per socket> <system us per connect>" from a loadtest JSON report,
 # or "failed"; the run_* functions leave it in $result (not run in subshells, so the EXIT trap

@@ -67,28 +67,9 @@ stop() {
 trap stop EXIT
 
 # One process, no master: callgrind then follows the worker itself.
-cat >"$dir/nginx/nginx.conf" <<EOF
-load_module $nchan_module;
-worker_processes 1;
-master_process off;
-daemon off;
-pid $dir/nginx/nginx.pid;
-error_log $dir/nginx/logs/error.log warn;
-events { worker_connections $(($(ulimit -Hn) - 100)); }
-http {
-  access_log off;
-  client_body_temp_path $dir/nginx/body;
-  proxy_temp_path $dir/nginx/proxy;
-  fastcgi_temp_path $dir/nginx/fastcgi;
-  uwsgi_temp_path $dir/nginx/uwsgi;
-  scgi_temp_path $dir/nginx/scgi;
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location ~ ^/sub/(\w+)$ { nchan_subscriber websocket; nchan_channel_id \$1; }
-    location ~ ^/pub/(\w+)$ { nchan_publisher; nchan_channel_id \$1; }
-  }
-}
-EOF
+# shellcheck source=scripts/nchan-conf.sh
+. scripts/nchan-conf.sh
+write_nchan_conf "$dir" "$nginx_port" "$nchan_module" "master_process off;"
 
 wait_http() {
   for _ in $(seq 600); do
