@@ -130,5 +130,5 @@ fn check<H: RequestHeaders + ?Sized>(
         }
     }
     let client = gateway.config.trusted_proxies.client_ip(peer.ip(), headers);
-    admit(gateway, client, &query, headers)
+    admit(gateway, client, &query, query.token(headers), headers)
 }

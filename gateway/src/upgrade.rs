@@ -103,10 +103,18 @@ pub async fn upgrade(
 ) -> Response {
     // The one await of the checks: a token naming a key the JWKS may have gained since its
     // last fetch gets that fetch first, so `admit` itself never waits.
-    if let Some(token) = query.token(request.headers()) {
+    let token = query.token(request.headers());
+    if let Some(token) = token {
         gateway.verifier.fetch_keys_for(token).await;
     }
-    match check(&gateway, peer, &query, request.version(), request.headers()) {
+    match check(
+        &gateway,
+        peer,
+        &query,
+        token,
+        request.version(),
+        request.headers(),
+    ) {
         Ok(admitted) => {
             let on_upgrade = hyper::upgrade::on(&mut request);
             accept(gateway, admitted, on_upgrade)
@@ -141,12 +149,18 @@ pub fn upgrade_early(
         Ok(Query(query)) => query,
         Err(rejection) => return EarlyUpgrade::Refused(tcp, rejection.into_response()),
     };
-    if let Some(token) = query.token(&request.headers) {
-        if gateway.verifier.would_fetch_keys_for(token) {
-            return EarlyUpgrade::Deferred(tcp);
-        }
+    let token = query.token(&request.headers);
+    if token.is_some_and(|token| gateway.verifier.would_fetch_keys_for(token)) {
+        return EarlyUpgrade::Deferred(tcp);
     }
-    let admitted = match check(gateway, peer, &query, Version::HTTP_11, &request.headers) {
+    let admitted = match check(
+        gateway,
+        peer,
+        &query,
+        token,
+        Version::HTTP_11,
+        &request.headers,
+    ) {
         Ok(admitted) => admitted,
         Err(problem) => return EarlyUpgrade::Refused(tcp, refuse(problem)),
     };
@@ -158,18 +172,19 @@ pub fn upgrade_early(
     EarlyUpgrade::Upgraded
 }
 
-/// The handshake checks, then [`admit`].
+/// The handshake checks, then [`admit`]; `token` is [`UpgradeQuery::token`]'s answer.
 fn check<H: RequestHeaders + ?Sized>(
     gateway: &Gateway,
     peer: SocketAddr,
     query: &UpgradeQuery,
+    token: Option<&str>,
     version: Version,
     headers: &H,
 ) -> Result<Admitted, Problem> {
     let handshake = Handshake::check(version, headers, &SUBPROTOCOLS)
         .map_err(|e| Problem::new(ErrorCode::ProtocolError, e.to_string()))?;
     let client = gateway.config.trusted_proxies.client_ip(peer.ip(), headers);
-    let admission = admit(gateway, client, query, headers)?;
+    let admission = admit(gateway, client, query, token, headers)?;
     Ok(Admitted {
         handshake,
         admission,
@@ -184,11 +199,14 @@ pub(crate) fn refuse(problem: Problem) -> Response {
 }
 
 /// Everything checked before the upgrade (or an event stream's first byte), so refusals are
-/// plain HTTP errors. `client` is the peer address, or the one a trusted proxy forwarded.
+/// plain HTTP errors. `client` is the peer address, or the one a trusted proxy forwarded;
+/// `token` is [`UpgradeQuery::token`]'s answer, which the caller needed first to see whether
+/// keys must be fetched.
 pub(crate) fn admit<H: RequestHeaders + ?Sized>(
     gateway: &Gateway,
     client: IpAddr,
     query: &UpgradeQuery,
+    token: Option<&str>,
     headers: &H,
 ) -> Result<Admission, Problem> {
     if gateway.drain.is_draining() {
@@ -217,9 +235,7 @@ pub(crate) fn admit<H: RequestHeaders + ?Sized>(
             return Err(Problem::new(ErrorCode::Forbidden, "origin not allowed"));
         }
     }
-    let token = query
-        .token(headers)
-        .ok_or_else(|| Problem::new(ErrorCode::Unauthorized, "missing token"))?;
+    let token = token.ok_or_else(|| Problem::new(ErrorCode::Unauthorized, "missing token"))?;
     let claims = gateway
         .verifier
         .verify_with_held_keys(token)

@@ -39,13 +39,16 @@ pub struct Handshake {
     protocol: Option<&'static str>,
 }
 
-/// Whether any of `name`'s comma-separated values is `token` (case-insensitive).
+/// Whether any of `name`'s comma-separated values is `token` (case-insensitive). A value that
+/// is not visible ASCII counts for nothing, as `HeaderValue::to_str` would refuse it; within
+/// one that is, only spaces and tabs can surround an item, so trimming ASCII is enough.
 fn has_token<H: RequestHeaders + ?Sized>(headers: &H, name: &str, token: &str) -> bool {
-    headers
-        .values_of(name)
-        .filter_map(visible_ascii)
-        .flat_map(|value| value.split(','))
-        .any(|item| item.trim().eq_ignore_ascii_case(token))
+    headers.values_of(name).any(|value| {
+        visible_ascii(value).is_some()
+            && value
+                .split(|&b| b == b',')
+                .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
 }
 
 impl Handshake {
@@ -240,6 +243,39 @@ mod tests {
         };
         assert_eq!(pick(&["a.v1", "b.v1"]), Some("a.v1"));
         assert_eq!(pick(&["c.v1"]), None);
+    }
+
+    #[test]
+    fn finds_a_token_in_comma_lists_as_rfc_9110_writes_them() {
+        let has = |values: &[&[u8]]| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                let value = HeaderValue::from_bytes(value).expect("a value hyper takes");
+                headers.append(header::CONNECTION, value);
+            }
+            has_token(&headers, "connection", "upgrade")
+        };
+        assert!(has(&[b"Upgrade"]));
+        assert!(
+            has(&[b"keep-alive,\tUPGRADE ,close"]),
+            "tabs, spaces, any case"
+        );
+        assert!(
+            has(&[b"keep-alive", b" upgrade"]),
+            "in a second header line"
+        );
+        assert!(has(&[b",,upgrade,"]), "empty items");
+        assert!(!has(&[b"upgrades, keep-alive"]), "a longer word");
+        assert!(!has(&[b"up grade"]));
+        assert!(!has(&[b"upgrade\xE9"]), "not a word of ours");
+        assert!(
+            !has(&[b"upgrade, caf\xE9"]),
+            "a value that is not visible ASCII counts for nothing"
+        );
+        assert!(
+            has(&[b"caf\xE9", b"upgrade"]),
+            "the next value still counts"
+        );
     }
 
     #[test]
