@@ -21,8 +21,8 @@ use crate::plan::{Plan, Store};
 /// jemalloc rather than glibc's malloc. Every connect allocates a tokio task cell aligned to
 /// 128 bytes, which glibc serves by over-allocating a chunk and splitting it (about 1,100
 /// instructions each time, callgrind); jemalloc's size classes are aligned already. Measured on
-/// `pushgate dev` (BENCHMARKS.md): about 2.5 us less CPU per connect and about 80 bytes less
-/// per idle socket.
+/// `pushgate dev` (BENCHMARKS.md): about 2.5 us less CPU per connect, and no more memory per
+/// idle socket than glibc's (somewhat less in most runs).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
