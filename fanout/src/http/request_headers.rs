@@ -24,12 +24,19 @@ impl RequestHeaders for HeaderMap {
 /// `value` as text if it is visible ASCII (tabs allowed), as `HeaderValue::to_str` decides:
 /// anything else in a header is read as no text at all.
 pub fn visible_ascii(value: &[u8]) -> Option<&str> {
+    is_visible_ascii(value)
+        .then(|| std::str::from_utf8(value).ok())
+        .flatten()
+}
+
+/// Whether `value` is visible ASCII (tabs allowed): [`visible_ascii`] without the text, for
+/// callers that compare bytes.
+pub fn is_visible_ascii(value: &[u8]) -> bool {
     // Folded without short-circuits, so the check runs many bytes at a time: every connect
     // reads a token header of some hundred bytes this way.
-    let visible = value.iter().fold(true, |visible, &b| {
+    value.iter().fold(true, |visible, &b| {
         visible & ((b == b'\t') | (0x20..0x7F).contains(&b))
-    });
-    visible.then(|| std::str::from_utf8(value).ok()).flatten()
+    })
 }
 
 #[cfg(test)]
@@ -57,6 +64,11 @@ mod tests {
                 continue;
             };
             assert_eq!(visible_ascii(&raw), value.to_str().ok(), "byte {byte:#x}");
+            assert_eq!(
+                is_visible_ascii(&raw),
+                value.to_str().is_ok(),
+                "byte {byte:#x}"
+            );
         }
     }
 }

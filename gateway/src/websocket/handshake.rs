@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Response, StatusCode, Version, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use pushgate_fanout::http::{RequestHeaders, visible_ascii};
+use pushgate_fanout::http::{RequestHeaders, is_visible_ascii};
 use sha1::{Digest, Sha1};
 
 /// What RFC 6455 appends to the client's key before hashing it into `Sec-WebSocket-Accept`.
@@ -44,7 +44,7 @@ pub struct Handshake {
 /// one that is, only spaces and tabs can surround an item, so trimming ASCII is enough.
 fn has_token<H: RequestHeaders + ?Sized>(headers: &H, name: &str, token: &str) -> bool {
     headers.values_of(name).any(|value| {
-        visible_ascii(value).is_some()
+        is_visible_ascii(value)
             && value
                 .split(|&b| b == b',')
                 .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
