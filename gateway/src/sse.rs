@@ -48,10 +48,11 @@ pub async fn events(
     headers: HeaderMap,
 ) -> Response {
     // As for `/v1/ws`: a key the JWKS may have gained is fetched first, so `admit` never waits.
-    if let Some(token) = query.token(&headers) {
+    let token = query.token(&headers);
+    if let Some(token) = token {
         gateway.verifier.fetch_keys_for(token).await;
     }
-    let admission = match check(&gateway, peer, query, &headers) {
+    let admission = match check(&gateway, peer, &query, token, &headers) {
         Ok(admission) => admission,
         Err(problem) => return refuse(problem),
     };
@@ -81,12 +82,11 @@ pub fn open_early(
         Ok(Query(query)) => query,
         Err(rejection) => return EarlyUpgrade::Refused(tcp, rejection.into_response()),
     };
-    if let Some(token) = query.token(&request.headers) {
-        if gateway.verifier.would_fetch_keys_for(token) {
-            return EarlyUpgrade::Deferred(tcp);
-        }
+    let token = query.token(&request.headers);
+    if token.is_some_and(|token| gateway.verifier.would_fetch_keys_for(token)) {
+        return EarlyUpgrade::Deferred(tcp);
     }
-    match check(gateway, peer, query, &request.headers) {
+    match check(gateway, peer, &query, token, &request.headers) {
         Ok(admission) => {
             admission.start(
                 gateway.clone(),
@@ -114,21 +114,25 @@ fn body_of(mut pipe: DuplexStream) -> Body {
 
 /// The checks of `/v1/ws` but the WebSocket handshake, with `Last-Event-ID` taking the place
 /// of `?after=`: an `EventSource` reconnects to the URL it was given, `?after=` included, and
-/// the header holds where it really got to.
+/// the header holds where it really got to. `token` is [`UpgradeQuery::token`]'s answer.
 fn check<H: RequestHeaders + ?Sized>(
     gateway: &Gateway,
     peer: SocketAddr,
-    mut query: UpgradeQuery,
+    query: &UpgradeQuery,
+    token: Option<&str>,
     headers: &H,
 ) -> Result<Admission, Problem> {
-    if let Some(last) = headers.value_of(LAST_EVENT_ID.as_str()) {
+    // Bound here: what the header lookup returns borrows the name too.
+    let name = LAST_EVENT_ID;
+    let mut after = query.after.as_deref();
+    if let Some(last) = headers.value_of(name.as_str()) {
         let text = visible_ascii(last).unwrap_or("\0").trim();
         if !text.is_empty() {
             text.parse::<Cursor>()
                 .map_err(|e| Problem::invalid_field("Last-Event-ID", e.to_string()))?;
-            query.after = Some(text.to_owned());
+            after = Some(text);
         }
     }
     let client = gateway.config.trusted_proxies.client_ip(peer.ip(), headers);
-    admit(gateway, client, &query, query.token(headers), headers)
+    admit(gateway, client, token, after, headers)
 }

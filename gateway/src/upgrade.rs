@@ -184,7 +184,7 @@ fn check<H: RequestHeaders + ?Sized>(
     let handshake = Handshake::check(version, headers, &SUBPROTOCOLS)
         .map_err(|e| Problem::new(ErrorCode::ProtocolError, e.to_string()))?;
     let client = gateway.config.trusted_proxies.client_ip(peer.ip(), headers);
-    let admission = admit(gateway, client, query, token, headers)?;
+    let admission = admit(gateway, client, token, query.after.as_deref(), headers)?;
     Ok(Admitted {
         handshake,
         admission,
@@ -201,12 +201,13 @@ pub(crate) fn refuse(problem: Problem) -> Response {
 /// Everything checked before the upgrade (or an event stream's first byte), so refusals are
 /// plain HTTP errors. `client` is the peer address, or the one a trusted proxy forwarded;
 /// `token` is [`UpgradeQuery::token`]'s answer, which the caller needed first to see whether
-/// keys must be fetched.
+/// keys must be fetched; `after` is where to resume (`?after=`, or an event stream's
+/// `Last-Event-ID`).
 pub(crate) fn admit<H: RequestHeaders + ?Sized>(
     gateway: &Gateway,
     client: IpAddr,
-    query: &UpgradeQuery,
     token: Option<&str>,
+    after: Option<&str>,
     headers: &H,
 ) -> Result<Admission, Problem> {
     if gateway.drain.is_draining() {
@@ -246,7 +247,7 @@ pub(crate) fn admit<H: RequestHeaders + ?Sized>(
             "token subject is not a valid user id",
         ));
     }
-    let resume_from = match &query.after {
+    let resume_from = match after {
         None => None,
         Some(text) => Some(
             text.parse()
