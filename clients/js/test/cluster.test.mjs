@@ -7,7 +7,7 @@ import { test } from "node:test";
 import { EventSource } from "eventsource";
 import { WebSocket } from "ws";
 import { PushgateClient } from "../dist/index.js";
-import { eventually, recorder, teardown } from "./support/fake_server.mjs";
+import { eventually, everyPostOnceAfterAReconnect, recorder, teardown } from "./support/fake_server.mjs";
 import { Pushgate, RedisServer, call, mintToken } from "./support/pushgate.mjs";
 
 /** A stuck test fails after this long instead of hanging the run (the client retries forever). */
@@ -76,17 +76,6 @@ async function connectedBob(cleanup, api, transport) {
   const seen = recorder(client);
   await client.connect();
   return { client, seen };
-}
-
-/** Wait for every post and for the client's second connect, then check that each post came
- * once and in order. The last post may arrive before the reconnect completes (the drained
- * node delivers until it sends the client away), so the reconnect is waited for, and the
- * posts are checked after it: a resume that repeated one would show. */
-async function everyPostOnceAfterAReconnect(seen, posted) {
-  await eventually("every post", () => seen.posts.length >= posted.length, 40_000);
-  const connects = () => seen.states.filter((s) => s === "connected").length;
-  await eventually("a second connect", () => connects() >= 2, 20_000);
-  assert.deepEqual(seen.posts.map((p) => p.id), posted, "each post once, in order");
 }
 
 for (const transport of ["websocket", "sse"]) {

@@ -1,6 +1,7 @@
 //! A scripted pushgate for the state-machine tests: real HTTP and WebSocket on a loopback
 //! port (node:http and `ws`), with the frames and REST answers each test scripts.
 
+import assert from "node:assert/strict";
 import { once } from "node:events";
 import http from "node:http";
 import { WebSocketServer } from "ws";
@@ -225,6 +226,18 @@ export async function eventually(what, check, timeoutMs = 10_000) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** Wait for every post and for the client's second connect, then check that each post came
+ * once and in order. The last post may arrive before the reconnect completes (a resume
+ * replays while the client is still connecting, and a drained node delivers until it sends
+ * the client away), so the reconnect is waited for, and the posts are checked after it: a
+ * resume that repeated one would show. */
+export async function everyPostOnceAfterAReconnect(seen, posted) {
+  await eventually("every post", () => seen.posts.length >= posted.length, 40_000);
+  const connects = () => seen.states.filter((s) => s === "connected").length;
+  await eventually(`a second connect (states: ${seen.states})`, () => connects() >= 2, 20_000);
+  assert.deepEqual(seen.posts.map((p) => p.id), posted, "each post once, in order");
 }
 
 /** Teardown in reverse order of setup (clients before the servers they talk to), as one
