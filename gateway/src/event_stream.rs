@@ -170,7 +170,7 @@ impl<IO: Wire> Sink<Outbound> for EventStream<IO> {
                 if code != ErrorCode::Draining {
                     let frame = closing_frame(code);
                     let bytes = Codec::Json
-                        .encode(&frame)
+                        .encode_frame(&frame)
                         .map_err(|_| Ending::Refused(ErrorCode::Internal))?;
                     this.queue_event(&EncodedFrame {
                         payload: Payload::Owned(bytes),

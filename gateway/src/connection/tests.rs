@@ -386,3 +386,18 @@ async fn the_server_ending_it_says_why() {
         other => panic!("expected a close frame, got {other:?}"),
     }
 }
+
+#[test]
+fn the_session_label_is_the_node_and_sixteen_hex_digits() {
+    for session in [0, 1, 0xabc, u64::MAX, 0x0123_4567_89ab_cdef] {
+        let identity = Identity {
+            user: "u".to_owned(),
+            expires: 0,
+            session,
+        };
+        assert_eq!(
+            identity.session_label("node-a"),
+            format!("node-a-{session:016x}")
+        );
+    }
+}
