@@ -6,4 +6,4 @@ mod request_headers;
 
 pub use credentials::{bearer, unauthorized};
 pub use problem::{Problem, ProblemBody};
-pub use request_headers::{RequestHeaders, is_visible_ascii, visible_ascii};
+pub use request_headers::{RequestHeaders, equals_lowercase, is_visible_ascii, visible_ascii};

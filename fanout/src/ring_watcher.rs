@@ -41,8 +41,8 @@ pub async fn watch_ring(
             }
             match membership.live().await {
                 Ok(nodes) => {
-                    let ring = Ring::new(nodes, DEFAULT_VNODES);
                     sender.send_if_modified(|current| {
+                        let ring = current.renewed(nodes, DEFAULT_VNODES);
                         let changed = !current.same_nodes(&ring);
                         // Load figures change every heartbeat; republish them without waking
                         // watchers that only care about routing.

@@ -49,10 +49,12 @@ impl Timeline {
 
     /// The head cursor: where a fresh client starts.
     pub async fn head(&self, user: &str) -> BackplaneResult<Cursor> {
-        Ok(Cursor::new(
-            self.backplane.feeds.head(user).await?,
-            self.backplane.broadcasts.head().await?,
-        ))
+        // Both at once: on Redis, one round trip of every connect instead of two.
+        let (feed, broadcast) = futures_util::try_join!(
+            self.backplane.feeds.head(user),
+            self.backplane.broadcasts.head()
+        )?;
+        Ok(Cursor::new(feed, broadcast))
     }
 
     /// Up to `limit` items after `after`, oldest first.

@@ -9,7 +9,7 @@
 
 use axum::body::Bytes;
 use axum::http::Uri;
-use pushgate_fanout::http::RequestHeaders;
+use pushgate_fanout::http::{RequestHeaders, equals_lowercase};
 
 use crate::sse::SSE_PATH;
 
@@ -41,7 +41,7 @@ impl RequestHeaders for ParsedHeaders<'_> {
     fn values_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.0
             .iter()
-            .filter(move |header| header.name.eq_ignore_ascii_case(name))
+            .filter(move |header| equals_lowercase(header.name.as_bytes(), name))
             .map(|header| header.value)
     }
 }
@@ -69,7 +69,7 @@ impl<'b> UpgradeRequest<'b> {
             let name = header.name;
             if ["content-length", "transfer-encoding", "expect"]
                 .iter()
-                .any(|refused| name.eq_ignore_ascii_case(refused))
+                .any(|refused| equals_lowercase(name.as_bytes(), refused))
             {
                 return None;
             }

@@ -21,6 +21,18 @@ impl RequestHeaders for HeaderMap {
     }
 }
 
+/// Whether `sent` is `lower` (given in lower case) in any ASCII case: for header names and
+/// tokens. A byte loop after the length check, where std's `eq_ignore_ascii_case` is built
+/// for long strings; a connect makes about forty such comparisons, most of them of names
+/// that differ in length.
+pub fn equals_lowercase(sent: &[u8], lower: &str) -> bool {
+    sent.len() == lower.len()
+        && sent
+            .iter()
+            .zip(lower.bytes())
+            .all(|(s, l)| s.to_ascii_lowercase() == l)
+}
+
 /// `value` as text if it is visible ASCII (tabs allowed), as `HeaderValue::to_str` decides:
 /// anything else in a header is read as no text at all.
 pub fn visible_ascii(value: &[u8]) -> Option<&str> {
@@ -54,6 +66,24 @@ mod tests {
         assert_eq!(values, [b"a".as_slice(), b"b"]);
         assert_eq!(headers.value_of("x-hop"), Some(b"a".as_slice()));
         assert_eq!(headers.value_of("x-none"), None);
+    }
+
+    #[test]
+    fn equals_lowercase_ignores_only_the_case_of_ascii_letters() {
+        assert!(equals_lowercase(b"Sec-WebSocket-Key", "sec-websocket-key"));
+        assert!(equals_lowercase(b"", ""));
+        assert!(!equals_lowercase(b"upgrades", "upgrade"));
+        assert!(!equals_lowercase(b"upgrad", "upgrade"));
+        for byte in 0..=u8::MAX {
+            let sent = [b'a', byte];
+            for lower in ["a-", "ab", "a0", "a~"] {
+                assert_eq!(
+                    equals_lowercase(&sent, lower),
+                    sent.eq_ignore_ascii_case(lower.as_bytes()),
+                    "{byte:#x} against {lower}"
+                );
+            }
+        }
     }
 
     #[test]

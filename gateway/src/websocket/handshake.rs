@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Response, StatusCode, Version, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use pushgate_fanout::http::{RequestHeaders, is_visible_ascii};
+use pushgate_fanout::http::{RequestHeaders, equals_lowercase, is_visible_ascii};
 use sha1::{Digest, Sha1};
 
 /// What RFC 6455 appends to the client's key before hashing it into `Sec-WebSocket-Accept`.
@@ -39,20 +39,45 @@ pub struct Handshake {
     protocol: Option<&'static str>,
 }
 
-/// Whether any of `name`'s comma-separated values is `token` (case-insensitive). A value that
-/// is not visible ASCII counts for nothing, as `HeaderValue::to_str` would refuse it; within
-/// one that is, only spaces and tabs can surround an item, so trimming ASCII is enough.
+/// The comma-separated items of every `name` header, trimmed. A value that is not visible
+/// ASCII gives none, as `HeaderValue::to_str` would refuse it; within one that is, only
+/// spaces and tabs can surround an item, so trimming ASCII is enough.
+fn items<'a, H: RequestHeaders + ?Sized>(
+    headers: &'a H,
+    name: &'a str,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
+    headers
+        .values_of(name)
+        .filter(|value| is_visible_ascii(value))
+        .flat_map(|value| value.split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+}
+
+/// Whether any item of `name` is `token` (given in lower case), whatever the case sent.
 fn has_token<H: RequestHeaders + ?Sized>(headers: &H, name: &str, token: &str) -> bool {
-    headers.values_of(name).any(|value| {
-        is_visible_ascii(value)
-            && value
-                .split(|&b| b == b',')
-                .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-    })
+    debug_assert!(!token.bytes().any(|b| b.is_ascii_uppercase()), "{token}");
+    items(headers, name).any(|item| equals_lowercase(item, token))
+}
+
+/// The first of `protocols` (lower case, preferred first) that the client offers, from one
+/// pass over its `Sec-WebSocket-Protocol` items rather than one per protocol we speak.
+fn chosen_protocol<H: RequestHeaders + ?Sized>(
+    headers: &H,
+    protocols: &[&'static str],
+) -> Option<&'static str> {
+    items(headers, "sec-websocket-protocol")
+        .filter_map(|item| {
+            protocols
+                .iter()
+                .position(|ours| equals_lowercase(item, ours))
+        })
+        .min()
+        .map(|preferred| protocols[preferred])
 }
 
 impl Handshake {
-    /// Check an upgrade request; `protocols` are the subprotocols we speak, preferred first.
+    /// Check an upgrade request; `protocols` are the subprotocols we speak (in lower case),
+    /// preferred first.
     pub fn check<H: RequestHeaders + ?Sized>(
         version: Version,
         headers: &H,
@@ -83,10 +108,13 @@ impl Handshake {
         if STANDARD.encode_slice(digest, &mut accept) != Ok(ACCEPT_LEN) {
             return Err(HandshakeError::Key);
         }
-        let protocol = protocols
-            .iter()
-            .find(|ours| has_token(headers, "sec-websocket-protocol", ours))
-            .copied();
+        debug_assert!(
+            protocols
+                .iter()
+                .all(|ours| !ours.bytes().any(|b| b.is_ascii_uppercase())),
+            "{protocols:?}"
+        );
+        let protocol = chosen_protocol(headers, protocols);
         Ok(Self { accept, protocol })
     }
 
@@ -242,7 +270,21 @@ mod tests {
                 .protocol()
         };
         assert_eq!(pick(&["a.v1", "b.v1"]), Some("a.v1"));
+        assert_eq!(pick(&["b.v1", "a.v1"]), Some("b.v1"));
         assert_eq!(pick(&["c.v1"]), None);
+        pairs.push((header::SEC_WEBSOCKET_PROTOCOL, "C.V1"));
+        let headers = request(&pairs);
+        let pick = |ours: &[&'static str]| {
+            Handshake::check(Version::HTTP_11, &headers, ours)
+                .unwrap()
+                .protocol()
+        };
+        assert_eq!(
+            pick(&["c.v1", "a.v1"]),
+            Some("c.v1"),
+            "from a second header line, in any case"
+        );
+        assert_eq!(pick(&["d.v1", "b.v1", "c.v1"]), Some("b.v1"));
     }
 
     #[test]
