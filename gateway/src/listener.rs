@@ -18,6 +18,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::net::SocketFlags;
@@ -29,6 +30,9 @@ use tokio::net::TcpStream;
 pub struct Listener {
     /// The listening socket, registered as a stream for its readiness (see the module doc).
     watched: TcpStream,
+    /// Whether the last accept saw another connection waiting behind it. Atomic only so a
+    /// listener can be shared; its one accepting task reads and writes it.
+    more_waiting: AtomicBool,
 }
 
 impl Listener {
@@ -38,6 +42,7 @@ impl Listener {
         let as_stream = std::net::TcpStream::from(std::os::fd::OwnedFd::from(listener));
         Ok(Self {
             watched: TcpStream::from_std(as_stream)?,
+            more_waiting: AtomicBool::new(false),
         })
     }
 
@@ -57,7 +62,9 @@ impl Listener {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(error) => return Err(error),
             };
-            if !self.has_more() {
+            let more = self.has_more();
+            self.more_waiting.store(more, Ordering::Relaxed);
+            if !more {
                 // An `Err(WouldBlock)` from `try_io` is how tokio is told to forget readiness.
                 let _ = self.watched.try_io(Interest::READABLE, || {
                     Err::<(), _>(io::ErrorKind::WouldBlock.into())
@@ -82,6 +89,12 @@ impl Listener {
         rustix::event::poll(&mut fds, Some(&now)).map_or(true, |ready| ready > 0)
     }
 
+    /// Whether another connection waited in the accept queue when the last one was taken:
+    /// the next `accept` returns at once.
+    pub fn more_waiting(&self) -> bool {
+        self.more_waiting.load(Ordering::Relaxed)
+    }
+
     /// The socket itself, for socket options.
     pub fn socket(&self) -> socket2::SockRef<'_> {
         socket2::SockRef::from(&self.watched)
@@ -104,6 +117,7 @@ mod tests {
         let mut peers = Vec::new();
         for _ in &clients {
             peers.push(listener.accept().await.expect("accepts").1);
+            assert_eq!(listener.more_waiting(), peers.len() < clients.len());
         }
         for client in &clients {
             assert!(peers.contains(&client.local_addr().expect("address")));
