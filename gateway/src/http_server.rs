@@ -111,8 +111,8 @@ pub async fn serve(listener: Listener, app: Router, gateway: Option<Arc<Gateway>
             // With another connection waiting, let this one's task run on this worker first.
             // Spawned behind it in the same poll, the next connection's task would push this
             // one out of the worker's next-task slot, and tokio then wakes the other worker
-            // to steal it: a futex wake and a thread's wake-up, about one connect in seven
-            // of a storm at 2,000 a second (BENCHMARKS.md, CPU per connect).
+            // to steal it: a futex wake and a thread's wake-up, for one connect in five to
+            // seven of a storm at 2,000 a second (BENCHMARKS.md, CPU per connect).
             Early::Upgraded if listener.more_waiting() => tokio::task::yield_now().await,
             Early::Upgraded | Early::Gone => {}
             Early::Pending(tcp) => {

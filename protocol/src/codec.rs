@@ -87,7 +87,7 @@ impl Codec {
     /// Encode a frame the gateway sends: as [`Codec::encode`] does, with `welcome` in JSON
     /// written directly. Every connect sends one, and serde's path through the tagged enum
     /// escaped each of its six keys on the way: about 2,000 instructions of a connect's
-    /// 40,000, against some 700 here. The bytes are serde's (a property test holds them to it).
+    /// 40,000, against about 1,150 here. The bytes are serde's (a property test holds them to it).
     pub fn encode_frame(self, frame: &ServerFrame) -> Result<Vec<u8>, EncodeError> {
         match (self, frame) {
             (
@@ -294,7 +294,8 @@ mod tests {
             for codec in [Codec::Json, Codec::MsgPack] {
                 let direct = codec.encode_frame(&welcome).expect("encodes");
                 proptest::prop_assert_eq!(&direct, &codec.encode(&welcome).expect("encodes"));
-                proptest::prop_assert_eq!(codec.decode::<ServerFrame>(&direct), Ok(welcome.clone()));
+                let decoded = codec.decode::<ServerFrame>(&direct);
+                proptest::prop_assert_eq!(decoded, Ok(welcome.clone()));
             }
         }
     }

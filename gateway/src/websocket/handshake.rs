@@ -261,30 +261,23 @@ mod tests {
 
     #[test]
     fn picks_our_preferred_protocol_among_those_offered() {
+        let pick = |pairs: &[(header::HeaderName, &'static str)], ours: &[&'static str]| {
+            Handshake::check(Version::HTTP_11, &request(pairs), ours)
+                .unwrap()
+                .protocol()
+        };
         let mut pairs = valid();
         pairs.push((header::SEC_WEBSOCKET_PROTOCOL, "b.v1, a.v1"));
-        let headers = request(&pairs);
-        let pick = |ours: &[&'static str]| {
-            Handshake::check(Version::HTTP_11, &headers, ours)
-                .unwrap()
-                .protocol()
-        };
-        assert_eq!(pick(&["a.v1", "b.v1"]), Some("a.v1"));
-        assert_eq!(pick(&["b.v1", "a.v1"]), Some("b.v1"));
-        assert_eq!(pick(&["c.v1"]), None);
+        assert_eq!(pick(&pairs, &["a.v1", "b.v1"]), Some("a.v1"));
+        assert_eq!(pick(&pairs, &["b.v1", "a.v1"]), Some("b.v1"));
+        assert_eq!(pick(&pairs, &["c.v1"]), None);
         pairs.push((header::SEC_WEBSOCKET_PROTOCOL, "C.V1"));
-        let headers = request(&pairs);
-        let pick = |ours: &[&'static str]| {
-            Handshake::check(Version::HTTP_11, &headers, ours)
-                .unwrap()
-                .protocol()
-        };
         assert_eq!(
-            pick(&["c.v1", "a.v1"]),
+            pick(&pairs, &["c.v1", "a.v1"]),
             Some("c.v1"),
             "from a second header line, in any case"
         );
-        assert_eq!(pick(&["d.v1", "b.v1", "c.v1"]), Some("b.v1"));
+        assert_eq!(pick(&pairs, &["d.v1", "b.v1", "c.v1"]), Some("b.v1"));
     }
 
     #[test]
