@@ -54,7 +54,7 @@ impl fmt::Display for Cursor {
 const MAX_TEXT_LEN: usize = 2 * 20 + 1;
 
 /// A cursor's wire text on the stack. Written with `itoa` rather than through `fmt` (two
-/// integers padded by `Formatter`), which was about 300 instructions of every frame that
+/// integers padded by `Formatter`), which was about 600 instructions of every frame that
 /// carries a cursor: each `welcome` and each push.
 struct CursorText {
     /// `<feed>:<broadcast>` in ASCII digits, then unused room.
