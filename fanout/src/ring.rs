@@ -38,10 +38,7 @@ impl Ring {
     /// instructions per node each interval.
     pub fn renewed(&self, nodes: Vec<NodeInfo>, vnodes: usize) -> Ring {
         let nodes = by_id(nodes);
-        let same_points = self.points.len() == nodes.len() * vnodes.max(1)
-            && self.nodes.len() == nodes.len()
-            && self.nodes.iter().zip(&nodes).all(|(a, b)| a.id == b.id);
-        if same_points {
+        if self.points.len() == nodes.len() * vnodes.max(1) && self.has_ids_of(&nodes) {
             Ring {
                 points: self.points.clone(),
                 nodes,
@@ -111,12 +108,12 @@ impl Ring {
 
     /// Whether the two rings route identically (same node IDs), ignoring load figures.
     pub fn same_nodes(&self, other: &Ring) -> bool {
-        self.nodes.len() == other.nodes.len()
-            && self
-                .nodes
-                .iter()
-                .zip(&other.nodes)
-                .all(|(a, b)| a.id == b.id)
+        self.has_ids_of(&other.nodes)
+    }
+
+    /// Whether `nodes` (sorted by ID) are this ring's nodes, by ID.
+    fn has_ids_of(&self, nodes: &[NodeInfo]) -> bool {
+        self.nodes.len() == nodes.len() && self.nodes.iter().zip(nodes).all(|(a, b)| a.id == b.id)
     }
 
     /// Split recipients into one batch per home node, for one inbox message per node.

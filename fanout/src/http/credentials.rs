@@ -1,6 +1,6 @@
 //! The bearer credential of a request and the 401 a failed one earns, shared by REST and the socket upgrade.
 
-use super::request_headers::{RequestHeaders, visible_ascii};
+use super::request_headers::{RequestHeaders, equals_lowercase, visible_ascii};
 use pushgate_protocol::ErrorCode;
 
 use super::Problem;
@@ -10,7 +10,7 @@ use crate::token::TokenError;
 pub fn bearer<H: RequestHeaders + ?Sized>(headers: &H) -> Option<&str> {
     let value = visible_ascii(headers.value_of("authorization")?)?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    equals_lowercase(scheme.as_bytes(), "bearer").then(|| token.trim())
 }
 
 /// Turn a token failure into the 401 clients see.

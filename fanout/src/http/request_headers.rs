@@ -26,6 +26,7 @@ impl RequestHeaders for HeaderMap {
 /// fifth cheaper than std's chunked `eq_ignore_ascii_case`, and a connect makes dozens of
 /// these comparisons, most of them of names that differ in length.
 pub fn equals_lowercase(sent: &[u8], lower: &str) -> bool {
+    debug_assert!(!lower.bytes().any(|b| b.is_ascii_uppercase()), "{lower}");
     sent.len() == lower.len()
         && sent
             .iter()
