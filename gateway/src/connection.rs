@@ -69,14 +69,16 @@ impl Identity {
     /// through `format!` it was about 500 instructions of every connect.
     pub fn session_label(&self, node: &str) -> String {
         const HEX: &[u8; 16] = b"0123456789abcdef";
+        // The digits into an array, then one copy: a `push` per digit checked the capacity
+        // and encoded a `char` sixteen times.
+        let mut digits = [0u8; 16];
+        for (i, digit) in digits.iter_mut().enumerate() {
+            *digit = HEX[(self.session >> ((15 - i) * 4)) as usize & 0xf];
+        }
         let mut label = String::with_capacity(node.len() + 17);
         label.push_str(node);
         label.push('-');
-        for shift in (0..16).rev() {
-            label.push(char::from(
-                HEX[(self.session >> (shift * 4)) as usize & 0xf],
-            ));
-        }
+        label.push_str(std::str::from_utf8(&digits).expect("hex digits are ASCII"));
         label
     }
 }

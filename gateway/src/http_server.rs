@@ -188,7 +188,7 @@ fn read_early(gateway: &Arc<Gateway>, tcp: TcpStream, peer: SocketAddr, how: Fir
         };
     };
     let after_head = &read[request.head_len..];
-    let early = if request.uri.path() == sse::SSE_PATH {
+    let early = if request.path == sse::SSE_PATH {
         sse::open_early(gateway, tcp, peer, &request)
     } else {
         upgrade::upgrade_early(gateway, tcp, peer, &request, after_head)

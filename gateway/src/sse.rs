@@ -78,9 +78,8 @@ pub fn open_early(
     peer: SocketAddr,
     request: &UpgradeRequest<'_>,
 ) -> EarlyUpgrade {
-    let query = match Query::<UpgradeQuery>::try_from_uri(&request.uri) {
-        Ok(Query(query)) => query,
-        Err(rejection) => return EarlyUpgrade::Refused(tcp, rejection.into_response()),
+    let Some(query) = UpgradeQuery::read_early(request) else {
+        return EarlyUpgrade::Deferred(tcp);
     };
     let token = query.token(&request.headers);
     if token.is_some_and(|token| gateway.verifier.would_fetch_keys_for(token)) {

@@ -42,6 +42,13 @@ pub struct UpgradeQuery {
 }
 
 impl UpgradeQuery {
+    /// The query of a request the early path read, as axum's `Query` reads it (the same
+    /// deserializer, on the same text); `None` if it refuses it, and then hyper and axum
+    /// serve the request, refusal and all.
+    pub(crate) fn read_early(request: &UpgradeRequest<'_>) -> Option<Self> {
+        serde_urlencoded::from_str(request.query.unwrap_or_default()).ok()
+    }
+
     /// The request's token: the `Authorization` header, else `?access_token=`.
     pub(crate) fn token<'a, H: RequestHeaders + ?Sized>(
         &'a self,
@@ -131,7 +138,8 @@ pub enum EarlyUpgrade {
     /// Refused: hyper must send this answer (the one [`upgrade`] would give) on the socket.
     Refused(TcpStream, Response),
     /// Not decided here: the token names a key that may have to be fetched first, which the
-    /// accept loop must not wait for. Hyper serves the request through [`upgrade`].
+    /// accept loop must not wait for, or the query is one axum refuses (with an answer of
+    /// its own). Hyper serves the request through [`upgrade`].
     Deferred(TcpStream),
 }
 
@@ -145,9 +153,8 @@ pub fn upgrade_early(
     request: &UpgradeRequest<'_>,
     after_head: &[u8],
 ) -> EarlyUpgrade {
-    let query = match Query::<UpgradeQuery>::try_from_uri(&request.uri) {
-        Ok(Query(query)) => query,
-        Err(rejection) => return EarlyUpgrade::Refused(tcp, rejection.into_response()),
+    let Some(query) = UpgradeQuery::read_early(request) else {
+        return EarlyUpgrade::Deferred(tcp);
     };
     let token = query.token(&request.headers);
     if token.is_some_and(|token| gateway.verifier.would_fetch_keys_for(token)) {

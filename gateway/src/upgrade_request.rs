@@ -7,8 +7,6 @@
 //! routes, bodies, `Expect`, heads split over several reads, more than [`MAX_HEADERS`]
 //! headers, anything hyper would refuse) to hyper, which serves it exactly as before.
 
-use axum::body::Bytes;
-use axum::http::Uri;
 use pushgate_fanout::http::{RequestHeaders, equals_lowercase};
 
 use crate::sse::SSE_PATH;
@@ -21,11 +19,31 @@ pub const MAX_HEADERS: usize = 32;
 /// Room for a head's headers, on the caller's stack.
 pub type HeaderSlots<'b> = [httparse::Header<'b>; MAX_HEADERS];
 
+/// Bytes a request target may hold for the early path: those `http::Uri` keeps as they are
+/// in a path and a query (RFC 3986's unreserved and sub-delimiter characters, `:`, `@`, `/`,
+/// `?` and `%`). A target with any other (a fragment, a quote, a space escaped by nobody,
+/// UTF-8) is hyper's, which reads it exactly as before.
+const PLAIN_TARGET: [bool; 256] = {
+    let mut plain = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        plain[byte] = matches!(byte as u8,
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+            | b'-' | b'.' | b'_' | b'~'
+            | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+            | b':' | b'@' | b'/' | b'?' | b'%');
+        byte += 1;
+    }
+    plain
+};
+
 /// A complete upgrade request head, borrowing the bytes it was read from.
 #[derive(Debug)]
 pub struct UpgradeRequest<'b> {
-    /// The request target, for the query (`access_token`, `after`).
-    pub uri: Uri,
+    /// The target's path: [`UPGRADE_PATH`] or [`SSE_PATH`].
+    pub path: &'b str,
+    /// The target's query (`access_token`, `after`), if it has one.
+    pub query: Option<&'b str>,
     /// The request headers, as httparse found them: read in place rather than copied into a
     /// `HeaderMap` (about 4 us of a connect went to building one).
     pub headers: ParsedHeaders<'b>,
@@ -57,8 +75,8 @@ impl<'b> UpgradeRequest<'b> {
         if request.method? != "GET" || request.version? != 1 {
             return None;
         }
-        let uri = Uri::from_maybe_shared(Bytes::copy_from_slice(request.path?.as_bytes())).ok()?;
-        if uri.path() != UPGRADE_PATH && uri.path() != SSE_PATH {
+        let (path, query) = origin_form(request.path?)?;
+        if path != UPGRADE_PATH && path != SSE_PATH {
             return None;
         }
         // httparse refuses in a value every byte the `http` crate would (controls but tab,
@@ -75,11 +93,28 @@ impl<'b> UpgradeRequest<'b> {
             }
         }
         Some(Self {
-            uri,
+            path,
+            query,
             headers: ParsedHeaders(headers),
             head_len,
         })
     }
+}
+
+/// `target` as its path and query, if it is in origin form (`/path?query`) and holds only
+/// [`PLAIN_TARGET`] bytes, so that hyper and axum would read it the same. Read in place: an
+/// `http::Uri` copied every connect's target into an allocation of its own and scanned it again.
+fn origin_form(target: &str) -> Option<(&str, Option<&str>)> {
+    let plain = target
+        .bytes()
+        .fold(true, |plain, b| plain & PLAIN_TARGET[usize::from(b)]);
+    if !plain || !target.starts_with('/') {
+        return None;
+    }
+    Some(match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    })
 }
 
 #[cfg(test)]
@@ -102,8 +137,8 @@ mod tests {
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let request = UpgradeRequest::parse(&bytes, &mut slots).expect("parses");
         assert_eq!(request.head_len, HEAD.len());
-        assert_eq!(request.uri.path(), "/v1/ws");
-        assert_eq!(request.uri.query(), Some("access_token=t"));
+        assert_eq!(request.path, "/v1/ws");
+        assert_eq!(request.query, Some("access_token=t"));
         assert_eq!(
             request.headers.value_of("upgrade"),
             Some(b"websocket".as_slice())
@@ -151,7 +186,7 @@ mod tests {
         let head = "GET /v1/sse?access_token=t HTTP/1.1\r\nHost: h\r\nLast-Event-ID: 3:0\r\n\r\n";
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let request = UpgradeRequest::parse(head.as_bytes(), &mut slots).expect("parses");
-        assert_eq!(request.uri.path(), "/v1/sse");
+        assert_eq!(request.path, "/v1/sse");
         assert_eq!(
             request.headers.value_of("last-event-id"),
             Some(b"3:0".as_slice())
@@ -160,11 +195,38 @@ mod tests {
     }
 
     #[test]
-    fn an_absolute_target_routes_by_its_path_as_in_axum() {
-        let head = HEAD.replace("/v1/ws?", "http://h/v1/ws?");
-        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let request = UpgradeRequest::parse(head.as_bytes(), &mut slots).expect("parses");
-        assert_eq!(request.uri.path(), "/v1/ws");
+    fn targets_other_than_plain_origin_form_are_left_to_hyper() {
+        let with = |from: &str, to: &str| takes(&HEAD.replace(from, to));
+        assert!(!with("/v1/ws?", "http://h/v1/ws?"), "absolute form");
+        assert!(!with("access_token=t", "access_token=t#f"), "a fragment");
+        assert!(!with("access_token=t", "access_token=\"t\""), "a quote");
+        assert!(with("access_token=t", "access_token=a.b-c_d~e%2F"));
+        assert!(with("?access_token=t", ""), "no query");
+    }
+
+    /// What the early path reads of a target is what `http::Uri` (hyper's reading) gives.
+    #[test]
+    fn plain_targets_read_as_http_uri_reads_them() {
+        for byte in 0..=u8::MAX {
+            let target = format!("/v1/ws?a={}b", char::from(byte));
+            let ours = origin_form(&target);
+            let theirs = axum::http::Uri::try_from(target.as_str()).ok();
+            if let Some((path, query)) = ours {
+                let uri = theirs.expect("a target the early path takes is a URI");
+                assert_eq!((path, query), (uri.path(), uri.query()), "{byte:#x}");
+            }
+            if PLAIN_TARGET[usize::from(byte)] {
+                assert!(ours.is_some(), "{byte:#x}");
+            }
+        }
+        for target in ["/v1/ws", "/v1/ws?", "/v1/ws??a", "/v1/ws?a=1&b=%20"] {
+            let uri = axum::http::Uri::try_from(target).expect("a URI");
+            assert_eq!(
+                origin_form(target),
+                Some((uri.path(), uri.query())),
+                "{target}"
+            );
+        }
     }
 
     #[test]

@@ -34,8 +34,16 @@ pub fn check_user_id(id: &str) -> Result<(), UserIdError> {
     if id.len() > MAX_USER_ID_BYTES {
         return Err(UserIdError::TooLong);
     }
-    if let Some(c) = id.chars().find(|c| !allowed(*c)) {
-        return Err(UserIdError::Forbidden(c));
+    // The usual ID is printable ASCII without `,`, which one pass over its bytes settles
+    // (folded without short-circuits, so it runs many bytes at a time); only other IDs are
+    // walked character by character, which cost about 300 instructions of every connect.
+    let printable = id
+        .bytes()
+        .fold(true, |ok, b| ok & (b' '..=b'~').contains(&b) & (b != b','));
+    if !printable {
+        if let Some(c) = id.chars().find(|c| !allowed(*c)) {
+            return Err(UserIdError::Forbidden(c));
+        }
     }
     if id.starts_with(char::is_whitespace) || id.ends_with(char::is_whitespace) {
         return Err(UserIdError::Padded);
@@ -84,6 +92,13 @@ mod tests {
     fn the_ascii_shortcut_agrees_with_the_category_rule() {
         for c in (0u8..=0x7F).map(char::from) {
             assert_eq!(allowed(c), c != ',' && by_category(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn the_printable_shortcut_passes_only_allowed_characters() {
+        for c in (b' '..=b'~').map(char::from).filter(|&c| c != ',') {
+            assert!(allowed(c), "{c:?}");
         }
     }
 

@@ -39,23 +39,23 @@ pub struct Handshake {
     protocol: Option<&'static str>,
 }
 
-/// The comma-separated items of every `name` header, trimmed. A value that is not visible
+/// The comma-separated items of one header value, trimmed. A value that is not visible
 /// ASCII gives none, as `HeaderValue::to_str` would refuse it; within one that is, only
 /// spaces and tabs can surround an item, so trimming ASCII is enough.
-fn items<'a, H: RequestHeaders + ?Sized>(
-    headers: &'a H,
-    name: &'a str,
-) -> impl Iterator<Item = &'a [u8]> + 'a {
-    headers
-        .values_of(name)
-        .filter(|value| is_visible_ascii(value))
-        .flat_map(|value| value.split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
+fn items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    is_visible_ascii(value)
+        .then(|| value.split(|&b| b == b',').map(<[u8]>::trim_ascii))
+        .into_iter()
+        .flatten()
 }
 
 /// Whether any item of `name` is `token` (given in lower case), whatever the case sent.
 fn has_token<H: RequestHeaders + ?Sized>(headers: &H, name: &str, token: &str) -> bool {
-    items(headers, name).any(|item| equals_lowercase(item, token))
+    // A value that is the token alone, as nearly every client sends `Upgrade`, is one item
+    // equal to it: known by one compare, without the visibility pass and the split.
+    headers.values_of(name).any(|value| {
+        equals_lowercase(value, token) || items(value).any(|item| equals_lowercase(item, token))
+    })
 }
 
 /// The first of `protocols` (lower case, preferred first) that the client offers, from one
@@ -64,12 +64,15 @@ fn chosen_protocol<H: RequestHeaders + ?Sized>(
     headers: &H,
     protocols: &[&'static str],
 ) -> Option<&'static str> {
-    items(headers, "sec-websocket-protocol")
-        .filter_map(|item| {
-            protocols
-                .iter()
-                .position(|ours| equals_lowercase(item, ours))
-        })
+    let position = |item: &[u8]| {
+        protocols
+            .iter()
+            .position(|ours| equals_lowercase(item, ours))
+    };
+    headers
+        .values_of("sec-websocket-protocol")
+        // A value that is one of ours alone (the usual offer: one protocol) is that one item.
+        .filter_map(|value| position(value).or_else(|| items(value).filter_map(position).min()))
         .min()
         .map(|preferred| protocols[preferred])
 }

@@ -138,6 +138,31 @@ async fn every_way_to_an_upgrade_gets_the_same_answer_and_a_welcome() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_axum_refuses_gets_its_answer_on_every_path() {
+    let node = TestNode::start().await;
+    let token = node.token("ann");
+    // `after` twice: the query deserializer refuses a duplicate field.
+    let request = upgrade_request(&node, &token)
+        .replace("?access_token=", "?after=1:0&after=2:0&access_token=");
+    // Whole, the early path reads it; behind another request on the connection, hyper does.
+    let mut early = TcpStream::connect(node.addr()).await.expect("connects");
+    early.write_all(request.as_bytes()).await.expect("writes");
+    let mut early_seen = Vec::new();
+    read_until(&mut early, &mut early_seen, b"duplicate field").await;
+    let mut reused = TcpStream::connect(node.addr()).await.expect("connects");
+    let healthz = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", node.addr());
+    reused.write_all(healthz.as_bytes()).await.expect("writes");
+    let mut reused_seen = Vec::new();
+    read_until(&mut reused, &mut reused_seen, b"ok").await;
+    reused_seen.clear();
+    reused.write_all(request.as_bytes()).await.expect("writes");
+    read_until(&mut reused, &mut reused_seen, b"duplicate field").await;
+    let expected = head_without_date(&early_seen);
+    assert!(expected.starts_with("HTTP/1.1 400 "), "{expected}");
+    assert_eq!(head_without_date(&reused_seen), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_upgrade_keeps_the_connection_for_the_next_request() {
     let node = TestNode::start().await;
     let mut socket = TcpStream::connect(node.addr()).await.expect("connects");
