@@ -21,8 +21,8 @@ pub type HeaderSlots<'b> = [httparse::Header<'b>; MAX_HEADERS];
 
 /// Bytes a request target may hold for the early path: those `http::Uri` keeps as they are
 /// in a path and a query (RFC 3986's unreserved and sub-delimiter characters, `:`, `@`, `/`,
-/// `?` and `%`). A target with any other (a fragment, a quote, a space escaped by nobody,
-/// UTF-8) is hyper's, which reads it exactly as before.
+/// `?` and `%`). A target with any other byte (a fragment's `#`, a quote, a brace, UTF-8) is
+/// hyper's, which reads it exactly as before.
 const PLAIN_TARGET: [bool; 256] = {
     let mut plain = [false; 256];
     let mut byte = 0;

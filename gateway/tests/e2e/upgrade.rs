@@ -91,6 +91,20 @@ fn head_without_date(seen: &[u8]) -> String {
         .join("\r\n")
 }
 
+/// What the node answers to `request` sent second on a connection, after a `GET /healthz`
+/// (so hyper, not the early path, reads it), up to `needle`.
+async fn after_another_request(node: &TestNode, request: &str, needle: &[u8]) -> Vec<u8> {
+    let mut socket = TcpStream::connect(node.addr()).await.expect("connects");
+    let healthz = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", node.addr());
+    socket.write_all(healthz.as_bytes()).await.expect("writes");
+    let mut seen = Vec::new();
+    read_until(&mut socket, &mut seen, b"ok").await;
+    seen.clear();
+    socket.write_all(request.as_bytes()).await.expect("writes");
+    read_until(&mut socket, &mut seen, needle).await;
+    seen
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_way_to_an_upgrade_gets_the_same_answer_and_a_welcome() {
     let node = TestNode::start().await;
@@ -115,17 +129,8 @@ async fn every_way_to_an_upgrade_gets_the_same_answer_and_a_welcome() {
     read_until(&mut split, &mut split_seen, br#""type":"welcome""#).await;
 
     // Another request first on the same connection: hyper serves both.
-    let mut reused = TcpStream::connect(node.addr()).await.expect("connects");
-    let healthz = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", node.addr());
-    reused.write_all(healthz.as_bytes()).await.expect("writes");
-    let mut reused_seen = Vec::new();
-    read_until(&mut reused, &mut reused_seen, b"ok").await;
-    reused_seen.clear();
-    reused
-        .write_all(upgrade_request(&node, &node.token("cid")).as_bytes())
-        .await
-        .expect("writes");
-    read_until(&mut reused, &mut reused_seen, br#""type":"welcome""#).await;
+    let request = upgrade_request(&node, &node.token("cid"));
+    let reused_seen = after_another_request(&node, &request, br#""type":"welcome""#).await;
 
     let expected = head_without_date(&early_seen);
     assert!(expected.starts_with("HTTP/1.1 101 "), "{expected}");
@@ -149,14 +154,7 @@ async fn a_query_axum_refuses_gets_its_answer_on_every_path() {
     early.write_all(request.as_bytes()).await.expect("writes");
     let mut early_seen = Vec::new();
     read_until(&mut early, &mut early_seen, b"duplicate field").await;
-    let mut reused = TcpStream::connect(node.addr()).await.expect("connects");
-    let healthz = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", node.addr());
-    reused.write_all(healthz.as_bytes()).await.expect("writes");
-    let mut reused_seen = Vec::new();
-    read_until(&mut reused, &mut reused_seen, b"ok").await;
-    reused_seen.clear();
-    reused.write_all(request.as_bytes()).await.expect("writes");
-    read_until(&mut reused, &mut reused_seen, b"duplicate field").await;
+    let reused_seen = after_another_request(&node, &request, b"duplicate field").await;
     let expected = head_without_date(&early_seen);
     assert!(expected.starts_with("HTTP/1.1 400 "), "{expected}");
     assert_eq!(head_without_date(&reused_seen), expected);
