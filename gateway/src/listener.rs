@@ -30,8 +30,9 @@ use tokio::net::TcpStream;
 pub struct Listener {
     /// The listening socket, registered as a stream for its readiness (see the module doc).
     watched: TcpStream,
-    /// Whether the last accept saw another connection waiting behind it. Atomic only so a
-    /// listener can be shared; its one accepting task reads and writes it.
+    /// Whether the last accept saw another connection waiting behind it. Atomic only because
+    /// the accept future borrows the listener across awaits and so needs it `Sync`; its one
+    /// accepting task reads and writes it.
     more_waiting: AtomicBool,
 }
 

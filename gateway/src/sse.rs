@@ -23,7 +23,7 @@ use tokio::net::TcpStream;
 
 use crate::event_stream::EventStream;
 use crate::gateway::Gateway;
-use crate::upgrade::{Admission, EarlyUpgrade, UpgradeQuery, admit, refuse};
+use crate::upgrade::{Admission, EarlyUpgrade, UpgradeQuery, admit, decide_early, refuse};
 use crate::upgrade_request::UpgradeRequest;
 
 /// The route.
@@ -78,23 +78,18 @@ pub fn open_early(
     peer: SocketAddr,
     request: &UpgradeRequest<'_>,
 ) -> EarlyUpgrade {
-    let Some(query) = UpgradeQuery::read_early(request) else {
-        return EarlyUpgrade::Deferred(tcp);
-    };
-    let token = query.token(&request.headers);
-    if token.is_some_and(|token| gateway.verifier.would_fetch_keys_for(token)) {
-        return EarlyUpgrade::Deferred(tcp);
-    }
-    match check(gateway, peer, &query, token, &request.headers) {
-        Ok(admission) => {
-            admission.start(
-                gateway.clone(),
-                EventStream::new(tcp, RESPONSE_HEAD.to_vec()),
-            );
-            EarlyUpgrade::Upgraded
+    decide_early(gateway, tcp, request, |tcp, query, token| {
+        match check(gateway, peer, query, token, &request.headers) {
+            Ok(admission) => {
+                admission.start(
+                    gateway.clone(),
+                    EventStream::new(tcp, RESPONSE_HEAD.to_vec()),
+                );
+                EarlyUpgrade::Upgraded
+            }
+            Err(problem) => EarlyUpgrade::Refused(tcp, refuse(problem)),
         }
-        Err(problem) => EarlyUpgrade::Refused(tcp, refuse(problem)),
-    }
+    })
 }
 
 /// The response body: what the connection writes into the pipe. It ends when the

@@ -42,13 +42,6 @@ pub struct UpgradeQuery {
 }
 
 impl UpgradeQuery {
-    /// The query of a request the early path read, as axum's `Query` reads it (the same
-    /// deserializer, on the same text); `None` if it refuses it, and then hyper and axum
-    /// serve the request, refusal and all.
-    pub(crate) fn read_early(request: &UpgradeRequest<'_>) -> Option<Self> {
-        serde_urlencoded::from_str(request.query.unwrap_or_default()).ok()
-    }
-
     /// The request's token: the `Authorization` header, else `?access_token=`.
     pub(crate) fn token<'a, H: RequestHeaders + ?Sized>(
         &'a self,
@@ -137,10 +130,29 @@ pub enum EarlyUpgrade {
     Upgraded,
     /// Refused: hyper must send this answer (the one [`upgrade`] would give) on the socket.
     Refused(TcpStream, Response),
-    /// Not decided here: the token names a key that may have to be fetched first, which the
-    /// accept loop must not wait for, or the query is one axum refuses (with an answer of
-    /// its own). Hyper serves the request through [`upgrade`].
+    /// Not decided here (see [`decide_early`]). Hyper serves the request through [`upgrade`].
     Deferred(TcpStream),
+}
+
+/// Decide a request the early path read off `tcp` with `decide`, given its query and token,
+/// unless hyper must serve it (`Deferred`): when axum's `Query` refuses the query (read here
+/// by the same deserializer, on the same text), so that axum answers it, or when the token
+/// names a key that may have to be fetched first. Shared by WebSockets and event streams.
+pub(crate) fn decide_early(
+    gateway: &Gateway,
+    tcp: TcpStream,
+    request: &UpgradeRequest<'_>,
+    decide: impl FnOnce(TcpStream, &UpgradeQuery, Option<&str>) -> EarlyUpgrade,
+) -> EarlyUpgrade {
+    let Ok(query) = serde_urlencoded::from_str::<UpgradeQuery>(request.query.unwrap_or_default())
+    else {
+        return EarlyUpgrade::Deferred(tcp);
+    };
+    let token = query.token(&request.headers);
+    if token.is_some_and(|token| gateway.verifier.would_fetch_keys_for(token)) {
+        return EarlyUpgrade::Deferred(tcp);
+    }
+    decide(tcp, &query, token)
 }
 
 /// Upgrade a request the early path read off `tcp`; `after_head` holds what the client sent
@@ -153,30 +165,25 @@ pub fn upgrade_early(
     request: &UpgradeRequest<'_>,
     after_head: &[u8],
 ) -> EarlyUpgrade {
-    let Some(query) = UpgradeQuery::read_early(request) else {
-        return EarlyUpgrade::Deferred(tcp);
-    };
-    let token = query.token(&request.headers);
-    if token.is_some_and(|token| gateway.verifier.would_fetch_keys_for(token)) {
-        return EarlyUpgrade::Deferred(tcp);
-    }
-    let admitted = match check(
-        gateway,
-        peer,
-        &query,
-        token,
-        Version::HTTP_11,
-        &request.headers,
-    ) {
-        Ok(admitted) => admitted,
-        Err(problem) => return EarlyUpgrade::Refused(tcp, refuse(problem)),
-    };
-    let mut socket = WebSocket::new(tcp, after_head, gateway.config.max_frame_bytes);
-    let mut first_write = Vec::with_capacity(FIRST_WRITE_CAPACITY);
-    admitted.handshake.write_response(&mut first_write);
-    socket.queue_handshake_response(first_write);
-    start(gateway.clone(), socket, admitted);
-    EarlyUpgrade::Upgraded
+    decide_early(gateway, tcp, request, |tcp, query, token| {
+        let admitted = match check(
+            gateway,
+            peer,
+            query,
+            token,
+            Version::HTTP_11,
+            &request.headers,
+        ) {
+            Ok(admitted) => admitted,
+            Err(problem) => return EarlyUpgrade::Refused(tcp, refuse(problem)),
+        };
+        let mut socket = WebSocket::new(tcp, after_head, gateway.config.max_frame_bytes);
+        let mut first_write = Vec::with_capacity(FIRST_WRITE_CAPACITY);
+        admitted.handshake.write_response(&mut first_write);
+        socket.queue_handshake_response(first_write);
+        start(gateway.clone(), socket, admitted);
+        EarlyUpgrade::Upgraded
+    })
 }
 
 /// The handshake checks, then [`admit`]; `token` is [`UpgradeQuery::token`]'s answer.
