@@ -21,7 +21,8 @@
 # (/usr/sbin/nginx), NCHAN_MODULE (found under /usr/lib/nginx/modules), CONNECTIONS (15000),
 # RAMP (connects per second, 2000: the load generator's default), NGINX_PORT (8091), PUSHGATE_PORT
 # (8090), PUSHGATE_FLAGS (extra `pushgate dev` flags, e.g. "--worker-threads 1"), ONLY
-# ("pushgate" or "nchan" to measure one side), WORK_DIR (/tmp/pushgate-connect-cost).
+# ("pushgate" or "nchan" to measure one side), NCHAN_LISTEN (parameters for Nginx's `listen`,
+# e.g. "deferred": see scripts/nchan-conf.sh), WORK_DIR (/tmp/pushgate-connect-cost).
 #
 # Not part of the test suite: it takes a minute per run and its figures depend on the machine.
 set -euo pipefail
@@ -122,6 +123,7 @@ summary() {
 
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores; $connections sockets per run, ramp $ramp/s"
 echo "pushgate: $pushgate_bin dev ${PUSHGATE_FLAGS:-}"
+echo "nginx: listen 127.0.0.1:$nginx_port${NCHAN_LISTEN:+ $NCHAN_LISTEN}"
 : >"$dir/results"
 for ((run = 1; run <= runs; run++)); do
   if [[ $only != pushgate ]]; then

@@ -4,7 +4,8 @@
 #
 # Writes <work dir>/nginx/nginx.conf: one worker, as many connections as the open-file limit
 # allows, no access log, Nchan's websocket subscriber on /sub/<channel> and its publisher on
-# /pub/<channel>.
+# /pub/<channel>. NCHAN_LISTEN adds parameters to the `listen` directive, e.g. "deferred"
+# (TCP_DEFER_ACCEPT, which `pushgate` sets on Linux itself).
 write_nchan_conf() {
   local dir=$1 port=$2 module=$3 extra=${4:-}
   mkdir -p "$dir/nginx/logs"
@@ -25,7 +26,7 @@ http {
   uwsgi_temp_path $dir/nginx/uwsgi;
   scgi_temp_path $dir/nginx/scgi;
   server {
-    listen 127.0.0.1:$port;
+    listen 127.0.0.1:$port${NCHAN_LISTEN:+ $NCHAN_LISTEN};
     location ~ ^/sub/(\w+)$ { nchan_subscriber websocket; nchan_channel_id \$1; }
     location ~ ^/pub/(\w+)$ { nchan_publisher; nchan_channel_id \$1; }
   }

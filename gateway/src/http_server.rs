@@ -49,6 +49,7 @@ use crate::sse;
 use crate::upgrade::{self, EarlyUpgrade};
 use crate::upgrade_request::{MAX_HEADERS, UpgradeRequest};
 use crate::waiting_room::{Waiting, WaitingRoom};
+use crate::wire;
 
 /// What an upgraded connection's I/O is, to downcast hyper's `Upgraded` back to.
 pub type UpgradedIo = TokioIo<ReadAhead<TcpStream>>;
@@ -69,15 +70,21 @@ pub async fn serve(listener: Listener, app: Router, gateway: Option<Arc<Gateway>
     // Pushes are small and latency-bound: never wait to coalesce them. Linux hands the
     // listener's TCP_NODELAY down to every accepted socket, a setsockopt per connect fewer.
     let inherited = cfg!(target_os = "linux") && listener.socket().set_tcp_nodelay(true).is_ok();
+    // Clients speak first, so a connection is taken once its request is here rather than
+    // read in vain and woken for again (see `Listener::defer_accept`). One silent that long is
+    // handed over anyway, and then has the header timeout to speak as any other.
+    if let Err(error) = listener.defer_accept(HEADER_READ_TIMEOUT) {
+        tracing::warn!(%error, "cannot defer accepting connections until they send");
+    }
     // One waiter on the drain for the loop's life, rather than one registered and removed
     // (a lock each time) per connection.
     let draining = drain.cancelled();
     tokio::pin!(draining);
-    // Sockets accepted before their request arrived (about one in four under a connect
-    // storm, when the accept beats the client's first write), waiting in this loop rather
-    // than in a task each (a task cell, and a second worker's wake-up when it woke with
-    // other work). Each holds an open file and leaves at its header timeout, so both bound
-    // how many wait.
+    // Sockets accepted before their request arrived (few where accepts are deferred, else
+    // about half of a connect storm's, when the accept beats the client's first write),
+    // waiting in this loop rather than in a task each (a task cell, and a second worker's
+    // wake-up when it woke with other work). Each holds an open file and leaves at its header
+    // timeout, so both bound how many wait.
     let mut waiting = WaitingRoom::default();
     loop {
         // `waited`: the header deadline of a socket that waited here for its first bytes.
@@ -167,7 +174,16 @@ fn read_early(gateway: &Arc<Gateway>, tcp: TcpStream, peer: SocketAddr, how: Fir
         FirstRead::JustAccepted => receive(&tcp, &mut buf),
         FirstRead::Readable => {
             let (socket, buf) = (&tcp, &mut buf);
-            tcp.try_io(Interest::READABLE, move || receive(socket, buf))
+            let received = tcp.try_io(Interest::READABLE, move || receive(socket, buf));
+            // A short read emptied the socket (as tokio's own reads assume under epoll); left
+            // readable, the connection's first read would fail to find anything.
+            if received
+                .as_ref()
+                .is_ok_and(|read| read.len() < EARLY_READ_BYTES)
+            {
+                wire::forget_read_readiness(&tcp);
+            }
+            received
         }
     };
     let read = match received {

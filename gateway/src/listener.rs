@@ -15,10 +15,18 @@
 //! tokio offers readiness and `try_io` for streams but not for listeners (its `AsyncFd` can
 //! only be built with unsafe code now), so the listening socket is registered as a
 //! `TcpStream`: epoll treats every socket alike, and nothing here reads or writes through it.
+//!
+//! On Linux the listener can also defer each connection until its first bytes arrive
+//! ([`Listener::defer_accept`], nginx's `listen ... deferred`): a client connects and then
+//! writes its request, and a node that accepts in between finds nothing to read and must be
+//! woken a second time when the request comes. Under a connect storm at 2,000 a second that
+//! was about half the connections, a failed `recv` and a thread's wake-up each
+//! (BENCHMARKS.md, CPU per connect).
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::net::SocketFlags;
@@ -66,10 +74,7 @@ impl Listener {
             let more = self.has_more();
             self.more_waiting.store(more, Ordering::Relaxed);
             if !more {
-                // An `Err(WouldBlock)` from `try_io` is how tokio is told to forget readiness.
-                let _ = self.watched.try_io(Interest::READABLE, || {
-                    Err::<(), _>(io::ErrorKind::WouldBlock.into())
-                });
+                crate::wire::forget_read_readiness(&self.watched);
             }
             let peer = peer
                 .and_then(|peer| SocketAddr::try_from(peer).ok())
@@ -100,6 +105,40 @@ impl Listener {
     pub fn socket(&self) -> socket2::SockRef<'_> {
         socket2::SockRef::from(&self.watched)
     }
+
+    /// Have the kernel hand a connection over only once its first bytes have arrived, or
+    /// about `wait` after its handshake (rounded up to the kernel's SYN-ACK retransmissions);
+    /// only for protocols where the client speaks first, as in HTTP. A client that stays
+    /// silent meanwhile holds no file and no task, only the kernel's half-open entry.
+    /// Elsewhere than on Linux this does nothing.
+    pub fn defer_accept(&self, wait: Duration) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        {
+            let seconds = usize::try_from(wait.as_secs()).unwrap_or(usize::MAX).max(1);
+            nix::sys::socket::setsockopt(&self.watched, linux::TcpDeferAccept, &seconds)?;
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = wait;
+        Ok(())
+    }
+}
+
+/// The socket option nix does not define: std's setter is unstable, and neither socket2 nor
+/// rustix has one. nix's public macro for options it lacks writes the `setsockopt` call (an
+/// `int` value and its size, sound whatever the option), so no unsafe code is ours.
+#[cfg(target_os = "linux")]
+mod linux {
+    use nix::libc;
+    use nix::{setsockopt_impl, sockopt_impl};
+
+    sockopt_impl!(
+        /// `TCP_DEFER_ACCEPT`, in seconds.
+        TcpDeferAccept,
+        SetOnly,
+        libc::IPPROTO_TCP,
+        libc::TCP_DEFER_ACCEPT,
+        usize
+    );
 }
 
 #[cfg(test)]
@@ -129,5 +168,30 @@ mod tests {
             .expect("connects");
         let (_, peer) = listener.accept().await.expect("accepts the late one");
         assert_eq!(peer, late.local_addr().expect("address"));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_deferred_listener_hands_over_a_connection_once_it_has_spoken() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let std = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let addr = std.local_addr().expect("address");
+        let listener = Listener::new(std).expect("watches");
+        listener
+            .defer_accept(Duration::from_secs(60))
+            .expect("defers");
+        // Connected first (its handshake done on its side) but silent: the kernel keeps it.
+        let silent = TcpStream::connect(addr).await.expect("connects");
+        let mut speaking = TcpStream::connect(addr).await.expect("connects");
+        speaking
+            .write_all(b"GET / HTTP/1.1\r\n")
+            .await
+            .expect("writes");
+        let (mut socket, peer) = listener.accept().await.expect("accepts");
+        assert_eq!(peer, speaking.local_addr().expect("address"));
+        let mut first = [0; 32];
+        assert_eq!(socket.read(&mut first).await.expect("reads"), 16);
+        drop(silent);
     }
 }

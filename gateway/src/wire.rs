@@ -1,4 +1,5 @@
-//! The byte stream under a transport, and the one loop that writes a transport's queued bytes.
+//! The byte stream under a transport: the one loop that writes a transport's queued bytes, and
+//! the readiness tokio must be told to forget.
 //!
 //! A new socket's first write is the `101` (or the event stream's head) with `welcome`, and
 //! tokio would hold it back for a turn of the event loop: it learns that a socket it just
@@ -14,7 +15,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, Interest};
 use tokio::net::TcpStream;
 
 /// An async byte stream that can also be written without waiting for the runtime.
@@ -36,6 +37,16 @@ impl Wire for DuplexStream {
     fn write_now(&self, _: &[u8]) -> io::Result<usize> {
         Err(io::ErrorKind::WouldBlock.into())
     }
+}
+
+/// Have tokio forget that `tcp` is readable, once a read that took less than it asked for (or
+/// a look at the kernel's queue) showed that nothing is left: tokio itself learns it only from
+/// a read that fails, a system call for nothing. An `Err(WouldBlock)` from `try_io` is how
+/// it is told.
+pub fn forget_read_readiness(tcp: &TcpStream) {
+    let _ = tcp.try_io(Interest::READABLE, || {
+        Err::<(), _>(io::ErrorKind::WouldBlock.into())
+    });
 }
 
 /// Write `queued[*written..]` to `wire`, moving `written` on as the wire takes bytes, then
@@ -74,7 +85,7 @@ pub fn poll_write_queued<W: Wire>(
 mod tests {
     use std::future::poll_fn;
 
-    use tokio::io::AsyncReadExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
 
@@ -137,6 +148,29 @@ mod tests {
         let all = reader.await.expect("reader");
         assert_eq!(all.len(), len);
         assert!(all.iter().all(|b| *b == 7));
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_readiness_waits_for_new_bytes() {
+        let (server, mut client) = pair().await;
+        client.write_all(b"head").await.expect("writes");
+        server.readable().await.expect("readable");
+        let mut buf = [0u8; 64];
+        assert_eq!(server.try_read(&mut buf).expect("reads"), 4);
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let ready = |cx: &mut Context<'_>| {
+            let mut ready = Box::pin(server.ready(Interest::READABLE));
+            ready.as_mut().poll(cx).is_ready()
+        };
+        // A successful read leaves tokio believing that more may be there...
+        assert!(ready(&mut cx), "still readable after a short read");
+        forget_read_readiness(&server);
+        // ...until told otherwise; then it waits for epoll to report new bytes.
+        assert!(!ready(&mut cx), "forgotten");
+        client.write_all(b"more").await.expect("writes");
+        server.readable().await.expect("readable again");
+        assert_eq!(server.try_read(&mut buf).expect("reads"), 4);
     }
 
     #[tokio::test]
