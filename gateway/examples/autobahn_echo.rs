@@ -34,6 +34,8 @@ async fn main() -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
     println!("echoing on ws://{}", listener.local_addr()?);
     let listener = Listener::new(listener)?;
+    // As the gateway's listener (`roles::start`).
+    listener.defer_accept(http_server::HEADER_READ_TIMEOUT)?;
     let app = Router::new().fallback(move |request: Request| upgrade(request, max_message));
     http_server::serve(listener, app, None, Drain::new()).await;
     Ok(())

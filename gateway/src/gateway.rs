@@ -183,11 +183,25 @@ impl Gateway {
     }
 }
 
+/// A node of the unit tests: `config`'s tokens, the in-memory backplane, on `ring`.
+#[cfg(test)]
+pub(crate) fn in_memory(config: crate::config::NodeConfig, ring: Ring) -> Arc<Gateway> {
+    let (_, ring) = tokio::sync::watch::channel(Arc::new(ring));
+    let verifier = TokenVerifier::new(&config.tokens.secret, &config.api_key);
+    let memory = pushgate_fanout::memory::MemoryConfig::default();
+    Gateway::new(
+        config,
+        "ws://dev/v1/ws".into(),
+        Backplane::memory(&memory),
+        ring,
+        verifier,
+        Drain::new(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use pushgate_fanout::backplane::NodeInfo;
-    use pushgate_fanout::memory::MemoryConfig;
-    use tokio::sync::watch;
 
     use super::*;
 
@@ -203,16 +217,9 @@ mod tests {
     /// A `dev` node on a ring of `nodes`.
     fn gateway_on(nodes: &[&str]) -> Arc<Gateway> {
         let config = NodeConfig::dev("127.0.0.1:0".parse().expect("addr"));
-        let ring = Ring::new(nodes.iter().map(|id| node(id)).collect(), DEFAULT_VNODES);
-        let (_, ring) = watch::channel(Arc::new(ring));
-        let verifier = TokenVerifier::new(&config.tokens.secret, &config.api_key);
-        Gateway::new(
+        in_memory(
             config,
-            "ws://dev/v1/ws".into(),
-            Backplane::memory(&MemoryConfig::default()),
-            ring,
-            verifier,
-            Drain::new(),
+            Ring::new(nodes.iter().map(|id| node(id)).collect(), DEFAULT_VNODES),
         )
     }
 

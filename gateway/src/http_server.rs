@@ -56,8 +56,9 @@ pub type UpgradedIo = TokioIo<ReadAhead<TcpStream>>;
 
 /// A client gets this long to send its request headers (slow-header attacks hold sockets).
 /// The early path waits this long for the first bytes; should they be only part of a head,
-/// hyper gives the rest as long again.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// hyper gives the rest as long again. Also how long a listener may defer a connection until
+/// its first bytes arrive ([`Listener::defer_accept`]).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// The early path's first read; a larger head is left to hyper. Upgrade requests are a few
@@ -65,17 +66,13 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 const EARLY_READ_BYTES: usize = 4096;
 
 /// Serve `app` on `listener` until drain begins; open connections finish their requests.
-/// With `gateway`, upgrades take the early path.
+/// With `gateway`, upgrades take the early path. A listener that defers accepts (see
+/// [`Listener::defer_accept`]) spares the early path most sockets whose request is not there
+/// yet; the waiting room takes the rest.
 pub async fn serve(listener: Listener, app: Router, gateway: Option<Arc<Gateway>>, drain: Drain) {
     // Pushes are small and latency-bound: never wait to coalesce them. Linux hands the
     // listener's TCP_NODELAY down to every accepted socket, a setsockopt per connect fewer.
     let inherited = cfg!(target_os = "linux") && listener.socket().set_tcp_nodelay(true).is_ok();
-    // Clients speak first, so a connection is taken once its request is here rather than
-    // read in vain and woken for again (see `Listener::defer_accept`). One silent that long is
-    // handed over anyway, and then has the header timeout to speak as any other.
-    if let Err(error) = listener.defer_accept(HEADER_READ_TIMEOUT) {
-        tracing::warn!(%error, "cannot defer accepting connections until they send");
-    }
     // One waiter on the drain for the loop's life, rather than one registered and removed
     // (a lock each time) per connection.
     let draining = drain.cancelled();
@@ -263,5 +260,65 @@ async fn serve_http(
     };
     if let Err(error) = result {
         tracing::debug!(%error, %peer, "HTTP connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pushgate_fanout::ring::Ring;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::config::NodeConfig;
+    use crate::gateway;
+
+    async fn read_until(socket: &mut TcpStream, needle: &[u8]) -> Vec<u8> {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !seen.windows(needle.len()).any(|w| w == needle) {
+            let n = socket.read(&mut buf).await.expect("reads");
+            assert!(n > 0, "closed before {:?}", String::from_utf8_lossy(needle));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        seen
+    }
+
+    #[tokio::test]
+    async fn a_request_that_comes_after_the_accept_is_upgraded_from_the_waiting_room() {
+        let config = NodeConfig::dev("127.0.0.1:0".parse().expect("addr"));
+        let gateway = gateway::in_memory(config, Ring::default());
+        // Not deferred, as where the kernel cannot defer accepts.
+        let std = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let addr = std.local_addr().expect("address");
+        let listener = Listener::new(std).expect("watches");
+        tokio::spawn(serve(
+            listener,
+            Router::new(),
+            Some(gateway.clone()),
+            gateway.drain.clone(),
+        ));
+        let request = |user: &str| {
+            format!(
+                "GET /v1/ws?access_token={} HTTP/1.1\r\nHost: {addr}\r\n\
+                 Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+                gateway.verifier.mint(user, 3600)
+            )
+        };
+        let mut late = TcpStream::connect(addr).await.expect("connects");
+        // Accepted in order: once the prompt one is answered, the late one was taken before
+        // it and found nothing to read.
+        let mut prompt = TcpStream::connect(addr).await.expect("connects");
+        prompt
+            .write_all(request("ann").as_bytes())
+            .await
+            .expect("writes");
+        read_until(&mut prompt, br#""type":"welcome""#).await;
+        late.write_all(request("ben").as_bytes())
+            .await
+            .expect("writes");
+        let seen = read_until(&mut late, br#""type":"welcome""#).await;
+        assert!(seen.starts_with(b"HTTP/1.1 101 "), "{seen:?}");
+        assert!(gateway.registry.is_connected("ben"));
     }
 }

@@ -121,6 +121,12 @@ pub async fn start(
         .into_std()
         .and_then(Listener::new)
         .map_err(bind_error)?;
+    // Clients speak first, so a connection is taken once its request is here rather than read
+    // in vain and woken for again. One silent that long is handed over anyway, and then has
+    // the header timeout to speak as any other.
+    if let Err(error) = listener.defer_accept(http_server::HEADER_READ_TIMEOUT) {
+        tracing::warn!(%error, "cannot defer accepting connections until they send");
+    }
     let public_url = config
         .public_url
         .clone()

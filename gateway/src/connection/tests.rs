@@ -6,19 +6,15 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::{Sink, Stream};
-use pushgate_fanout::backplane::Backplane;
 use pushgate_fanout::clock::now_micros;
-use pushgate_fanout::drain::Drain;
-use pushgate_fanout::memory::MemoryConfig;
 use pushgate_fanout::ring::Ring;
-use pushgate_fanout::token::TokenVerifier;
 use pushgate_protocol::{Audience, ClientFrame, Codec, Cursor, FeedItem, ServerFrame, SharedItem};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{Connection, Ending, Identity};
 use crate::config::NodeConfig;
-use crate::gateway::Gateway;
+use crate::gateway::{self, Gateway};
 use crate::mailbox::Push;
 use crate::websocket::{DataKind, Message, SendData, WebSocketError};
 use crate::websocket_transport::WebSocketTransport;
@@ -118,17 +114,7 @@ fn post(id: u64) -> FeedItem {
 fn gateway() -> Arc<Gateway> {
     let mut config = NodeConfig::dev("127.0.0.1:0".parse().expect("addr"));
     config.resume_window = Duration::ZERO;
-    let (_, ring) = watch::channel(Arc::new(Ring::default()));
-    let backplane = Backplane::memory(&MemoryConfig::default());
-    let verifier = TokenVerifier::new(&config.tokens.secret, &config.api_key);
-    Gateway::new(
-        config,
-        "ws://test/v1/ws".into(),
-        backplane,
-        ring,
-        verifier,
-        Drain::new(),
-    )
+    gateway::in_memory(config, Ring::default())
 }
 
 fn open(gateway: &Arc<Gateway>, resume_from: Option<Cursor>) -> Peer {
@@ -240,7 +226,7 @@ async fn a_connection_opened_after_the_drain_sweep_sends_itself_away() {
     assert!(matches!(peer.frame().await, ServerFrame::Welcome { .. }));
     match peer.frame().await {
         ServerFrame::Reconnect { url, after_ms, .. } => {
-            assert_eq!(url, "ws://test/v1/ws");
+            assert_eq!(url, gateway.public_url);
             assert!(after_ms < gateway.config.drain_window.as_millis() as u64);
         }
         other => panic!("expected reconnect, got {other:?}"),
