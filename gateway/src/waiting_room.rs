@@ -23,6 +23,12 @@ use futures_util::task::AtomicWaker;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
+/// Slots an empty room keeps; past this it gives its vectors back, so that a storm of silent
+/// sockets does not leave the accept loop holding their peak for the life of the process.
+/// A room that empties between one or two sockets, as it does under normal load, keeps its
+/// slots and their wakers.
+const KEPT_SLOTS: usize = 64;
+
 /// A socket that had no bytes yet when it was accepted.
 #[derive(Debug)]
 pub struct Waiting {
@@ -37,7 +43,8 @@ pub struct Waiting {
 /// The waiting sockets: a stream of those that became readable. One whose deadline passes
 /// first is dropped, closing it without an answer as hyper does on a header timeout.
 ///
-/// Bounded by the open-file limit: every socket here holds a descriptor until it leaves.
+/// Bounded by the open-file limit: every socket here holds a descriptor until it leaves; a
+/// room that grew past [`KEPT_SLOTS`] gives that memory back once it is empty.
 #[derive(Debug, Default)]
 pub struct WaitingRoom {
     /// The sockets by slot; `None` where a slot is free.
@@ -125,11 +132,21 @@ impl WaitingRoom {
         self.deadlines.is_empty()
     }
 
-    /// Take the socket out of `slot`, freeing it.
+    /// Take the socket out of `slot`, freeing it; the last one out of a large room gives its
+    /// vectors back (see [`KEPT_SLOTS`]).
     fn remove(&mut self, slot: usize) -> Option<Waiting> {
         let waiting = self.slots[slot].take()?;
         self.deadlines.remove(&(waiting.deadline, slot));
-        self.free.push(slot);
+        if self.deadlines.is_empty() && self.slots.len() > KEPT_SLOTS {
+            // A socket that left may still hold its slot's waker and list that slot later:
+            // `poll_woken` passes over slots it no longer has.
+            self.slots = Vec::new();
+            self.free = Vec::new();
+            self.wakers = Vec::new();
+            self.due = Vec::new();
+        } else {
+            self.free.push(slot);
+        }
         Some(waiting)
     }
 
@@ -145,7 +162,9 @@ impl WaitingRoom {
                 }
             }
             while let Some(slot) = self.due.pop() {
-                let waker = &self.wakers[slot];
+                let Some(waker) = self.wakers.get(slot) else {
+                    continue;
+                };
                 // Cleared before the look, so a wake-up from now on lists the slot again.
                 waker.queued.store(false, Ordering::Release);
                 // A slot freed (or refilled) since it was woken is merely looked at again.
@@ -276,6 +295,46 @@ mod tests {
             assert!(room.is_empty());
         }
         assert_eq!(room.slots.len(), 20, "freed slots are reused");
+    }
+
+    #[tokio::test]
+    async fn a_large_room_gives_its_slots_back_once_empty() {
+        let listener = listener();
+        let mut room = WaitingRoom::default();
+        let mut clients = Vec::new();
+        for _ in 0..KEPT_SLOTS + 1 {
+            let (client, waiting) = waiting_pair(&listener, Duration::from_secs(60)).await;
+            clients.push(client);
+            room.insert(waiting);
+        }
+        let mut handed_out = Vec::new();
+        for client in &mut clients {
+            client.write_all(b"x").await.expect("writes");
+            let ready = tokio::time::timeout(Duration::from_secs(10), room.next())
+                .await
+                .expect("in time")
+                .expect("never ends");
+            handed_out.push(ready);
+        }
+        assert!(room.is_empty());
+        let held = room.slots.capacity() + room.free.capacity() + room.wakers.capacity();
+        assert_eq!(held, 0, "the empty room holds no slots");
+
+        // A slot listed by a waker of the old vectors is passed over, and the room works on.
+        room.woken
+            .slots
+            .lock()
+            .expect("waiting room lock")
+            .push(KEPT_SLOTS);
+        let (mut client, waiting) = waiting_pair(&listener, Duration::from_secs(60)).await;
+        let peer = waiting.peer;
+        room.insert(waiting);
+        client.write_all(b"x").await.expect("writes");
+        let ready = tokio::time::timeout(Duration::from_secs(10), room.next())
+            .await
+            .expect("in time")
+            .expect("never ends");
+        assert_eq!(ready.peer, peer);
     }
 
     #[tokio::test]
