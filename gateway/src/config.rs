@@ -8,6 +8,7 @@ use pushgate_fanout::invalid_setting::{InvalidSetting, Rule};
 use pushgate_fanout::redis::RedisTargetError;
 use pushgate_fanout::token::TokenSettings;
 
+use crate::allowed_origins::{AllowedOrigins, OriginError};
 use crate::trusted_proxies::TrustedProxies;
 
 /// Longest write delay accepted: beyond it pushes would stop feeling live.
@@ -57,6 +58,9 @@ pub enum ConfigError {
     /// `--redis` or `--redis-ca-cert` cannot be used (the message never shows a password).
     #[error(transparent)]
     Redis(#[from] RedisTargetError),
+    /// An `--allowed-origins` entry is not an origin.
+    #[error("--allowed-origins (PUSHGATE_ALLOWED_ORIGINS): {0}")]
+    Origin(#[from] OriginError),
 }
 
 impl ConfigError {
@@ -71,6 +75,7 @@ impl ConfigError {
                 | RedisTargetError::CaNotPem { .. },
             ) => "redis-ca-cert",
             ConfigError::Redis(_) => "redis",
+            ConfigError::Origin(_) => "allowed-origins",
         }
     }
 }
@@ -139,8 +144,9 @@ pub struct NodeConfig {
     /// Peers whose `X-Forwarded-For` / `Forwarded` name the client (for the handshake limit
     /// and logs); nobody by default, so those headers are ignored.
     pub trusted_proxies: TrustedProxies,
-    /// Allowed `Origin` values for browser upgrades; empty = any.
-    pub allowed_origins: Vec<String>,
+    /// The browser origins that may upgrade, open event streams and read REST answers
+    /// (CORS); every origin unless listed.
+    pub allowed_origins: AllowedOrigins,
     /// Drain spreads `reconnect` delays over this window so clients do not return as a herd.
     pub drain_window: Duration,
     /// Membership heartbeat interval; the TTL is 3x this.
@@ -173,7 +179,7 @@ impl NodeConfig {
             frames_per_sec: DEFAULT_FRAMES_PER_SEC,
             handshakes_per_sec: DEFAULT_HANDSHAKES_PER_SEC,
             trusted_proxies: TrustedProxies::default(),
-            allowed_origins: Vec::new(),
+            allowed_origins: AllowedOrigins::default(),
             drain_window: DEFAULT_DRAIN_WINDOW,
             membership_interval: DEFAULT_MEMBERSHIP_INTERVAL,
             max_connections: 0,

@@ -21,6 +21,7 @@
 //! - `read_ahead`: a socket with bytes already read put back, for hyper.
 //! - `upgrade`: the `GET /v1/ws` handshake checks.
 //! - `trusted_proxies`: the client address behind trusted load balancers.
+//! - `allowed_origins`: the browser origins that may upgrade, stream and call REST (CORS).
 //! - `handshake_limiter`: handshakes per client address, forgetting idle ones.
 //! - `websocket`: a lean RFC 6455 server socket that keeps no buffers while idle.
 //! - `connection`: one client's state machine, generic over its transport.
@@ -46,6 +47,7 @@
 //! - `trace_export`: OTLP export of a post's spans (`--otlp-endpoint`).
 //! - `wake_counter` (tests only): a waker that counts its wake-ups.
 
+pub mod allowed_origins;
 pub mod broadcast_dispatcher;
 pub mod broadcast_order;
 pub mod change_feed;

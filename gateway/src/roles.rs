@@ -216,6 +216,7 @@ pub async fn start(
     if roles.demo {
         app = app.merge(demo::router());
     }
+    let app = app.layer(config.allowed_origins.cors_layer());
     drain.spawn(http_server::serve(
         listener,
         app,

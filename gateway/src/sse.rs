@@ -39,6 +39,8 @@ const PIPE_BYTES: usize = 4096;
 /// connection closes (HTTP/1.1 allows that without a length or chunking).
 const RESPONSE_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
 cache-control: no-cache\r\nx-accel-buffering: no\r\nconnection: close\r\n\r\n";
+/// Where the early head's CORS headers go: before the blank line that ends it.
+const HEAD_END: usize = RESPONSE_HEAD.len() - 2;
 
 /// Open an event stream, or refuse the request with a problem response.
 pub async fn events(
@@ -81,15 +83,34 @@ pub fn open_early(
     decide_early(gateway, tcp, request, |tcp, query, token| {
         match check(gateway, peer, query, token, &request.headers) {
             Ok(admission) => {
-                admission.start(
-                    gateway.clone(),
-                    EventStream::new(tcp, RESPONSE_HEAD.to_vec()),
-                );
+                let head = early_head(gateway, request.headers.value_of("origin"));
+                admission.start(gateway.clone(), EventStream::new(tcp, head));
                 EarlyUpgrade::Upgraded
             }
             Err(problem) => EarlyUpgrade::Refused(tcp, refuse(problem)),
         }
     })
+}
+
+/// The early path's response head for a request from `origin`, with the CORS headers the
+/// router's layer gives [`events`]: a page may read the stream only if they allow its origin
+/// (`admit` has refused the origins that may not).
+fn early_head(gateway: &Gateway, origin: Option<&[u8]>) -> Vec<u8> {
+    let origins = &gateway.config.allowed_origins;
+    let Some(allowed) = origin.and_then(|origin| origins.allow_origin_value(origin)) else {
+        return RESPONSE_HEAD.to_vec();
+    };
+    let mut head = Vec::with_capacity(RESPONSE_HEAD.len() + allowed.len() + 64);
+    head.extend_from_slice(&RESPONSE_HEAD[..HEAD_END]);
+    head.extend_from_slice(b"access-control-allow-origin: ");
+    head.extend_from_slice(allowed);
+    head.extend_from_slice(b"\r\n");
+    if !origins.allows_any() {
+        // The answer depends on the origin, so caches must keep one per origin.
+        head.extend_from_slice(b"vary: origin\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    head
 }
 
 /// The response body: what the connection writes into the pipe. It ends when the

@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::Version;
 use axum::response::{IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
-use pushgate_fanout::http::{Problem, RequestHeaders, bearer, unauthorized, visible_ascii};
+use pushgate_fanout::http::{Problem, RequestHeaders, bearer, unauthorized};
 use pushgate_protocol::{Codec, Cursor, ErrorCode, check_user_id};
 use serde::Deserialize;
 use tokio::net::TcpStream;
@@ -243,12 +243,10 @@ pub(crate) fn admit<H: RequestHeaders + ?Sized>(
             "too many handshakes from this address",
         ));
     }
-    if let Some(origin) = headers.value_of("origin") {
-        let allowed = &gateway.config.allowed_origins;
-        let origin = visible_ascii(origin).unwrap_or_default();
-        if !allowed.is_empty() && !allowed.iter().any(|a| a == origin) {
-            return Err(Problem::new(ErrorCode::Forbidden, "origin not allowed"));
-        }
+    if let Some(origin) = headers.value_of("origin")
+        && !gateway.config.allowed_origins.allows(origin)
+    {
+        return Err(Problem::new(ErrorCode::Forbidden, "origin not allowed"));
     }
     let token = token.ok_or_else(|| Problem::new(ErrorCode::Unauthorized, "missing token"))?;
     let claims = gateway

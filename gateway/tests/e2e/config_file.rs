@@ -189,6 +189,10 @@ fn a_bad_value_is_an_error_naming_the_setting() {
             "heartbeat-ms = 30000\nidle-timeout-ms = 30000\n",
             "--idle-timeout-ms (PUSHGATE_IDLE_TIMEOUT_MS) must be longer than --heartbeat-ms",
         ),
+        (
+            "allowed-origins = [\"https://app.example\", \"https://app.example/\"]\n",
+            "--allowed-origins (PUSHGATE_ALLOWED_ORIGINS): \"https://app.example/\" is not an origin",
+        ),
     ];
     for (i, (text, named)) in cases.into_iter().enumerate() {
         let path = file(

@@ -4,6 +4,7 @@ use std::num::NonZeroU32;
 
 use pushgate_fanout::api::ApiLimits;
 use pushgate_fanout::testing::eventually;
+use pushgate_gateway::allowed_origins::AllowedOrigins;
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -19,7 +20,8 @@ fn refusal(result: Result<impl Sized, tungstenite::Error>) -> Option<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browsers_from_foreign_origins_are_refused() {
     let mut options = Options::default();
-    options.config.allowed_origins = vec!["https://app.example".into()];
+    options.config.allowed_origins =
+        AllowedOrigins::new(["https://app.example"]).expect("an origin");
     let node = TestNode::start_with(options).await;
     let url = format!(
         "ws://{}/v1/ws?access_token={}",

@@ -5,6 +5,7 @@ mod support;
 mod auth;
 mod backpressure;
 mod bad_input;
+mod browser_origins;
 mod client_address;
 mod cluster;
 mod config_file;

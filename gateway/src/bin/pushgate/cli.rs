@@ -13,6 +13,7 @@ use pushgate_fanout::memory::MemoryConfig;
 use pushgate_fanout::redis::{self, BusKind, RedisConfig, RedisTarget, RedisTargetError};
 use pushgate_fanout::token::{self, JwksSettings, TokenSettings};
 use pushgate_fanout::worker::WorkerConfig;
+use pushgate_gateway::allowed_origins::{AllowedOrigins, OriginError};
 use pushgate_gateway::config::{self, NodeConfig};
 use pushgate_gateway::telemetry::{DEFAULT_LOG_FILTER, LogFormat};
 use pushgate_gateway::trace_export::{DEFAULT_SAMPLE_RATIO, TraceExportConfig};
@@ -93,7 +94,25 @@ pub struct GatewayRoleArgs {
     #[command(flatten)]
     pub gateway: GatewayArgs,
     #[command(flatten)]
+    pub browser: BrowserArgs,
+    #[command(flatten)]
     pub redis: RedisArgs,
+}
+
+/// Flags of the roles that answer browsers (`dev`, `gateway`, `api`).
+#[derive(Debug, Args)]
+pub struct BrowserArgs {
+    /// Browser origins (scheme://host[:port], comma-separated) that may upgrade, open event
+    /// streams and read REST answers (CORS). Default: any.
+    #[arg(long, env = "PUSHGATE_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+}
+
+impl BrowserArgs {
+    /// The origins these flags allow, or the first entry that is not an origin.
+    pub fn origins(&self) -> Result<AllowedOrigins, OriginError> {
+        AllowedOrigins::new(&self.allowed_origins)
+    }
 }
 
 /// Flags of `pushgate worker`.
@@ -114,6 +133,8 @@ pub struct ApiRoleArgs {
     pub common: CommonArgs,
     #[command(flatten)]
     pub api: ApiArgs,
+    #[command(flatten)]
+    pub browser: BrowserArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
 }
@@ -377,6 +398,8 @@ pub struct DevArgs {
     pub worker: WorkerArgs,
     #[command(flatten)]
     pub api: ApiArgs,
+    #[command(flatten)]
+    pub browser: BrowserArgs,
     /// Entries kept per user feed (older ones are trimmed; resume then reports incomplete).
     #[arg(long, env = "PUSHGATE_FEED_CAP", default_value_t = DEFAULT_FEED_CAP)]
     pub feed_cap: usize,
@@ -429,9 +452,6 @@ pub struct GatewayArgs {
     /// The header trusted proxies write (only that one is read).
     #[arg(long, env = "PUSHGATE_FORWARDED_HEADER", value_enum, default_value_t = ForwardedHeader::default().into())]
     pub forwarded_header: ForwardedHeaderArg,
-    /// Allowed Origin values for browser upgrades, comma-separated (empty: any).
-    #[arg(long, env = "PUSHGATE_ALLOWED_ORIGINS", value_delimiter = ',')]
-    pub allowed_origins: Vec<String>,
     /// Window over which drain spreads reconnects, milliseconds.
     #[arg(long, env = "PUSHGATE_DRAIN_WINDOW_MS", default_value_t = millis(config::DEFAULT_DRAIN_WINDOW))]
     pub drain_window_ms: u64,
@@ -465,12 +485,6 @@ impl GatewayArgs {
         config.handshakes_per_sec = self.handshakes_per_sec;
         config.trusted_proxies =
             TrustedProxies::new(self.trusted_proxies.clone(), self.forwarded_header.into());
-        config.allowed_origins = self
-            .allowed_origins
-            .iter()
-            .filter(|o| !o.is_empty())
-            .cloned()
-            .collect();
         config.drain_window = Duration::from_millis(self.drain_window_ms);
         config.max_connections = self.max_connections.unwrap_or_else(default_max_connections);
         config.max_connections_per_user = self.max_connections_per_user;

@@ -45,7 +45,11 @@ impl Plan {
                 let memory = args.memory();
                 memory.validate()?;
                 Plan {
-                    config: args.gateway.config(&args.common, "dev").validate()?,
+                    config: NodeConfig {
+                        allowed_origins: args.browser.origins()?,
+                        ..args.gateway.config(&args.common, "dev")
+                    }
+                    .validate()?,
                     roles: Roles {
                         demo: args.common.demo.unwrap_or(true),
                         ..Roles::dev(worker, args.api.limits())
@@ -56,10 +60,11 @@ impl Plan {
             Role::Gateway(args) => {
                 let default_id = format!("gw-{}", args.common.listen.port());
                 Plan {
-                    config: args
-                        .gateway
-                        .config(&args.common, &default_id)
-                        .validate_production()?,
+                    config: NodeConfig {
+                        allowed_origins: args.browser.origins()?,
+                        ..args.gateway.config(&args.common, &default_id)
+                    }
+                    .validate_production()?,
                     roles: only(true, None, None, args.common.demo),
                     store: redis(args.redis.config()?)?,
                 }
@@ -74,7 +79,11 @@ impl Plan {
                 }
             }
             Role::Api(args) => Plan {
-                config: args.common.config().validate_production()?,
+                config: NodeConfig {
+                    allowed_origins: args.browser.origins()?,
+                    ..args.common.config()
+                }
+                .validate_production()?,
                 roles: only(false, Some(args.api.limits()), None, args.common.demo),
                 store: redis(args.redis.config()?)?,
             },
