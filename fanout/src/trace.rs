@@ -36,26 +36,40 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// A new root span made by `make` (an API request), or a disabled one when this process
-/// exports nothing. Whether it is sampled is the sampler's call.
-pub fn root(make: impl FnOnce() -> Span) -> Span {
-    if enabled() { make() } else { Span::none() }
+/// The span of an API request, made by `make`: the child of the caller's `traceparent` when
+/// it sent a valid one (its trace then holds our work, and its sampling decision stands),
+/// else a new root, sampled at the sampler's ratio; a disabled one when this process exports
+/// nothing.
+pub fn request(caller: Option<&TraceParent>, make: impl FnOnce() -> Span) -> Span {
+    if !enabled() {
+        return Span::none();
+    }
+    match caller.and_then(remote_context) {
+        Some(context) => with_parent(make(), context),
+        None => make(),
+    }
 }
 
 /// A span made by `make` as the child of `parent` (a span in another process), or a
 /// disabled one when the work is untraced, this process exports nothing or `parent` is
 /// not a valid `traceparent`.
 pub fn child_of(parent: Option<&TraceParent>, make: impl FnOnce() -> Span) -> Span {
-    let Some(parent) = parent.filter(|_| enabled()) else {
-        return Span::none();
-    };
+    match parent.filter(|_| enabled()).and_then(remote_context) {
+        Some(context) => with_parent(make(), context),
+        None => Span::none(),
+    }
+}
+
+/// The remote span `parent` names, if it is a valid `traceparent`.
+fn remote_context(parent: &TraceParent) -> Option<opentelemetry::Context> {
     let context = opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract(&Carrier(Some(parent.as_str().to_owned())))
     });
-    if !context.span().span_context().is_valid() {
-        return Span::none();
-    }
-    let span = make();
+    context.span().span_context().is_valid().then_some(context)
+}
+
+/// `span` under the remote `context`.
+fn with_parent(span: Span, context: opentelemetry::Context) -> Span {
     // Fails only when the layer is absent or the span already started: then it is a root.
     let _ = span.set_parent(context);
     span

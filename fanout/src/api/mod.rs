@@ -1,6 +1,7 @@
 //! The REST sidecar (axum): posts, feeds, follows, notifications, routing and operations.
 
 mod caller;
+mod caller_trace;
 mod connect;
 mod dev_token;
 mod disconnect;
@@ -25,6 +26,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use utoipa::OpenApi;
 
 pub use caller::Authed;
+pub use caller_trace::CallerTrace;
 pub use idempotency_key::IdempotencyKey;
 pub use json_body::JsonBody;
 pub use params::Params;

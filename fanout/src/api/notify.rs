@@ -9,7 +9,7 @@ use pushgate_protocol::check_user_id;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-use super::{ApiState, Authed, IdempotencyKey, JsonBody, Problem, ProblemBody};
+use super::{ApiState, Authed, CallerTrace, IdempotencyKey, JsonBody, Problem, ProblemBody};
 use crate::backplane::{AppendOutcome, Idempotency, NotifyEvent};
 use crate::clock::now_micros;
 use crate::trace;
@@ -41,13 +41,15 @@ pub struct NotifyAccepted {
 }
 
 #[utoipa::path(post, path = "/v1/notify", request_body = NotifyRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retry return the same id and deliver once")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retry return the same id and deliver once"),
+        ("traceparent" = Option<String>, Header, description = "W3C trace context; the notification's trace continues it")),
     responses((status = 202, body = NotifyAccepted), (status = 200, description = "idempotent replay", body = NotifyAccepted),
         (status = 400, body = ProblemBody), (status = 403, body = ProblemBody), (status = 409, body = ProblemBody)))]
 pub(crate) async fn notify(
     State(state): State<ApiState>,
     caller: Authed,
     IdempotencyKey(key): IdempotencyKey,
+    caller_trace: CallerTrace,
     JsonBody(body): JsonBody<NotifyRequest>,
 ) -> Result<(StatusCode, Json<NotifyAccepted>), Problem> {
     caller.service()?;
@@ -102,8 +104,9 @@ pub(crate) async fn notify(
         users,
     };
     let idempotency = key.as_deref().zip(fingerprint.as_deref());
-    // The trace root: the log appends the event inside it, which carries it on.
-    let span = trace::root(|| {
+    // The request's span: the log appends the event inside it, which carries it on.
+    let parent = caller_trace.for_caller(&caller.0);
+    let span = trace::request(parent.as_ref(), || {
         tracing::info_span!(target: trace::TARGET, "POST /v1/notify",
             otel.kind = "server",
             http.request.method = "POST",

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use super::{ApiState, Authed, IdempotencyKey, JsonBody, Params, Problem, ProblemBody};
+use super::{
+    ApiState, Authed, CallerTrace, IdempotencyKey, JsonBody, Params, Problem, ProblemBody,
+};
 use crate::backplane::{CreateOutcome, NewPost, Post, UserId, Visibility};
 use crate::friend_check::FriendCheck;
 use crate::token::Caller;
@@ -58,7 +60,8 @@ pub struct PostBatch {
 }
 
 #[utoipa::path(post, path = "/v1/posts", request_body = CreatePost,
-    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retry return the same post")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retry return the same post"),
+        ("traceparent" = Option<String>, Header, description = "W3C trace context; from the service key, the post's trace continues it")),
     responses((status = 201, body = Post), (status = 200, description = "idempotent replay", body = Post),
         (status = 400, body = ProblemBody), (status = 401, body = ProblemBody), (status = 409, body = ProblemBody),
         (status = 503, body = ProblemBody)))]
@@ -66,6 +69,7 @@ pub(crate) async fn create(
     State(state): State<ApiState>,
     caller: Authed,
     IdempotencyKey(key): IdempotencyKey,
+    caller_trace: CallerTrace,
     JsonBody(body): JsonBody<CreatePost>,
 ) -> Result<impl IntoResponse, Problem> {
     let author = match (&caller.0, body.author) {
@@ -104,8 +108,9 @@ pub(crate) async fn create(
         media_url: body.media_url,
         visibility: body.visibility,
     };
-    // The trace root: the store appends the fan-out event inside it, which carries it on.
-    let span = trace::root(|| {
+    // The request's span: the store appends the fan-out event inside it, which carries it on.
+    let parent = caller_trace.for_caller(&caller.0);
+    let span = trace::request(parent.as_ref(), || {
         tracing::info_span!(target: trace::TARGET, "POST /v1/posts",
             otel.kind = "server",
             http.request.method = "POST",

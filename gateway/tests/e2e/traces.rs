@@ -1,6 +1,7 @@
 //! OpenTelemetry traces across real processes: an API, a worker and a gateway on one Redis
 //! export to an OTLP/HTTP receiver run by the test, and one post is one trace whose spans
-//! link API -> worker -> gateway; spans still batched at SIGTERM are flushed by the drain.
+//! link API -> worker -> gateway (under the caller's own span when a backend sends its
+//! `traceparent`); spans still batched at SIGTERM are flushed by the drain.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -52,6 +53,40 @@ impl ReceivedSpan {
             _ => None,
         }
     }
+}
+
+/// A span of the caller's own, named by the `traceparent` it sends.
+struct CallerSpan {
+    trace_id: Vec<u8>,
+    span_id: Vec<u8>,
+}
+
+impl CallerSpan {
+    /// W3C version 00, sampled.
+    fn traceparent(&self) -> String {
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        format!("00-{}-{}-01", hex(&self.trace_id), hex(&self.span_id))
+    }
+}
+
+/// A REST call that sends `traceparent`; returns status and JSON body.
+async fn traced_call(
+    http: &reqwest::Client,
+    url: &str,
+    bearer: &str,
+    traceparent: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = http
+        .post(url)
+        .bearer_auth(bearer)
+        .header("traceparent", traceparent)
+        .json(&body)
+        .send()
+        .await
+        .expect("request sent");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
 }
 
 /// Spans received so far.
@@ -154,14 +189,20 @@ fn span<'a>(spans: &'a [ReceivedSpan], name: &str, id: u64) -> &'a ReceivedSpan 
 
 /// Check the trace of item `id`: `root` (the API request) -> fanout -> dispatch, one trace
 /// ID, each process's span the parent of the next, and the counts on each.
-fn check_trace(spans: &[ReceivedSpan], root: &str, id: u64) {
-    let api = span(spans, root, id);
+fn check_trace(spans: &[ReceivedSpan], request: &str, id: u64, caller: Option<&CallerSpan>) {
+    let api = span(spans, request, id);
     let worker = span(spans, "fanout", id);
     let dispatch = span(spans, "dispatch", id);
     assert_eq!(api.service, "pushgate-api");
     assert_eq!(worker.service, "pushgate-worker");
     assert_eq!(dispatch.service, "pushgate-gateway");
-    assert!(api.parent_span_id.is_empty(), "the API request is the root");
+    match caller {
+        None => assert!(api.parent_span_id.is_empty(), "the API request is the root"),
+        Some(caller) => {
+            assert_eq!(api.trace_id, caller.trace_id, "the caller's trace goes on");
+            assert_eq!(api.parent_span_id, caller.span_id, "API under the caller");
+        }
+    }
     assert_eq!(worker.trace_id, api.trace_id);
     assert_eq!(dispatch.trace_id, api.trace_id);
     assert_eq!(worker.parent_span_id, api.span_id, "worker under API");
@@ -241,23 +282,33 @@ async fn a_post_and_a_notification_are_each_one_trace_from_the_api_to_the_socket
         .await
         .expect("bob connects");
 
-    let (status, post) = rest_call(
+    // A backend's trace goes on through the service key's request; a user's `traceparent`
+    // is not taken, so its post starts a trace of our own.
+    let backend = CallerSpan {
+        trace_id: (1..=16).collect(),
+        span_id: (1..=8).collect(),
+    };
+    let stranger = CallerSpan {
+        trace_id: vec![0xab; 16],
+        span_id: vec![0xcd; 8],
+    };
+    let (status, post) = traced_call(
         &http,
-        Method::POST,
         &format!("{base}/v1/posts"),
         &verifier.mint("alice", 3600),
-        Some(json!({ "content": "traced" })),
+        &stranger.traceparent(),
+        json!({ "content": "traced" }),
     )
     .await;
     assert_eq!(status, 201, "{post}");
     let post_id = post["id"].as_u64().expect("id");
     assert!(matches!(bob.next().await, ServerFrame::Post { id, .. } if id == post_id));
-    let (status, note) = rest_call(
+    let (status, note) = traced_call(
         &http,
-        Method::POST,
         &format!("{base}/v1/notify"),
         API_KEY,
-        Some(json!({ "users": ["bob"], "kind": "mention", "data": {} })),
+        &backend.traceparent(),
+        json!({ "users": ["bob"], "kind": "mention", "data": {} }),
     )
     .await;
     assert_eq!(status, 202, "{note}");
@@ -277,8 +328,12 @@ async fn a_post_and_a_notification_are_each_one_trace_from_the_api_to_the_socket
     })
     .await;
     let spans = received.lock().expect("lock").clone();
-    check_trace(&spans, "POST /v1/posts", post_id);
-    check_trace(&spans, "POST /v1/notify", note_id);
+    check_trace(&spans, "POST /v1/posts", post_id, None);
+    check_trace(&spans, "POST /v1/notify", note_id, Some(&backend));
+    assert_ne!(
+        span(&spans, "POST /v1/posts", post_id).trace_id,
+        stranger.trace_id
+    );
     assert_ne!(
         span(&spans, "POST /v1/posts", post_id).trace_id,
         span(&spans, "POST /v1/notify", note_id).trace_id,
