@@ -96,8 +96,8 @@ impl AllowedOrigins {
         }
     }
 
-    /// The CORS layer for the node's HTTP routes: preflights answered, allowed origins'
-    /// answers readable. Without credentials, so `*` is a valid answer (Fetch forbids it
+    /// The CORS layer for the node's HTTP routes (all but the WebSocket upgrade, which CORS
+    /// does not cover): preflights answered, allowed origins' answers readable. Without credentials, so `*` is a valid answer (Fetch forbids it
     /// with them).
     pub fn cors_layer(&self) -> CorsLayer {
         let origin = if self.allows_any() {

@@ -166,6 +166,9 @@ pub async fn start(
     .await;
 
     let mut app = Router::new();
+    // WebSocket upgrades are outside CORS (browsers send `Origin` and read no headers), so
+    // they join the router after its CORS layer; `admit` checks their origin.
+    let mut upgrades = Router::new();
     let mut gateway = None;
     if roles.gateway {
         let inbox = backplane.bus.subscribe(&config.node_id).await?;
@@ -185,9 +188,11 @@ pub async fn start(
         drain.spawn(node_heartbeat::run(node.clone()));
         drain.spawn(relay::announce(node.clone()));
         drain.spawn(node.clone().send_everyone_away_on_drain());
+        upgrades = Router::new()
+            .route("/v1/ws", get(upgrade::upgrade))
+            .with_state(node.clone());
         app = app.merge(
             Router::new()
-                .route("/v1/ws", get(upgrade::upgrade))
                 .route(sse::SSE_PATH, get(sse::events))
                 .with_state(node.clone()),
         );
@@ -216,7 +221,9 @@ pub async fn start(
     if roles.demo {
         app = app.merge(demo::router());
     }
-    let app = app.layer(config.allowed_origins.cors_layer());
+    let app = app
+        .layer(config.allowed_origins.cors_layer())
+        .merge(upgrades);
     drain.spawn(http_server::serve(
         listener,
         app,
