@@ -248,6 +248,15 @@ mod tests {
         (client, waiting)
     }
 
+    /// `client` speaks, and the room hands out the socket that became readable.
+    async fn answered(room: &mut WaitingRoom, client: &mut TcpStream) -> Waiting {
+        client.write_all(b"x").await.expect("writes");
+        tokio::time::timeout(Duration::from_secs(10), room.next())
+            .await
+            .expect("in time")
+            .expect("never ends")
+    }
+
     #[tokio::test]
     async fn wakes_its_task_only_when_a_socket_becomes_readable() {
         let listener = listener();
@@ -285,12 +294,7 @@ mod tests {
             }
             // Answered in reverse, each in turn; the slots are used again in the next round.
             while let Some((address, mut client)) = clients.pop() {
-                client.write_all(b"x").await.expect("writes");
-                let ready = tokio::time::timeout(Duration::from_secs(10), room.next())
-                    .await
-                    .expect("in time")
-                    .expect("never ends");
-                assert_eq!(ready.peer, address);
+                assert_eq!(answered(&mut room, &mut client).await.peer, address);
             }
             assert!(room.is_empty());
         }
@@ -309,12 +313,7 @@ mod tests {
         }
         let mut handed_out = Vec::new();
         for client in &mut clients {
-            client.write_all(b"x").await.expect("writes");
-            let ready = tokio::time::timeout(Duration::from_secs(10), room.next())
-                .await
-                .expect("in time")
-                .expect("never ends");
-            handed_out.push(ready);
+            handed_out.push(answered(&mut room, client).await);
         }
         assert!(room.is_empty());
         let held = room.slots.capacity() + room.free.capacity() + room.wakers.capacity();
@@ -329,12 +328,7 @@ mod tests {
         let (mut client, waiting) = waiting_pair(&listener, Duration::from_secs(60)).await;
         let peer = waiting.peer;
         room.insert(waiting);
-        client.write_all(b"x").await.expect("writes");
-        let ready = tokio::time::timeout(Duration::from_secs(10), room.next())
-            .await
-            .expect("in time")
-            .expect("never ends");
-        assert_eq!(ready.peer, peer);
+        assert_eq!(answered(&mut room, &mut client).await.peer, peer);
     }
 
     #[tokio::test]
