@@ -5,7 +5,12 @@
 //! answers carry CORS headers only for listed origins, so a browser keeps a foreign page from
 //! reading them (a preflight fails, and the call is never sent). With no list every origin may:
 //! credentials are a bearer token the page must hold, never a cookie the browser adds by
-//! itself, so answering `*` opens nothing a page could not already do with that token.
+//! itself, so letting any page read an answer opens nothing it could not do with that token.
+//!
+//! Only the public API under `/v1/` takes part. The operations endpoints (`/metrics`,
+//! `/readyz`, `/healthz`, `/openapi.json`) and the demo page answer no origin: those need no
+//! token, and a page on the internet must not read an internal node's metrics through the
+//! browser of someone inside its network.
 //!
 //! The CORS protocol itself (preflights, `Vary`, which headers to allow) is tower-http's; this
 //! file only decides which origins, for it and for the early path's event-stream head.
@@ -14,6 +19,7 @@ use std::net::Ipv6Addr;
 use std::time::Duration;
 
 use axum::http::{HeaderName, Method, header};
+use pushgate_fanout::http::is_visible_ascii;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// How long a browser may cache a preflight's answer: an app's first REST calls after a page
@@ -32,6 +38,9 @@ const ALLOWED_HEADERS: [HeaderName; 4] = [
 /// Response headers a page may read beyond CORS's safelisted ones: how long to back off after
 /// a 429 or 503.
 const EXPOSED_HEADERS: [HeaderName; 1] = [header::RETRY_AFTER];
+
+/// The paths CORS covers: the public API.
+const PUBLIC_PREFIX: &str = "/v1/";
 
 /// The origins browsers may use this node from, as browsers write `Origin`
 /// (`https://app.example.com`, `http://localhost:5173`).
@@ -68,46 +77,34 @@ impl AllowedOrigins {
         Ok(Self { listed })
     }
 
-    /// Whether every origin may.
-    pub fn allows_any(&self) -> bool {
-        self.listed.is_empty()
-    }
-
     /// Whether a browser page from `origin` (an `Origin` header's value) may use this node.
     /// Scheme and host compare without regard to case, as URLs do.
     pub fn allows(&self, origin: &[u8]) -> bool {
-        self.allows_any()
+        self.listed.is_empty()
             || self
                 .listed
                 .iter()
                 .any(|listed| listed.as_bytes().eq_ignore_ascii_case(origin))
     }
 
-    /// The `Access-Control-Allow-Origin` value for a request from `origin`, or `None` when
-    /// that origin may not read the answer: `*`, or `origin` itself when it is listed (and so
-    /// as harmless to echo as the list).
+    /// The `Access-Control-Allow-Origin` value for a request from `origin`: `origin` itself
+    /// when it may read the answer, as tower-http's layer answers, else `None`. Never `*`, so
+    /// the answer is the same with a list and without one.
     pub fn allow_origin_value<'a>(&self, origin: &'a [u8]) -> Option<&'a [u8]> {
-        if self.allows_any() {
-            Some(b"*")
-        } else if self.allows(origin) {
-            Some(origin)
-        } else {
-            None
-        }
+        // Visible ASCII only: the early path copies it into a response head.
+        (is_visible_ascii(origin) && self.allows(origin)).then_some(origin)
     }
 
-    /// The CORS layer for the node's HTTP routes (all but the WebSocket upgrade, which CORS
-    /// does not cover): preflights answered, allowed origins' answers readable. Without credentials, so `*` is a valid answer (Fetch forbids it
-    /// with them).
+    /// The CORS layer for the node's routes (the WebSocket upgrade, which CORS does not
+    /// cover, is left out of it): preflights answered, allowed origins' answers under
+    /// `/v1/` readable, without credentials.
     pub fn cors_layer(&self) -> CorsLayer {
-        let origin = if self.allows_any() {
-            AllowOrigin::any()
-        } else {
-            let origins = self.clone();
-            AllowOrigin::predicate(move |origin, _| origins.allows(origin.as_bytes()))
-        };
+        let origins = self.clone();
+        let allowed = AllowOrigin::predicate(move |origin, request| {
+            request.uri.path().starts_with(PUBLIC_PREFIX) && origins.allows(origin.as_bytes())
+        });
         CorsLayer::new()
-            .allow_origin(origin)
+            .allow_origin(allowed)
             .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
             .allow_headers(ALLOWED_HEADERS)
             .expose_headers(EXPOSED_HEADERS)
@@ -205,7 +202,8 @@ mod tests {
         assert_eq!(listed.allow_origin_value(foreign), None);
 
         let any = AllowedOrigins::new(Vec::<String>::new()).expect("valid");
-        assert!(any.allows_any() && any.allows(b"https://evil.example"));
-        assert_eq!(any.allow_origin_value(foreign), Some(b"*".as_slice()));
+        assert!(any.allows(b"https://evil.example"));
+        assert_eq!(any.allow_origin_value(foreign), Some(foreign));
+        assert_eq!(any.allow_origin_value(b"https://a\xff"), None, "not echoed");
     }
 }

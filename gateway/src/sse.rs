@@ -104,12 +104,8 @@ fn early_head(gateway: &Gateway, origin: Option<&[u8]>) -> Vec<u8> {
     head.extend_from_slice(&RESPONSE_HEAD[..HEAD_END]);
     head.extend_from_slice(b"access-control-allow-origin: ");
     head.extend_from_slice(allowed);
-    head.extend_from_slice(b"\r\n");
-    if !origins.allows_any() {
-        // The answer depends on the origin, so caches must keep one per origin.
-        head.extend_from_slice(b"vary: origin\r\n");
-    }
-    head.extend_from_slice(b"\r\n");
+    // The answer names the origin, so caches must keep one per origin.
+    head.extend_from_slice(b"\r\nvary: origin\r\n\r\n");
     head
 }
 

@@ -1,11 +1,11 @@
 //! The SDK on a page of another origin, in headless Chromium (Debian's `chromium`, driven by
 //! playwright-core), against a real `pushgate dev` started with that origin in
-//! `--allowed-origins`: the page loads the SDK from the node, connects over WebSocket and over
-//! SSE, gets a post live and finds it in its feed over REST (CORS). A page of an origin not
-//! listed can read no REST answer, open no stream and load nothing from the node.
+//! `--allowed-origins`: the page, which serves the SDK's bundle itself as an app would,
+//! connects over WebSocket and over SSE, gets a post live and finds it in its feed over REST
+//! (CORS). A page of an origin not listed can read no REST answer and open no stream.
 
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { test } from "node:test";
 import { chromium } from "playwright-core";
@@ -17,9 +17,18 @@ const TEST_TIMEOUT_MS = 60_000;
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
-/** A blank page on an origin of its own (loopback, a port of its own); returns the origin. */
-async function blankSite(cleanup) {
-  const server = createServer((_, response) => {
+/** The SDK's bundle, as an app serves it from its own origin. */
+const SDK = readFileSync(new URL("../dist/index.js", import.meta.url));
+
+/** A blank page and the SDK at `/sdk.js` on an origin of its own (loopback, a port of its
+ * own); returns the origin. */
+async function appSite(cleanup) {
+  const server = createServer((request, response) => {
+    if (request.url === "/sdk.js") {
+      response.writeHead(200, { "content-type": "text/javascript" });
+      response.end(SDK);
+      return;
+    }
     response.writeHead(200, { "content-type": "text/html" });
     response.end("<!doctype html><title>an app</title>");
   });
@@ -34,8 +43,8 @@ async function blankSite(cleanup) {
 test("a listed origin's page uses the SDK over WebSocket and SSE; another origin's page reads nothing", { timeout: TEST_TIMEOUT_MS }, async (t) => {
   assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install chromium`);
   const cleanup = teardown(t);
-  const app = await blankSite(cleanup);
-  const foreign = await blankSite(cleanup);
+  const app = await appSite(cleanup);
+  const foreign = await appSite(cleanup);
   const node = await Pushgate.start(["dev", "--listen=127.0.0.1:0", `--allowed-origins=${app}`, "--user-rps=10000"]);
   cleanup(() => node.stop());
   // As root (CI) Chromium's sandbox cannot start; the pages are our own.
@@ -50,7 +59,7 @@ test("a listed origin's page uses the SDK over WebSocket and SSE; another origin
   for (const transport of ["websocket", "sse"]) {
     const used = await page.evaluate(
       async ({ api, token, transport }) => {
-        const { PushgateClient } = await import(`${api}/demo/pushgate-client.js`);
+        const { PushgateClient } = await import(`${location.origin}/sdk.js`);
         const client = new PushgateClient({ api, getToken: () => token, transport });
         window.received = [];
         client.on("post", (item) => window.received.push(item.id));
@@ -85,10 +94,9 @@ test("a listed origin's page uses the SDK over WebSocket and SSE; another origin
         }).finally(() => source.close());
       const stream = await opened(new EventSource(`${api}/v1/sse?access_token=${token}`), "welcome");
       const socket = await opened(new WebSocket(`${api.replace("http", "ws")}/v1/ws?access_token=${token}`), "message");
-      const sdk = await import(`${api}/demo/pushgate-client.js`).then(() => "loaded", failure);
-      return { rest, stream, socket, sdk };
+      return { rest, stream, socket };
     },
     { api: node.base, token: bob },
   );
-  assert.deepEqual(outcome, { rest: "TypeError", stream: "error", socket: "error", sdk: "TypeError" });
+  assert.deepEqual(outcome, { rest: "TypeError", stream: "error", socket: "error" });
 });

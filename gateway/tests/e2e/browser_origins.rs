@@ -114,12 +114,12 @@ async fn an_event_stream_from_a_listed_origin_is_readable_and_a_foreign_one_is_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_list_every_origin_may_read() {
+async fn without_a_list_every_origin_may_read_the_api_and_none_the_operations_endpoints() {
     let node = node_allowing(&[]).await;
     let preflighted = preflight(&node, "/v1/posts", FOREIGN).await;
     assert_eq!(
         header(&preflighted, "access-control-allow-origin"),
-        Some("*")
+        Some(FOREIGN)
     );
     for through_hyper in [false, true] {
         let request = stream_request(&node, FOREIGN, through_hyper);
@@ -127,7 +127,26 @@ async fn without_a_list_every_origin_may_read() {
             .await
             .map_err(|(status, problem)| format!("{status} {problem}"))
             .expect("admitted");
-        let allowed = header(stream.response.headers(), "access-control-allow-origin");
-        assert_eq!(allowed, Some("*"));
+        let headers = stream.response.headers();
+        assert_eq!(
+            header(headers, "access-control-allow-origin"),
+            Some(FOREIGN)
+        );
+        assert!(varies_by_origin(headers), "{headers:?}");
+    }
+    // Needing no token, they must not be readable by any page a visitor's browser opens.
+    for path in ["/metrics", "/readyz", "/healthz", "/openapi.json"] {
+        let answer = node
+            .http
+            .get(node.url(path))
+            .header(ORIGIN, FOREIGN)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(answer.status(), 200, "{path}");
+        let allowed = header(answer.headers(), "access-control-allow-origin");
+        assert_eq!(allowed, None, "{path}");
+        let preflighted = preflight(&node, path, FOREIGN).await;
+        assert_eq!(header(&preflighted, "access-control-allow-origin"), None);
     }
 }
