@@ -46,7 +46,8 @@ const PUBLIC_PREFIX: &str = "/v1/";
 /// (`https://app.example.com`, `http://localhost:5173`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AllowedOrigins {
-    /// The listed origins, lowercase; empty allows every origin.
+    /// The listed origins, as configured (compared without regard to case); empty allows
+    /// every origin.
     listed: Vec<String>,
 }
 
@@ -72,7 +73,7 @@ impl AllowedOrigins {
             if !is_origin(origin) {
                 return Err(OriginError::NotAnOrigin(origin.to_owned()));
             }
-            listed.push(origin.to_ascii_lowercase());
+            listed.push(origin.to_owned());
         }
         Ok(Self { listed })
     }
